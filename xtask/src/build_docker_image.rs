@@ -1,0 +1,381 @@
+//! `cargo xtask image <distro>...`: renders a self-contained build context, hashes
+//! everything that decides the image, and runs `docker build` only when no image
+//! carrying that hash exists.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::Context as _;
+use clap::ValueEnum;
+
+use crate::codegen::{self, DEFAULT_PROFILE};
+use crate::content_hash::{self, Context, ContextFile, HashInputs};
+use crate::distro::{self, Distro, Install};
+use crate::docker::{self, DISTRO_LABEL, HASH_LABEL};
+use crate::render::Templates;
+use crate::{lock, project, runtime_profile, validate};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum BuilderChoice {
+    /// BuildKit when `docker buildx` is available, else the legacy builder.
+    Auto,
+    Buildkit,
+    Legacy,
+}
+
+#[derive(clap::Args, Clone, Debug)]
+pub struct ImageArgs {
+    /// Distros to build: names of files in distros/ (without .yaml).
+    #[arg(required_unless_present = "all")]
+    pub distros: Vec<String>,
+    /// Build every distro in distros/.
+    #[arg(long, conflicts_with = "distros")]
+    pub all: bool,
+    /// Build even when an image with the same input hash exists.
+    #[arg(long)]
+    pub force: bool,
+    /// Print the input hash and the docker commands without running any.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Build on this base image instead of the profile's (a mirror, a local image).
+    #[arg(long, value_name = "REF")]
+    pub base_image: Option<String>,
+    /// Target platform, always passed to docker.
+    #[arg(long, default_value_t = docker::host_platform())]
+    pub platform: String,
+    /// Image repository; tags are REPO:DISTRO and REPO:DISTRO-HASH12.
+    #[arg(long, env = "SCCACHE_DOCKER_REPO", default_value = "sccache-dist")]
+    pub repo: String,
+    /// Runtime profile whose ports and cache root the image is built for.
+    #[arg(long, default_value = DEFAULT_PROFILE)]
+    pub profile: String,
+    /// For `install: local`: the host's sccache-dist binary [default: the one on PATH].
+    #[arg(long, value_name = "PATH", env = "SCCACHE_DIST_BIN")]
+    pub sccache_dist: Option<PathBuf>,
+    /// Which builder to use.
+    #[arg(long, value_enum, default_value = "auto")]
+    pub builder: BuilderChoice,
+}
+
+/// What `image` did for one distro.
+#[derive(Debug, Clone)]
+pub struct ImageResult {
+    pub distro: String,
+    pub tag: String,
+    pub hash_tag: String,
+    pub hash: String,
+    pub built: bool,
+}
+
+/// Everything about one distro's build, worked out before anything runs.
+pub struct Plan {
+    pub distro: String,
+    pub context: Context,
+    pub build_args: BTreeMap<String, String>,
+    pub platform: String,
+    pub hash: String,
+    pub tag: String,
+    pub hash_tag: String,
+    pub buildkit: bool,
+}
+
+impl Plan {
+    /// The `docker build` arguments for a context written to `dir`.
+    pub fn build_command(&self, dir: &Path) -> Vec<String> {
+        let mut args: Vec<String> = if self.buildkit {
+            vec!["buildx".into(), "build".into()]
+        } else {
+            vec!["build".into(), "--force-rm".into()]
+        };
+        args.extend(["--platform".into(), self.platform.clone()]);
+        for (k, v) in &self.build_args {
+            args.extend(["--build-arg".into(), format!("{k}={v}")]);
+        }
+        if self.buildkit {
+            args.extend([
+                "--output".into(),
+                "type=docker,rewrite-timestamp=true".into(),
+            ]);
+        }
+        args.extend([
+            "--label".into(),
+            format!("{HASH_LABEL}={}", self.hash),
+            "--label".into(),
+            format!("{DISTRO_LABEL}={}", self.distro),
+            "--tag".into(),
+            self.hash_tag.clone(),
+            "--tag".into(),
+            self.tag.clone(),
+            dir.display().to_string(),
+        ]);
+        args
+    }
+
+    /// The query that finds the images already carrying this plan's hash.
+    pub fn lookup_command(&self) -> Vec<String> {
+        vec![
+            "images".into(),
+            "--filter".into(),
+            format!("label={HASH_LABEL}={}", self.hash),
+            "--format".into(),
+            "{{.Repository}}:{{.Tag}}".into(),
+        ]
+    }
+
+    /// Writes the context into `dir`, modes included.
+    pub fn write_context(&self, dir: &Path) -> anyhow::Result<()> {
+        use std::os::unix::fs::PermissionsExt;
+        for (rel, file) in &self.context {
+            let path = dir.join(rel);
+            if let Some(parent) = path.parent() {
+                std::fs::create_dir_all(parent)?;
+            }
+            std::fs::write(&path, &file.contents)
+                .with_context(|| format!("cannot write {}", path.display()))?;
+            let mode = if file.executable { 0o755 } else { 0o644 };
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode))?;
+        }
+        Ok(())
+    }
+}
+
+/// Resolves the distros named on the command line, listing the known ones if not.
+fn select(root: &Path, args: &ImageArgs) -> anyhow::Result<Vec<Distro>> {
+    let all = distro::load_all(&project::distros_dir(root), root)?;
+    if args.all {
+        return Ok(all);
+    }
+    args.distros
+        .iter()
+        .map(|name| {
+            all.iter()
+                .find(|d| &d.name == name)
+                .cloned()
+                .ok_or_else(|| {
+                    let known: Vec<_> = all.iter().map(|d| d.name.as_str()).collect();
+                    anyhow::anyhow!(
+                        "unknown distro {name:?}: known distros are {}",
+                        known.join(", ")
+                    )
+                })
+        })
+        .collect()
+}
+
+fn check_args(args: &ImageArgs) -> anyhow::Result<()> {
+    if args.repo.contains(['@'])
+        || args
+            .repo
+            .rsplit('/')
+            .next()
+            .is_some_and(|last| last.contains(':'))
+    {
+        anyhow::bail!(
+            "--repo {:?}: give a repository without a tag or digest",
+            args.repo
+        );
+    }
+    validate::image_any(&args.repo).map_err(|e| anyhow::anyhow!("--repo: {e}"))?;
+    if let Some(b) = &args.base_image {
+        validate::image_any(b).map_err(|e| anyhow::anyhow!("--base-image: {e}"))?;
+    }
+    let ok_platform = args.platform.split('/').count() >= 2
+        && args
+            .platform
+            .split('/')
+            .all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_alphanumeric()));
+    if !ok_platform {
+        anyhow::bail!(
+            "--platform {:?} is not of the form os/arch[/variant]",
+            args.platform
+        );
+    }
+    Ok(())
+}
+
+/// Works out the context, build arguments and hash of one distro's image.
+pub fn plan(root: &Path, d: &Distro, args: &ImageArgs, buildkit: bool) -> anyhow::Result<Plan> {
+    let profile = runtime_profile::load_named(root, &args.profile)?;
+    let templates = Templates::load(root)?;
+    let mut context: Context = codegen::context_files(&templates, d, &profile)?
+        .into_iter()
+        .map(|(rel, (text, executable))| {
+            (
+                rel,
+                ContextFile {
+                    contents: text.into_bytes(),
+                    executable,
+                },
+            )
+        })
+        .collect();
+    if d.profile.install == Install::Local {
+        let bin = host_binary(args)?;
+        let contents =
+            std::fs::read(&bin).with_context(|| format!("cannot read {}", bin.display()))?;
+        context.insert(
+            "bin/sccache-dist".into(),
+            ContextFile {
+                contents,
+                executable: true,
+            },
+        );
+    }
+    let mut build_args = BTreeMap::new();
+    if let Some(base) = &args.base_image {
+        build_args.insert("BASE_IMAGE".to_owned(), base.clone());
+    }
+    if buildkit {
+        let epoch = std::env::var("SOURCE_DATE_EPOCH").unwrap_or_else(|_| "0".into());
+        if epoch.is_empty() || !epoch.chars().all(|c| c.is_ascii_digit()) {
+            anyhow::bail!("SOURCE_DATE_EPOCH={epoch:?} is not a number of seconds");
+        }
+        build_args.insert("SOURCE_DATE_EPOCH".to_owned(), epoch);
+    }
+    let hash = content_hash::hash(&HashInputs {
+        context: &context,
+        build_args: &build_args,
+        platform: &args.platform,
+        tool_version: project::TOOL_VERSION,
+    });
+    Ok(Plan {
+        distro: d.name.clone(),
+        tag: format!("{}:{}", args.repo, d.name),
+        hash_tag: format!("{}:{}-{}", args.repo, d.name, &hash[..12]),
+        context,
+        build_args,
+        platform: args.platform.clone(),
+        hash,
+        buildkit,
+    })
+}
+
+/// The host's sccache-dist for `install: local`.
+fn host_binary(args: &ImageArgs) -> anyhow::Result<PathBuf> {
+    let how = "install it with `cargo install sccache --locked --no-default-features --features dist-client,dist-server` or pass --sccache-dist PATH";
+    match &args.sccache_dist {
+        Some(p) if p.is_file() => Ok(p.clone()),
+        Some(p) => anyhow::bail!(
+            "install: local needs the host's sccache-dist, but {} is not a file; {how}",
+            p.display()
+        ),
+        None => docker::which("sccache-dist").ok_or_else(|| {
+            anyhow::anyhow!(
+                "install: local needs the host's sccache-dist, and none is on PATH; {how}"
+            )
+        }),
+    }
+}
+
+pub fn run(root: &Path, args: &ImageArgs) -> anyhow::Result<Vec<ImageResult>> {
+    check_args(args)?;
+    let distros = select(root, args)?;
+    if args.dry_run {
+        let buildkit = args.builder == BuilderChoice::Buildkit;
+        for d in &distros {
+            let p = plan(root, d, args, buildkit)?;
+            println!("# {}: input hash {}", d.name, p.hash);
+            println!("{}", docker::show(&p.lookup_command()));
+            println!("{}", docker::show(&p.build_command(Path::new("<context>"))));
+        }
+        return Ok(Vec::new());
+    }
+    let engine = docker::engine()?;
+    let buildkit = match args.builder {
+        BuilderChoice::Auto => engine.buildkit,
+        BuilderChoice::Buildkit if !engine.buildkit => {
+            anyhow::bail!("--builder buildkit: `docker buildx` is not available")
+        }
+        BuilderChoice::Buildkit => true,
+        BuilderChoice::Legacy => false,
+    };
+    distros
+        .iter()
+        .map(|d| build_one(root, d, args, buildkit))
+        .collect()
+}
+
+fn build_one(
+    root: &Path,
+    d: &Distro,
+    args: &ImageArgs,
+    buildkit: bool,
+) -> anyhow::Result<ImageResult> {
+    let started = Instant::now();
+    let plan = plan(root, d, args, buildkit)?;
+    let lock_name = format!(
+        "image-{}-{}.lock",
+        args.repo.replace(['/', ':'], "_"),
+        d.name
+    );
+    let _lock = lock::acquire(&root.join("target/xtask/locks").join(lock_name), &plan.tag)?;
+    let result = |built| ImageResult {
+        distro: d.name.clone(),
+        tag: plan.tag.clone(),
+        hash_tag: plan.hash_tag.clone(),
+        hash: plan.hash.clone(),
+        built,
+    };
+
+    if !args.force {
+        let lookup = plan.lookup_command();
+        let lookup: Vec<&str> = lookup.iter().map(String::as_str).collect();
+        let tags = docker::output(&lookup)?;
+        let tags: Vec<&str> = tags.lines().collect();
+        if tags.contains(&plan.hash_tag.as_str()) {
+            if !tags.contains(&plan.tag.as_str()) {
+                docker::output(&["tag", &plan.hash_tag, &plan.tag])?;
+                println!("{}: tagged {} again", d.name, plan.tag);
+            }
+            println!(
+                "{}: {} is up to date (input hash {}), no build needed ({:.2}s)",
+                d.name,
+                plan.tag,
+                &plan.hash[..12],
+                started.elapsed().as_secs_f64()
+            );
+            return Ok(result(false));
+        }
+    }
+
+    let work = root.join("target/xtask");
+    std::fs::create_dir_all(&work)?;
+    let dir = tempfile::Builder::new()
+        .prefix(&format!("context-{}-", d.name))
+        .tempdir_in(&work)
+        .context("cannot create a build context directory")?;
+    plan.write_context(dir.path())?;
+    println!(
+        "{}: building {} (input hash {})",
+        d.name,
+        plan.hash_tag,
+        &plan.hash[..12]
+    );
+    docker::run_logged(&plan.build_command(dir.path())).with_context(|| {
+        format!(
+            "building {} failed; the previous {} and its tags are untouched",
+            plan.hash_tag, plan.tag
+        )
+    })?;
+    let label = docker::output(&[
+        "image",
+        "inspect",
+        "--format",
+        &format!("{{{{index .Config.Labels \"{HASH_LABEL}\"}}}}"),
+        &plan.hash_tag,
+    ])?;
+    anyhow::ensure!(
+        label == plan.hash,
+        "{} was built but carries the hash label {label:?}",
+        plan.hash_tag
+    );
+    println!(
+        "{}: built {} and {} in {:.1}s",
+        d.name,
+        plan.tag,
+        plan.hash_tag,
+        started.elapsed().as_secs_f64()
+    );
+    Ok(result(true))
+}

@@ -1,0 +1,475 @@
+//! `cargo xtask check-configs`: checks scheduler, server and client configs the way
+//! sccache-dist reads them (TOML, only the keys it accepts, types it can parse) and
+//! that the three agree with each other (ports, URLs, auth types, tokens, JWT).
+
+use std::net::SocketAddr;
+use std::path::Path;
+
+use anyhow::Context;
+use toml::{Table, Value};
+
+use crate::render::{Configs, Templates};
+use crate::{runtime_profile, secrets};
+
+pub fn run(root: &Path, profile: &str, config_dir: Option<&Path>) -> anyhow::Result<()> {
+    let (configs, origin) = match config_dir {
+        Some(dir) => (read_dir_configs(dir)?, dir.display().to_string()),
+        None => {
+            let p = runtime_profile::load_named(root, profile)?;
+            let t = Templates::load(root)?;
+            let configs = crate::state::render_configs(
+                &t,
+                &p,
+                &sample_secrets(&p)?,
+                &sample_address(&p),
+                "check-configs",
+            )?;
+            (configs, format!("{} rendered with fresh secrets", p.file))
+        }
+    };
+    let errors = check(&configs);
+    if errors.is_empty() {
+        println!(
+            "configs of {origin}: scheduler.conf, server.conf and client.conf are valid and agree"
+        );
+        return Ok(());
+    }
+    for e in &errors {
+        eprintln!("{e}");
+    }
+    anyhow::bail!("configs of {origin}: {} problem(s)", errors.len())
+}
+
+/// Secrets of the right form, made up for a check and never written anywhere.
+fn sample_secrets(p: &runtime_profile::Profile) -> anyhow::Result<crate::state::Secrets> {
+    crate::state::Secrets::generate(p.profile.server_auth)
+}
+
+/// The address a check renders with: the bridge address, or a documentation one.
+fn sample_address(p: &runtime_profile::Profile) -> String {
+    match p.profile.network {
+        runtime_profile::NetworkMode::Bridge => p.profile.bridge_address.clone(),
+        runtime_profile::NetworkMode::Host => "192.0.2.10".into(),
+    }
+}
+
+fn read_dir_configs(dir: &Path) -> anyhow::Result<Configs> {
+    let read = |name: &str| {
+        let path = dir.join(name);
+        std::fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))
+    };
+    Ok(Configs {
+        scheduler: read("container/scheduler.conf").or_else(|_| read("scheduler.conf"))?,
+        server: read("container/server.conf").or_else(|_| read("server.conf"))?,
+        client: read("client.conf")?,
+    })
+}
+
+/// Every problem found, each naming the file and the key.
+pub fn check(c: &Configs) -> Vec<String> {
+    let mut errs = Vec::new();
+    let parse = |name: &str, text: &str, errs: &mut Vec<String>| match text.parse::<Table>() {
+        Ok(t) => Some(t),
+        Err(e) => {
+            errs.push(format!("{name}: not valid TOML: {e}"));
+            None
+        }
+    };
+    let sched = parse("scheduler.conf", &c.scheduler, &mut errs);
+    let server = parse("server.conf", &c.server, &mut errs);
+    let client = parse("client.conf", &c.client, &mut errs);
+    let mut ck = Checker { errs };
+    if let Some(s) = &sched {
+        ck.scheduler(s);
+    }
+    if let Some(s) = &server {
+        ck.server(s);
+    }
+    if let Some(s) = &client {
+        ck.client(s);
+    }
+    if let (Some(a), Some(b), Some(c)) = (&sched, &server, &client) {
+        ck.agreement(a, b, c);
+    }
+    ck.errs
+}
+
+struct Checker {
+    errs: Vec<String>,
+}
+
+fn get<'a>(t: &'a Table, path: &str) -> Option<&'a Value> {
+    let mut cur = t;
+    let mut parts = path.split('.').peekable();
+    while let Some(p) = parts.next() {
+        let v = cur.get(p)?;
+        if parts.peek().is_none() {
+            return Some(v);
+        }
+        cur = v.as_table()?;
+    }
+    None
+}
+
+fn get_str<'a>(t: &'a Table, path: &str) -> Option<&'a str> {
+    get(t, path).and_then(Value::as_str)
+}
+
+impl Checker {
+    fn err(&mut self, file: &str, key: &str, msg: impl std::fmt::Display) {
+        self.errs.push(format!("{file}: `{key}`: {msg}"));
+    }
+
+    /// Keys sccache-dist rejects (its config structs deny unknown fields).
+    fn only_keys(&mut self, file: &str, prefix: &str, t: &Table, allowed: &[&str]) {
+        for k in t.keys() {
+            if !allowed.contains(&k.as_str()) {
+                let key = if prefix.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{prefix}.{k}")
+                };
+                self.err(
+                    file,
+                    &key,
+                    format!(
+                        "sccache-dist does not accept this key (allowed here: {})",
+                        allowed.join(", ")
+                    ),
+                );
+            }
+        }
+    }
+
+    fn table<'a>(&mut self, file: &str, t: &'a Table, key: &str) -> Option<&'a Table> {
+        match get(t, key) {
+            Some(Value::Table(t)) => Some(t),
+            Some(_) => {
+                self.err(file, key, "must be a table");
+                None
+            }
+            None => {
+                self.err(file, key, "missing");
+                None
+            }
+        }
+    }
+
+    fn string<'a>(&mut self, file: &str, t: &'a Table, key: &str) -> Option<&'a str> {
+        match get(t, key) {
+            Some(Value::String(s)) => Some(s),
+            Some(_) => {
+                self.err(file, key, "must be a string");
+                None
+            }
+            None => {
+                self.err(file, key, "missing");
+                None
+            }
+        }
+    }
+
+    fn socket(&mut self, file: &str, t: &Table, key: &str) -> Option<SocketAddr> {
+        let s = self.string(file, t, key)?;
+        match s.parse() {
+            Ok(a) => Some(a),
+            Err(_) => {
+                self.err(
+                    file,
+                    key,
+                    format!("{s:?} is not an IP:port literal (host names are not accepted)"),
+                );
+                None
+            }
+        }
+    }
+
+    /// An auth table: `type` one of `variants`, each with exactly its keys.
+    fn auth(&mut self, file: &str, t: &Table, key: &str, variants: &[(&str, &[&str])]) {
+        let Some(a) = self.table(file, t, key) else {
+            return;
+        };
+        let Some(ty) = self.string(file, a, "type") else {
+            return;
+        };
+        match variants.iter().find(|(name, _)| *name == ty) {
+            None => {
+                let names: Vec<_> = variants.iter().map(|v| v.0).collect();
+                self.err(
+                    file,
+                    &format!("{key}.type"),
+                    format!("{ty:?} is not one of {}", names.join(", ")),
+                );
+            }
+            Some((_, fields)) => {
+                let mut allowed = vec!["type"];
+                allowed.extend_from_slice(fields);
+                self.only_keys(file, key, a, &allowed);
+                for f in *fields {
+                    if let Some(v) = self.string(file, a, f) {
+                        if v.chars().any(|c| c.is_control()) {
+                            self.err(
+                                file,
+                                &format!("{key}.{f}"),
+                                "holds control characters: not a valid HTTP header value",
+                            );
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    fn scheduler(&mut self, t: &Table) {
+        let f = "scheduler.conf";
+        self.only_keys(f, "", t, &["public_addr", "client_auth", "server_auth"]);
+        self.socket(f, t, "public_addr");
+        self.auth(
+            f,
+            t,
+            "client_auth",
+            &[
+                ("token", &["token"]),
+                ("jwt_validate", &["audience", "issuer", "jwks_url"]),
+                ("proxy_token", &["url", "cache_secs"]),
+                ("DANGEROUSLY_INSECURE", &[]),
+            ],
+        );
+        self.auth(
+            f,
+            t,
+            "server_auth",
+            &[
+                ("jwt_hs256", &["secret_key"]),
+                ("token", &["token"]),
+                ("DANGEROUSLY_INSECURE", &[]),
+            ],
+        );
+    }
+
+    fn server(&mut self, t: &Table) {
+        let f = "server.conf";
+        self.only_keys(
+            f,
+            "",
+            t,
+            &[
+                "cache_dir",
+                "toolchain_cache_size",
+                "public_addr",
+                "bind_address",
+                "scheduler_url",
+                "builder",
+                "scheduler_auth",
+            ],
+        );
+        self.abs_path(f, t, "cache_dir");
+        match get(t, "toolchain_cache_size") {
+            None | Some(Value::Integer(1..)) => {}
+            Some(_) => self.err(
+                f,
+                "toolchain_cache_size",
+                "must be a positive integer (bytes)",
+            ),
+        }
+        self.socket(f, t, "public_addr");
+        if get(t, "bind_address").is_some() {
+            self.socket(f, t, "bind_address");
+        }
+        if let Some(u) = self.string(f, t, "scheduler_url") {
+            if let Err(e) = parse_url(u) {
+                self.err(f, "scheduler_url", e);
+            }
+        }
+        if let Some(b) = self.table(f, t, "builder") {
+            match get_str(b, "type") {
+                Some("overlay") => {
+                    self.only_keys(f, "builder", b, &["type", "build_dir", "bwrap_path"]);
+                    self.abs_path(f, b, "build_dir");
+                    self.abs_path(f, b, "bwrap_path");
+                }
+                Some("docker") => self.only_keys(f, "builder", b, &["type"]),
+                other => self.err(
+                    f,
+                    "builder.type",
+                    format!("{other:?} is not overlay or docker"),
+                ),
+            }
+        }
+        self.auth(
+            f,
+            t,
+            "scheduler_auth",
+            &[
+                ("jwt_token", &["token"]),
+                ("token", &["token"]),
+                ("DANGEROUSLY_INSECURE", &[]),
+            ],
+        );
+    }
+
+    fn client(&mut self, t: &Table) {
+        let f = "client.conf";
+        self.only_keys(f, "", t, &["dist", "cache", "server_startup_timeout_ms"]);
+        let Some(d) = self.table(f, t, "dist") else {
+            return;
+        };
+        self.only_keys(
+            f,
+            "dist",
+            d,
+            &[
+                "scheduler_url",
+                "toolchains",
+                "toolchain_cache_size",
+                "cache_dir",
+                "auth",
+                "rewrite_includes_only",
+            ],
+        );
+        if let Some(u) = self.string(f, d, "scheduler_url") {
+            if let Err(e) = parse_url(u) {
+                self.err(f, "dist.scheduler_url", e);
+            }
+        }
+        if !matches!(get(d, "toolchains"), None | Some(Value::Array(_))) {
+            self.err(f, "dist.toolchains", "must be an array");
+        }
+        self.auth(
+            f,
+            d,
+            "auth",
+            &[
+                ("token", &["token"]),
+                (
+                    "oauth2_code_grant_pkce",
+                    &["client_id", "auth_url", "token_url"],
+                ),
+                ("oauth2_implicit", &["client_id", "auth_url"]),
+            ],
+        );
+    }
+
+    fn abs_path(&mut self, f: &str, t: &Table, key: &str) {
+        if let Some(p) = self.string(f, t, key) {
+            if !p.starts_with('/') {
+                self.err(f, key, format!("{p:?} is not an absolute path"));
+            }
+        }
+    }
+
+    fn agreement(&mut self, sched: &Table, server: &Table, client: &Table) {
+        let sched_port = get_str(sched, "public_addr")
+            .and_then(|s| s.parse::<SocketAddr>().ok())
+            .map(|a| a.port());
+        let server_url = get_str(server, "scheduler_url").and_then(|u| parse_url(u).ok());
+        let client_url = get_str(client, "dist.scheduler_url").and_then(|u| parse_url(u).ok());
+        if let (Some(port), Some((_, _, p))) = (sched_port, &server_url) {
+            if port != *p {
+                self.err(
+                    "server.conf",
+                    "scheduler_url",
+                    format!("port {p} is not the scheduler's port {port}"),
+                );
+            }
+        }
+        if let (Some(port), Some((_, _, p))) = (sched_port, &client_url) {
+            if port != *p {
+                self.err(
+                    "client.conf",
+                    "dist.scheduler_url",
+                    format!("port {p} is not the scheduler's port {port}"),
+                );
+            }
+        }
+        // The server's heartbeats must leave from the IP in its public_addr, which
+        // holds when it sends them to that same address (or to loopback from loopback).
+        let public = get_str(server, "public_addr").and_then(|s| s.parse::<SocketAddr>().ok());
+        if let (Some(public), Some((_, host, _))) = (public, &server_url) {
+            if host.parse::<std::net::IpAddr>().ok() != Some(public.ip()) {
+                self.err(
+                    "server.conf",
+                    "scheduler_url",
+                    format!(
+                        "host {host} differs from public_addr's IP {}: the scheduler would refuse the heartbeats with invalid_bearer_token_mismatched_address",
+                        public.ip()
+                    ),
+                );
+            }
+        }
+
+        let client_ty = get_str(sched, "client_auth.type");
+        if client_ty == Some("token")
+            && get_str(sched, "client_auth.token") != get_str(client, "dist.auth.token")
+        {
+            self.err(
+                "client.conf",
+                "dist.auth.token",
+                "differs from scheduler.conf's client_auth.token",
+            );
+        }
+        let server_ty = get_str(sched, "server_auth.type");
+        let sched_auth_ty = get_str(server, "scheduler_auth.type");
+        let expected = match server_ty {
+            Some("jwt_hs256") => Some("jwt_token"),
+            Some(other) => Some(other),
+            None => None,
+        };
+        if expected.is_some() && sched_auth_ty.is_some() && expected != sched_auth_ty {
+            self.err(
+                "server.conf",
+                "scheduler_auth.type",
+                format!("{sched_auth_ty:?} does not match the scheduler's server_auth {server_ty:?} (wants {expected:?})"),
+            );
+            return;
+        }
+        match server_ty {
+            Some("jwt_hs256") => {
+                let key = get_str(sched, "server_auth.secret_key").unwrap_or_default();
+                let jwt = get_str(server, "scheduler_auth.token").unwrap_or_default();
+                match secrets::verify_server_jwt(key, jwt) {
+                    Err(e) => self.err("server.conf", "scheduler_auth.token", e),
+                    Ok(id) => {
+                        if let Some(public) = public {
+                            if id != public.to_string() {
+                                self.err(
+                                    "server.conf",
+                                    "scheduler_auth.token",
+                                    format!("the JWT's server_id {id} is not public_addr {public}: the server refuses to start"),
+                                );
+                            }
+                        }
+                    }
+                }
+            }
+            Some("token") => {
+                if get_str(sched, "server_auth.token") != get_str(server, "scheduler_auth.token") {
+                    self.err(
+                        "server.conf",
+                        "scheduler_auth.token",
+                        "differs from scheduler.conf's server_auth.token",
+                    );
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+/// `http(s)://host:port[/...]` → (scheme, host, port).
+pub fn parse_url(u: &str) -> Result<(String, String, u16), String> {
+    let bad = || format!("{u:?} is not a URL like http://HOST:PORT");
+    let (scheme, rest) = u.split_once("://").ok_or_else(bad)?;
+    if scheme != "http" && scheme != "https" {
+        return Err(bad());
+    }
+    let hostport = rest.split('/').next().unwrap_or_default();
+    let (host, port) = match hostport.rsplit_once(':') {
+        Some((h, p)) => (h, p.parse::<u16>().map_err(|_| bad())?),
+        None => (hostport, if scheme == "https" { 443 } else { 80 }),
+    };
+    if host.is_empty() {
+        return Err(bad());
+    }
+    Ok((scheme.to_owned(), host.to_owned(), port))
+}

@@ -1,0 +1,54 @@
+//! `cargo xtask client-config`: the sccache client config for the running cluster,
+//! written with mode 0600, and the lines that put it to use.
+
+use std::path::{Path, PathBuf};
+
+use crate::render::Templates;
+use crate::state::{self, StateDir};
+use crate::{atomic, runtime_profile};
+
+#[derive(clap::Args, Clone, Debug)]
+pub struct ClientConfigArgs {
+    /// Where to write it [default: client.conf in the state directory].
+    #[arg(long, short, value_name = "PATH")]
+    pub output: Option<PathBuf>,
+    /// Replace an existing file that differs.
+    #[arg(long)]
+    pub force: bool,
+}
+
+/// The client config text for the cluster recorded in `state`.
+pub fn render(root: &Path, state: &StateDir) -> anyhow::Result<String> {
+    let r = state.record()?;
+    let profile = runtime_profile::load_named(root, &r.profile)?;
+    let secrets = state.existing_secrets()?;
+    let t = Templates::load(root)?;
+    Ok(state::render_configs(&t, &profile, &secrets, &r.advertise, "client-config")?.client)
+}
+
+pub fn run(root: &Path, state: &StateDir, args: &ClientConfigArgs) -> anyhow::Result<()> {
+    let text = render(root, state)?;
+    let path = args
+        .output
+        .clone()
+        .unwrap_or_else(|| state.client_config_path());
+    match std::fs::read(&path) {
+        Ok(existing) if existing == text.as_bytes() => {}
+        Ok(_) if !args.force => anyhow::bail!(
+            "{} exists and differs; pass --force to replace it",
+            path.display()
+        ),
+        _ => atomic::write(&path, text.as_bytes(), 0o600)?,
+    }
+    let shown = path.canonicalize().unwrap_or(path);
+    println!("wrote {} (mode 0600)", shown.display());
+    println!();
+    println!("Use it (sccache reads no environment variables for the scheduler or token):");
+    println!("  export SCCACHE_CONF={}", shown.display());
+    println!("  export RUSTC_WRAPPER=sccache            # Rust: cargo build");
+    println!("  make CC=\"sccache cc\" CXX=\"sccache c++\"   # C and C++");
+    println!(
+        "  sccache --dist-status                   # should list the scheduler and its servers"
+    );
+    Ok(())
+}

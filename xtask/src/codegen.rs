@@ -1,0 +1,151 @@
+//! `cargo xtask generate [--check]`: renders `generated/<distro>/` for every distro
+//! profile with the default runtime profile, and checks the committed set for drift.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+
+use crate::distro::{self, Distro};
+use crate::render::{ConfigInputs, Templates, GENERATE_HEADER};
+use crate::runtime_profile::{self, Profile};
+use crate::{atomic, project};
+
+/// The runtime profile the committed files are rendered with.
+pub const DEFAULT_PROFILE: &str = "default";
+
+/// A documentation address (TEST-NET-1) standing in for the advertised IP.
+const EXAMPLE_ADDRESS: &str = "192.0.2.10";
+
+/// Relative path under `generated/` → (contents, executable).
+pub type FileSet = BTreeMap<PathBuf, (String, bool)>;
+
+/// The files one distro's build context is made of (besides host binaries).
+pub fn context_files(t: &Templates, d: &Distro, p: &Profile) -> anyhow::Result<FileSet> {
+    let mut files = FileSet::new();
+    files.insert("Dockerfile".into(), (t.dockerfile(d, p)?, false));
+    files.insert("entrypoint.sh".into(), (t.entrypoint(p)?, true));
+    Ok(files)
+}
+
+/// Renders everything `generated/` should hold, in memory.
+pub fn render_all(root: &Path) -> anyhow::Result<FileSet> {
+    let distros = distro::load_all(&root.join("distros"), root)?;
+    let profile = runtime_profile::load_named(root, DEFAULT_PROFILE)?;
+    let templates = Templates::load(root)?;
+    let example = ConfigInputs {
+        advertise: EXAMPLE_ADDRESS.into(),
+        client_token: "REPLACE-WITH-CLIENT-TOKEN".into(),
+        server_secret: "REPLACE-WITH-SECRET-KEY".into(),
+        server_token: "REPLACE-WITH-SERVER-TOKEN".into(),
+    };
+    let header = format!(
+        "{GENERATE_HEADER}\n# An example: `cargo xtask start` renders the real one with generated secrets\n# and the advertised address ({EXAMPLE_ADDRESS} stands in for it here)."
+    );
+    let configs = templates.configs(&profile, &example, &header)?;
+    let mut all = FileSet::new();
+    for d in &distros {
+        let dir = PathBuf::from(&d.name);
+        for (name, file) in context_files(&templates, d, &profile)? {
+            all.insert(dir.join(name), file);
+        }
+        all.insert(
+            dir.join("scheduler.conf.example"),
+            (configs.scheduler.clone(), false),
+        );
+        all.insert(
+            dir.join("server.conf.example"),
+            (configs.server.clone(), false),
+        );
+        all.insert(
+            dir.join("client.conf.example"),
+            (configs.client.clone(), false),
+        );
+    }
+    Ok(all)
+}
+
+/// What differs between the rendered set and the files on disk, one line each.
+pub fn drift(out_dir: &Path, want: &FileSet) -> anyhow::Result<Vec<String>> {
+    let have = files_on_disk(out_dir)?;
+    let mut problems = Vec::new();
+    for (rel, (contents, _)) in want {
+        match have.get(rel) {
+            None => problems.push(format!("missing: generated/{}", rel.display())),
+            Some(bytes) if bytes != contents.as_bytes() => {
+                problems.push(format!("stale:   generated/{}", rel.display()))
+            }
+            Some(_) => {}
+        }
+    }
+    for rel in have.keys().filter(|r| !want.contains_key(*r)) {
+        problems.push(format!("extra:   generated/{}", rel.display()));
+    }
+    Ok(problems)
+}
+
+fn files_on_disk(dir: &Path) -> anyhow::Result<BTreeMap<PathBuf, Vec<u8>>> {
+    let mut files = BTreeMap::new();
+    if !dir.exists() {
+        return Ok(files);
+    }
+    for entry in walkdir::WalkDir::new(dir).sort_by_file_name() {
+        let entry = entry?;
+        if entry.file_type().is_file() {
+            let rel = entry.path().strip_prefix(dir)?.to_owned();
+            files.insert(rel, std::fs::read(entry.path())?);
+        }
+    }
+    Ok(files)
+}
+
+/// Writes the set: every file staged first, then all renamed into place, then the
+/// files no profile produces any more removed.
+pub fn write_all(out_dir: &Path, want: &FileSet) -> anyhow::Result<usize> {
+    let have = files_on_disk(out_dir)?;
+    let mut staged = Vec::new();
+    for (rel, (contents, exec)) in want {
+        if have.get(rel).map(Vec::as_slice) == Some(contents.as_bytes()) {
+            continue;
+        }
+        let path = out_dir.join(rel);
+        let mode = if *exec { 0o755 } else { 0o644 };
+        staged.push((atomic::stage(&path, contents.as_bytes(), mode)?, path));
+    }
+    let changed = staged.len();
+    for (tmp, path) in staged {
+        tmp.persist(&path)
+            .with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    for rel in have.keys().filter(|r| !want.contains_key(*r)) {
+        let path = out_dir.join(rel);
+        std::fs::remove_file(&path).with_context(|| format!("cannot remove {}", path.display()))?;
+        if let Some(parent) = path.parent() {
+            // Only succeeds once the directory of a removed distro is empty.
+            let _ = std::fs::remove_dir(parent);
+        }
+    }
+    Ok(changed)
+}
+
+pub fn run(root: &Path, check: bool) -> anyhow::Result<()> {
+    let want = render_all(root)?;
+    let out_dir = project::generated_dir(root);
+    if check {
+        let problems = drift(&out_dir, &want)?;
+        if problems.is_empty() {
+            println!("generated/ is up to date ({} files)", want.len());
+            return Ok(());
+        }
+        for p in &problems {
+            eprintln!("{p}");
+        }
+        anyhow::bail!(
+            "generated/ does not match distros/, profiles/ and the templates ({} problems): run `cargo xtask generate`",
+            problems.len()
+        );
+    }
+    let changed = write_all(&out_dir, &want)?;
+    println!("generated/: {} files, {changed} written", want.len());
+    Ok(())
+}

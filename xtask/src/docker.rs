@@ -1,0 +1,142 @@
+//! Talking to the Docker engine through duct: every command is logged exactly as
+//! run, and the usual failures (no client, no engine) are explained.
+
+use std::ffi::OsString;
+
+use anyhow::Context;
+
+/// Label holding the full content hash of everything that went into an image.
+pub const HASH_LABEL: &str = "io.github.sccache-docker.input-hash";
+/// Label naming the distro an image was built from.
+pub const DISTRO_LABEL: &str = "io.github.sccache-docker.distro";
+
+/// A command line for the docker client.
+pub fn cmd<I, S>(args: I) -> duct::Expression
+where
+    I: IntoIterator<Item = S>,
+    S: Into<OsString>,
+{
+    duct::cmd("docker", args)
+}
+
+/// Shell-quoted, for printing a command exactly as it runs.
+pub fn show(args: &[String]) -> String {
+    let mut out = String::from("docker");
+    for a in args {
+        out.push(' ');
+        if !a.is_empty()
+            && a.chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-_./:=@,+%".contains(c))
+        {
+            out.push_str(a);
+        } else {
+            out.push('\'');
+            out.push_str(&a.replace('\'', r"'\''"));
+            out.push('\'');
+        }
+    }
+    out
+}
+
+/// Runs `docker ARGS`, logging it, with output going to the terminal.
+pub fn run_logged(args: &[String]) -> anyhow::Result<()> {
+    eprintln!("$ {}", show(args));
+    let out = cmd(args).unchecked().run().context("cannot run docker")?;
+    if !out.status.success() {
+        anyhow::bail!("`{}` failed ({})", show(args), out.status);
+    }
+    Ok(())
+}
+
+/// Runs `docker ARGS` quietly and returns its trimmed stdout; an error carries stderr.
+pub fn output(args: &[&str]) -> anyhow::Result<String> {
+    let out = cmd(args)
+        .stdout_capture()
+        .stderr_capture()
+        .unchecked()
+        .run()
+        .context("cannot run docker")?;
+    if !out.status.success() {
+        anyhow::bail!(
+            "`docker {}` failed: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
+}
+
+/// Like [`output`], but `None` when docker exits non-zero (e.g. no such object).
+pub fn try_output(args: &[&str]) -> anyhow::Result<Option<String>> {
+    let out = cmd(args)
+        .stdout_capture()
+        .stderr_capture()
+        .unchecked()
+        .run()
+        .context("cannot run docker")?;
+    Ok(out
+        .status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_owned()))
+}
+
+/// What the engine can do.
+#[derive(Debug, Clone, Copy)]
+pub struct Engine {
+    /// `docker buildx` is available: BuildKit, SOURCE_DATE_EPOCH, rewrite-timestamp.
+    pub buildkit: bool,
+}
+
+/// Checks for a docker client and a reachable engine, with advice when either is missing.
+pub fn engine() -> anyhow::Result<Engine> {
+    if which("docker").is_none() {
+        anyhow::bail!(
+            "no `docker` on PATH: install Docker (Debian/Ubuntu: `apt-get install docker.io`; elsewhere see https://docs.docker.com/engine/install/)"
+        );
+    }
+    let out = cmd(["version", "--format", "{{.Server.Version}}"])
+        .stdout_capture()
+        .stderr_capture()
+        .unchecked()
+        .run()
+        .context("cannot run docker")?;
+    if !out.status.success() {
+        let host = std::env::var("DOCKER_HOST").unwrap_or_else(|_| {
+            "unix:///var/run/docker.sock (the default; DOCKER_HOST is not set)".into()
+        });
+        anyhow::bail!(
+            "no Docker engine reachable at {host}: {}\nstart one (`sudo systemctl start docker`, or `sudo dockerd &`), or point DOCKER_HOST at a running engine",
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    let buildkit = cmd(["buildx", "version"])
+        .stdout_null()
+        .stderr_null()
+        .unchecked()
+        .run()
+        .map(|o| o.status.success())
+        .unwrap_or(false);
+    Ok(Engine { buildkit })
+}
+
+/// The first `name` on PATH.
+pub fn which(name: &str) -> Option<std::path::PathBuf> {
+    std::env::var_os("PATH")?
+        .to_str()?
+        .split(':')
+        .map(|d| std::path::Path::new(d).join(name))
+        .find(|p| p.is_file())
+}
+
+/// The Docker platform of this machine, e.g. `linux/amd64`.
+pub fn host_platform() -> String {
+    let arch = match std::env::consts::ARCH {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        "arm" => "arm",
+        "powerpc64" => "ppc64le",
+        "s390x" => "s390x",
+        other => other,
+    };
+    format!("linux/{arch}")
+}

@@ -1,0 +1,169 @@
+//! `cargo xtask doctor`: checks the engine, the container, the scheduler, then a real
+//! compile through a private client, and names the cause of the usual failures.
+
+use std::net::SocketAddr;
+use std::path::Path;
+
+use crate::cluster::{self, container_state};
+use crate::sccache_client::PrivateClient;
+use crate::state::StateDir;
+use crate::{client_config, docker, scheduler_status};
+
+struct Report {
+    failed: bool,
+}
+
+impl Report {
+    fn ok(&self, what: &str, detail: impl std::fmt::Display) {
+        println!("ok    {what}: {detail}");
+    }
+    fn fail(&mut self, what: &str, detail: impl std::fmt::Display) {
+        self.failed = true;
+        println!("FAIL  {what}: {detail}");
+    }
+}
+
+pub fn run(root: &Path, state: &StateDir) -> anyhow::Result<()> {
+    let mut rep = Report { failed: false };
+    let result = checks(root, state, &mut rep);
+    if let Err(e) = &result {
+        rep.fail("doctor", format!("{e:#}"));
+    }
+    if rep.failed {
+        anyhow::bail!("doctor found problems (see above)");
+    }
+    println!("all checks passed");
+    Ok(())
+}
+
+fn checks(root: &Path, state: &StateDir, rep: &mut Report) -> anyhow::Result<()> {
+    match docker::engine() {
+        Ok(e) => rep.ok("engine", format!("reachable (BuildKit: {})", e.buildkit)),
+        Err(e) => {
+            rep.fail("engine", format!("{e:#}"));
+            return Ok(());
+        }
+    }
+    let r = state.record()?;
+    match container_state(&r.container)? {
+        None => {
+            rep.fail(
+                "container",
+                format!(
+                    "no container {} (`cargo xtask start {}`)",
+                    r.container, r.distro
+                ),
+            );
+            return Ok(());
+        }
+        Some(c) if c.status != "running" => {
+            rep.fail(
+                "container",
+                format!(
+                    "{} is {}; {}",
+                    r.container,
+                    c.status,
+                    cluster::log_tail_with_advice(&r.container)
+                ),
+            );
+            return Ok(());
+        }
+        Some(c) => rep.ok(
+            "container",
+            format!(
+                "{} running, health {}, {} restart(s)",
+                r.container, c.health, c.restarts
+            ),
+        ),
+    }
+    let addr = SocketAddr::new(r.advertise.parse()?, r.scheduler_port);
+    match scheduler_status::fetch(addr) {
+        Ok(s) if s.num_servers > 0 => rep.ok(
+            "scheduler",
+            format!(
+                "{}: {} server(s), {} CPUs",
+                r.scheduler_url(),
+                s.num_servers,
+                s.num_cpus
+            ),
+        ),
+        Ok(_) => {
+            rep.fail(
+                "scheduler",
+                format!(
+                    "no build server registered; {}",
+                    cluster::log_tail_with_advice(&r.container)
+                ),
+            );
+            return Ok(());
+        }
+        Err(e) => {
+            rep.fail(
+                "scheduler",
+                format!(
+                    "{} does not answer ({e:#}); {}",
+                    r.scheduler_url(),
+                    cluster::REFUSED_ADVICE
+                ),
+            );
+            return Ok(());
+        }
+    }
+
+    let client = PrivateClient::new(&client_config::render(root, state)?)?;
+    client.start()?;
+    match client.dist_status() {
+        Ok(s) if s.contains("SchedulerStatus") => rep.ok("sccache --dist-status", &s),
+        Ok(s) => rep.fail(
+            "sccache --dist-status",
+            format!("{s}\n{}", advice(&client, &r.container)),
+        ),
+        Err(e) => rep.fail("sccache --dist-status", format!("{e:#}")),
+    }
+
+    let src = client.dir().join("doctor.c");
+    let nonce = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)?
+        .as_nanos();
+    std::fs::write(
+        &src,
+        format!("int doctor_{nonce}(int x) {{ return x * 2; }}\n"),
+    )?;
+    if let Err(e) = client.compile("cc", &src, &client.dir().join("doctor.o")) {
+        rep.fail("test compile", format!("{e:#}"));
+        return Ok(());
+    }
+    let stats = client.stats()?;
+    if stats.distributed() >= 1 {
+        let servers: Vec<_> = stats.per_server.keys().cloned().collect();
+        rep.ok(
+            "test compile",
+            format!("ran remotely on {}", servers.join(", ")),
+        );
+    } else {
+        rep.fail(
+            "test compile",
+            format!(
+                "compiled locally, not on the cluster ({} distributed compile(s) failed)\n{}",
+                stats.failed,
+                advice(&client, &r.container)
+            ),
+        );
+    }
+    Ok(())
+}
+
+/// Known causes from the client's and the container's logs.
+fn advice(client: &PrivateClient, container: &str) -> String {
+    let logs = format!(
+        "{}\n{}",
+        client.error_log(),
+        cluster::container_log(container, 200)
+    );
+    let causes = cluster::diagnose(&logs);
+    if causes.is_empty() {
+        "no known cause found in the logs: see `cargo xtask logs` and the client's SCCACHE_ERROR_LOG".into()
+    } else {
+        causes.join("\n")
+    }
+}

@@ -1,0 +1,47 @@
+//! Package-manager families: how each installs packages in one cached layer and
+//! leaves no package index or download cache behind in the image.
+
+use serde::Deserialize;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Family {
+    Apt,
+    Pacman,
+    Dnf,
+    Apk,
+    Zypper,
+}
+
+impl Family {
+    /// A shell command installing `packages`; the names are validated before this.
+    pub fn install_command(self, packages: &[String]) -> String {
+        let list = packages.join(" ");
+        match self {
+            Family::Apt => format!(
+                "apt-get update \\\n && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends {list} \\\n && apt-get clean \\\n && rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin"
+            ),
+            Family::Pacman => format!(
+                "pacman -Syu --noconfirm --needed {list} \\\n && pacman -Scc --noconfirm \\\n && rm -rf /var/cache/pacman/pkg/*"
+            ),
+            Family::Dnf => format!(
+                "dnf install -y --setopt=install_weak_deps=False {list} \\\n && dnf clean all"
+            ),
+            Family::Apk => format!("apk add --no-cache {list}"),
+            Family::Zypper => format!(
+                "zypper --non-interactive install --no-recommends {list} \\\n && zypper clean --all"
+            ),
+        }
+    }
+
+    /// The packages a throw-away stage needs to download and check a release tarball.
+    pub fn fetch_packages(self) -> Vec<String> {
+        let names: &[&str] = match self {
+            Family::Apt | Family::Pacman | Family::Dnf | Family::Zypper => {
+                &["ca-certificates", "curl", "tar", "gzip"]
+            }
+            Family::Apk => &["ca-certificates", "curl", "tar"],
+        };
+        names.iter().map(|s| s.to_string()).collect()
+    }
+}

@@ -1,0 +1,26 @@
+//! `cargo xtask matrix`: the CI build matrix, one entry per distro profile, so a new
+//! YAML file in distros/ is built by CI without touching the workflow.
+
+use std::path::Path;
+
+use crate::{distro, project};
+
+pub fn run(root: &Path) -> anyhow::Result<()> {
+    println!("{}", matrix_json(root)?);
+    Ok(())
+}
+
+pub fn matrix_json(root: &Path) -> anyhow::Result<String> {
+    let distros = distro::load_all(&project::distros_dir(root), root)?;
+    let include: Vec<_> = distros
+        .iter()
+        .map(|d| {
+            serde_json::json!({
+                "distro": d.name,
+                "install": d.profile.install.as_str(),
+                "base_image": d.base_ref(),
+            })
+        })
+        .collect();
+    Ok(serde_json::json!({ "include": include }).to_string())
+}

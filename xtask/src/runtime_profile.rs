@@ -1,0 +1,233 @@
+//! Runtime profiles (`profiles/<name>.yaml`): ports, authentication, the overlay
+//! builder's cache, networking and logging of a running cluster.
+
+use std::path::Path;
+
+use serde::Deserialize;
+
+use crate::source::{self, ProfileError, Source};
+use crate::validate;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ClientAuth {
+    Token,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+pub enum ServerAuth {
+    #[serde(rename = "jwt_hs256")]
+    JwtHs256,
+    #[serde(rename = "token")]
+    Token,
+    /// Only when a profile asks for it by this name.
+    #[serde(rename = "DANGEROUSLY_INSECURE")]
+    DangerouslyInsecure,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Builder {
+    Overlay,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NetworkMode {
+    /// The container shares the host's network: clients anywhere reach it.
+    Host,
+    /// A user-defined bridge with a fixed container IP: clients on this host.
+    Bridge,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LogLevel {
+    Error,
+    Warn,
+    Info,
+    Debug,
+    Trace,
+}
+
+impl LogLevel {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LogLevel::Error => "error",
+            LogLevel::Warn => "warn",
+            LogLevel::Info => "info",
+            LogLevel::Debug => "debug",
+            LogLevel::Trace => "trace",
+        }
+    }
+}
+
+/// One runtime profile, exactly as written in its YAML file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RuntimeProfile {
+    pub scheduler_port: u16,
+    pub server_port: u16,
+    pub client_auth: ClientAuth,
+    pub server_auth: ServerAuth,
+    /// Bytes of toolchains the build server keeps.
+    pub toolchain_cache_size: u64,
+    pub builder: Builder,
+    /// Root of everything persistent; the volume is mounted here.
+    pub cache_root: String,
+    pub network: NetworkMode,
+    /// Subnet of the user-defined bridge network (bridge mode).
+    pub bridge_subnet: String,
+    /// The container's fixed address on that network (bridge mode).
+    pub bridge_address: String,
+    pub log_level: LogLevel,
+}
+
+const FIELDS: &[&str] = &[
+    "scheduler_port",
+    "server_port",
+    "client_auth",
+    "server_auth",
+    "toolchain_cache_size",
+    "builder",
+    "cache_root",
+    "network",
+    "bridge_subnet",
+    "bridge_address",
+    "log_level",
+];
+
+#[derive(Debug, Clone)]
+pub struct Profile {
+    pub name: String,
+    pub file: String,
+    pub profile: RuntimeProfile,
+}
+
+impl Profile {
+    pub fn load(path: &Path, root: &Path) -> anyhow::Result<Profile> {
+        let src = Source::read(path, root)?;
+        Ok(Self::from_source(&src)?)
+    }
+
+    pub fn from_source(src: &Source) -> Result<Profile, ProfileError> {
+        let name = src
+            .path
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .unwrap_or_default()
+            .to_owned();
+        validate::distro_name(&name).map_err(|m| src.error(Some(1), "(file name)", m))?;
+        let profile: RuntimeProfile = source::parse(src, FIELDS)?;
+        profile.validate(src)?;
+        Ok(Profile {
+            name,
+            file: src.display.clone(),
+            profile,
+        })
+    }
+}
+
+impl RuntimeProfile {
+    fn validate(&self, src: &Source) -> Result<(), ProfileError> {
+        let at = |field: &str, msg: String| src.error(src.line_of(field), field, msg);
+        validate::port(self.scheduler_port).map_err(|m| at("scheduler_port", m))?;
+        validate::port(self.server_port).map_err(|m| at("server_port", m))?;
+        if self.scheduler_port == self.server_port {
+            return Err(at(
+                "server_port",
+                format!(
+                    "{} is the scheduler's port too; they must differ",
+                    self.server_port
+                ),
+            ));
+        }
+        if self.toolchain_cache_size < 64 * 1024 * 1024 {
+            return Err(at(
+                "toolchain_cache_size",
+                format!(
+                    "{} bytes cannot hold a single toolchain; give at least 67108864 (64 MiB)",
+                    self.toolchain_cache_size
+                ),
+            ));
+        }
+        validate::abs_path(&self.cache_root).map_err(|m| at("cache_root", m))?;
+        let (net, prefix) =
+            parse_subnet(&self.bridge_subnet).map_err(|m| at("bridge_subnet", m))?;
+        let addr: std::net::Ipv4Addr = self.bridge_address.parse().map_err(|_| {
+            at(
+                "bridge_address",
+                format!("{:?} is not an IPv4 address", self.bridge_address),
+            )
+        })?;
+        let mask = if prefix == 0 {
+            0
+        } else {
+            u32::MAX << (32 - prefix)
+        };
+        let host = u32::from(addr) & !mask;
+        if u32::from(addr) & mask != u32::from(net) || host <= 1 || host == !mask {
+            return Err(at(
+                "bridge_address",
+                format!(
+                    "{addr} is not a usable container address in {} (.1 is the gateway)",
+                    self.bridge_subnet
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Where the overlay builder unpacks jobs: below the volume, never on overlayfs.
+    pub fn build_dir(&self) -> String {
+        format!("{}/build", self.cache_root)
+    }
+
+    /// Where the build server keeps toolchains: below the volume, so they persist.
+    pub fn toolchain_dir(&self) -> String {
+        format!("{}/toolchains", self.cache_root)
+    }
+}
+
+/// `a.b.c.d/len` with the host bits zero and a prefix from 8 to 30.
+fn parse_subnet(s: &str) -> Result<(std::net::Ipv4Addr, u32), String> {
+    let bad = || format!("{s:?} is not an IPv4 subnet like 172.31.250.0/24");
+    let (ip, len) = s.split_once('/').ok_or_else(bad)?;
+    let ip: std::net::Ipv4Addr = ip.parse().map_err(|_| bad())?;
+    let len: u32 = len.parse().map_err(|_| bad())?;
+    if !(8..=30).contains(&len) {
+        return Err(format!("{s:?}: the prefix length must be between 8 and 30"));
+    }
+    if u32::from(ip) & !(u32::MAX << (32 - len)) != 0 {
+        return Err(format!("{s:?} has host bits set"));
+    }
+    Ok((ip, len))
+}
+
+/// The profile named `name` from `profiles/`.
+pub fn load_named(root: &Path, name: &str) -> anyhow::Result<Profile> {
+    validate::distro_name(name).map_err(|m| anyhow::anyhow!("profile name: {m}"))?;
+    let path = root.join("profiles").join(format!("{name}.yaml"));
+    if !path.exists() {
+        let known = list_names(&root.join("profiles"));
+        anyhow::bail!(
+            "no runtime profile {name:?} in profiles/ (known: {})",
+            known.join(", ")
+        );
+    }
+    Profile::load(&path, root)
+}
+
+pub fn list_names(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e.ok())
+        .filter_map(|e| {
+            let p = e.path();
+            (p.extension()? == "yaml").then(|| p.file_stem()?.to_str().map(str::to_owned))?
+        })
+        .collect();
+    names.sort();
+    names
+}

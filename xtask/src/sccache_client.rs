@@ -1,0 +1,181 @@
+//! A private sccache client daemon: its own port, cache dir and config, so a check
+//! or a test never talks to (or disturbs) the user's own client daemon.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+use anyhow::Context;
+
+pub struct PrivateClient {
+    dir: tempfile::TempDir,
+    port: u16,
+    conf: PathBuf,
+}
+
+/// What `sccache --show-stats` says about distribution.
+#[derive(Debug, Clone, Default)]
+pub struct DistStats {
+    /// Successful distributed compiles per build server.
+    pub per_server: BTreeMap<String, u64>,
+    /// Compiles that were distributed, failed and ran locally instead.
+    pub failed: u64,
+    pub compile_requests: u64,
+}
+
+impl DistStats {
+    pub fn distributed(&self) -> u64 {
+        self.per_server.values().sum()
+    }
+}
+
+fn free_port() -> anyhow::Result<u16> {
+    let l = std::net::TcpListener::bind("127.0.0.1:0")?;
+    Ok(l.local_addr()?.port())
+}
+
+impl PrivateClient {
+    /// A client using `client_conf` (the text of an sccache client config).
+    pub fn new(client_conf: &str) -> anyhow::Result<PrivateClient> {
+        let dir = tempfile::Builder::new()
+            .prefix("sccache-client-")
+            .tempdir()?;
+        let conf = dir.path().join("client.conf");
+        crate::atomic::write(&conf, client_conf.as_bytes(), 0o600)?;
+        // Toolchain archives go to a private dir too: appended here, not to the user's file.
+        let mut text = client_conf.to_owned();
+        let dist_cache = dir.path().join("dist-client");
+        if let Some(i) = text.find("[dist]\n") {
+            let at = i + "[dist]\n".len();
+            text.insert_str(
+                at,
+                &format!(
+                    "cache_dir = {}\n",
+                    toml::Value::String(dist_cache.display().to_string())
+                ),
+            );
+            crate::atomic::write(&conf, text.as_bytes(), 0o600)?;
+        }
+        Ok(PrivateClient {
+            port: free_port()?,
+            conf,
+            dir,
+        })
+    }
+
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// `sccache ARGS` with this client's environment.
+    pub fn cmd<I, S>(&self, args: I) -> duct::Expression
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<std::ffi::OsString>,
+    {
+        duct::cmd("sccache", args)
+            .env("SCCACHE_CONF", &self.conf)
+            .env("SCCACHE_SERVER_PORT", self.port.to_string())
+            .env("SCCACHE_DIR", self.dir.path().join("cache"))
+            .env("SCCACHE_ERROR_LOG", self.dir.path().join("error.log"))
+            .env("SCCACHE_LOG", "info")
+            .env("SCCACHE_IDLE_TIMEOUT", "0")
+            .env_remove("RUSTC_WRAPPER")
+            .env_remove("SCCACHE_NO_DAEMON")
+    }
+
+    fn capture(&self, args: &[&str]) -> anyhow::Result<Output> {
+        self.cmd(args)
+            .stdout_capture()
+            .stderr_capture()
+            .unchecked()
+            .run()
+            .context("cannot run sccache: is it installed and on PATH?")
+    }
+
+    pub fn start(&self) -> anyhow::Result<()> {
+        let out = self.capture(&["--start-server"])?;
+        anyhow::ensure!(
+            out.status.success(),
+            "sccache --start-server failed: {}{}",
+            String::from_utf8_lossy(&out.stderr),
+            self.error_log()
+        );
+        Ok(())
+    }
+
+    /// `sccache --dist-status`, as printed.
+    pub fn dist_status(&self) -> anyhow::Result<String> {
+        let out = self.capture(&["--dist-status"])?;
+        let text = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+        anyhow::ensure!(
+            out.status.success(),
+            "sccache --dist-status failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        Ok(text)
+    }
+
+    /// Compiles `source` to `object` with `sccache CC -c`.
+    pub fn compile(&self, cc: &str, source: &Path, object: &Path) -> anyhow::Result<()> {
+        let out = self
+            .cmd([
+                cc.as_ref(),
+                "-c".as_ref(),
+                source.as_os_str(),
+                "-o".as_ref(),
+                object.as_os_str(),
+            ])
+            .stdout_capture()
+            .stderr_capture()
+            .unchecked()
+            .run()?;
+        anyhow::ensure!(
+            out.status.success(),
+            "sccache {cc} -c {} failed: {}",
+            source.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        Ok(())
+    }
+
+    pub fn stats(&self) -> anyhow::Result<DistStats> {
+        let out = self.capture(&["--show-stats", "--stats-format", "json"])?;
+        anyhow::ensure!(
+            out.status.success(),
+            "sccache --show-stats failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let v: serde_json::Value =
+            serde_json::from_slice(&out.stdout).context("sccache --show-stats printed no JSON")?;
+        let stats = &v["stats"];
+        let per_server = stats["dist_compiles"]
+            .as_object()
+            .map(|m| {
+                m.iter()
+                    .map(|(k, v)| (k.clone(), v.as_u64().unwrap_or(0)))
+                    .collect()
+            })
+            .unwrap_or_default();
+        Ok(DistStats {
+            per_server,
+            failed: stats["dist_errors"].as_u64().unwrap_or(0),
+            compile_requests: stats["compile_requests"].as_u64().unwrap_or(0),
+        })
+    }
+
+    /// What the client daemon logged (its error log).
+    pub fn error_log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("error.log")).unwrap_or_default()
+    }
+
+    pub fn stop(&self) {
+        let _ = self.capture(&["--stop-server"]);
+    }
+}
+
+impl Drop for PrivateClient {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
