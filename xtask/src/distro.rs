@@ -245,10 +245,12 @@ pub fn load_all(dir: &Path, root: &Path) -> anyhow::Result<Vec<Distro>> {
         .filter(|p| p.extension().is_some_and(|x| x == "yaml" || x == "yml"))
         .collect();
     paths.sort();
-    let distros = paths
+    let mut distros = paths
         .iter()
         .map(|p| Distro::load(p, root))
         .collect::<anyhow::Result<Vec<_>>>()?;
+    // By name, not by file name: "arch-pkg.yaml" sorts before "arch.yaml".
+    distros.sort_by(|a, b| a.name.cmp(&b.name));
     for w in distros.windows(2) {
         if w[0].name == w[1].name {
             anyhow::bail!("{} and {} name the same distro", w[0].file, w[1].file);

@@ -152,6 +152,12 @@ fn yaml_error(src: &Source, e: &serde_yaml::Error) -> ProfileError {
         e.location().map(|l| l.line()).or_else(|| src.line_of(&top))
     };
     let mut message = message;
+    if message.starts_with("missing field") {
+        message = "required, but missing".to_owned();
+    }
+    if message.contains("expected u16") {
+        message = message.replace("expected u16", "expected a port number (1-65535)");
+    }
     if message.starts_with("unknown field") {
         message = message.replace(", expected one of", "; the known fields are");
     }

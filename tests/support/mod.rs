@@ -1,0 +1,122 @@
+//! Helpers shared by the integration tests: a private copy of the project tree, the
+//! xtask binary run against it, and snapshots of directories.
+#![allow(dead_code)] // each test binary uses its own subset
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+/// The project root these tests belong to.
+pub fn project_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_owned()
+}
+
+/// A temporary copy of everything the xtask reads and writes (not target/).
+pub fn copy_tree() -> tempfile::TempDir {
+    let tmp = tempfile::Builder::new().prefix("xtask-tree-").tempdir().unwrap();
+    let root = project_root();
+    for entry in ["distros", "profiles", "generated", "Dockerfile.j2"] {
+        copy_recursively(&root.join(entry), &tmp.path().join(entry));
+    }
+    tmp
+}
+
+fn copy_recursively(from: &Path, to: &Path) {
+    if from.is_dir() {
+        std::fs::create_dir_all(to).unwrap();
+        for e in std::fs::read_dir(from).unwrap() {
+            let e = e.unwrap();
+            copy_recursively(&e.path(), &to.join(e.file_name()));
+        }
+    } else {
+        std::fs::copy(from, to).unwrap();
+    }
+}
+
+/// Runs the xtask binary with `--root root`.
+pub fn xtask(root: &Path, args: &[&str]) -> Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_xtask"))
+        .arg("--root")
+        .arg(root)
+        .args(args)
+        .env_remove("SCCACHE_DOCKER_ROOT")
+        .output()
+        .expect("the xtask binary runs")
+}
+
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// Every file below `dir` with its bytes and mode, for "nothing changed" checks.
+pub fn snapshot(dir: &Path) -> BTreeMap<PathBuf, (Vec<u8>, u32)> {
+    use std::os::unix::fs::PermissionsExt;
+    walkdir::WalkDir::new(dir)
+        .sort_by_file_name()
+        .into_iter()
+        .map(|e| e.unwrap())
+        .filter(|e| e.file_type().is_file())
+        .map(|e| {
+            let meta = e.metadata().unwrap();
+            (
+                e.path().strip_prefix(dir).unwrap().to_owned(),
+                (std::fs::read(e.path()).unwrap(), meta.permissions().mode()),
+            )
+        })
+        .collect()
+}
+
+/// The locally made base image the E2E tests build on (no registry is reachable on
+/// CI): `.ci/install` makes it with debootstrap and `docker import`.
+pub fn test_base_image() -> String {
+    std::env::var("SCCACHE_DOCKER_TEST_BASE").unwrap_or_else(|_| "local/debian:bookworm".into())
+}
+
+/// Fails (never skips) when what the E2E tests need is missing.
+pub fn require_docker() {
+    let engine = std::process::Command::new("docker")
+        .args(["version", "--format", "{{.Server.Version}}"])
+        .output();
+    match engine {
+        Ok(o) if o.status.success() => {}
+        Ok(o) => panic!(
+            "no Docker engine reachable: these end-to-end tests need one (.ci/install starts dockerd): {}",
+            String::from_utf8_lossy(&o.stderr)
+        ),
+        Err(e) => panic!("no docker client on PATH ({e}): run .ci/install"),
+    }
+    let base = test_base_image();
+    let found = std::process::Command::new("docker").args(["image", "inspect", &base]).output().unwrap();
+    assert!(found.status.success(), "the base image {base} is missing: .ci/install makes it (debootstrap + docker import)");
+    let dist = std::process::Command::new("sccache-dist").arg("--version").output();
+    assert!(
+        matches!(dist, Ok(ref o) if o.status.success()),
+        "sccache-dist is not on PATH: .ci/install runs cargo install sccache --features dist-client,dist-server"
+    );
+}
+
+/// `docker ARGS`, stdout trimmed; panics with stderr on failure.
+pub fn docker(args: &[&str]) -> String {
+    let out = std::process::Command::new("docker").args(args).output().unwrap();
+    assert!(out.status.success(), "docker {}: {}", args.join(" "), stderr(&out));
+    stdout(&out).trim().to_owned()
+}
+
+/// `docker ARGS`, or None when it fails (no such object).
+pub fn docker_maybe(args: &[&str]) -> Option<String> {
+    let out = std::process::Command::new("docker").args(args).output().unwrap();
+    out.status.success().then(|| stdout(&out).trim().to_owned())
+}
+
+/// Polls `cond` every 100 ms until it holds or `secs` pass.
+pub fn wait_for(what: &str, secs: u64, mut cond: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+    while !cond() {
+        assert!(std::time::Instant::now() < deadline, "timed out after {secs}s waiting for {what}");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
