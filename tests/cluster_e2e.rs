@@ -1,0 +1,276 @@
+//! The cluster on a real Docker engine: real compiles from a client on this host run
+//! on the container's build server, as `sccache --show-stats` proves, in both network
+//! modes, across a stop/start and after the server process is killed.
+
+mod support;
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use support::{docker, docker_maybe, project_root, require_docker, stderr, stdout, test_base_image, wait_for, xtask};
+use xtask::sccache_client::PrivateClient;
+
+const REPO: &str = "sccache-dist-e2e-cluster";
+
+/// Host mode binds fixed ports: the cluster tests take turns.
+static ONE_CLUSTER_AT_A_TIME: Mutex<()> = Mutex::new(());
+
+/// A cluster with its own container name and state directory, removed on drop.
+struct Cluster {
+    name: String,
+    state: tempfile::TempDir,
+}
+
+impl Cluster {
+    fn new(tag: &str) -> Cluster {
+        let name = format!("sccache-e2e-{tag}-{}", std::process::id());
+        Cluster { name, state: tempfile::Builder::new().prefix("sccache-state-").tempdir().unwrap() }
+    }
+
+    fn run(&self, args: &[&str]) -> std::process::Output {
+        let mut full = vec!["--state-dir", self.state.path().to_str().unwrap()];
+        full.extend_from_slice(args);
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_xtask"))
+            .args(["--root", project_root().to_str().unwrap()])
+            .args(&full)
+            .env("SCCACHE_DOCKER_CONTAINER", &self.name)
+            .env("SCCACHE_DOCKER_REPO", REPO)
+            .output()
+            .unwrap();
+        out
+    }
+
+    fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(out.status.success(), "xtask {}:\n{}\n{}", args.join(" "), stdout(&out), stderr(&out));
+        stdout(&out)
+    }
+
+    /// A private sccache client configured by `client-config`.
+    fn client(&self) -> PrivateClient {
+        let conf = self.state.path().join("client-for-test.conf");
+        self.ok(&["client-config", "--output", conf.to_str().unwrap(), "--force"]);
+        let client = PrivateClient::new(&std::fs::read_to_string(&conf).unwrap()).unwrap();
+        client.start().unwrap();
+        client
+    }
+
+    fn record(&self) -> serde_json::Value {
+        serde_json::from_slice(&std::fs::read(self.state.path().join("cluster.json")).unwrap()).unwrap()
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        let out = self.run(&["remove-container", "--purge"]);
+        if !out.status.success() {
+            eprintln!("cleanup of {}: {}", self.name, stderr(&out));
+        }
+    }
+}
+
+fn build_image() {
+    let base = test_base_image();
+    let out = xtask(&project_root(), &["image", "debian", "--base-image", &base, "--repo", REPO]);
+    assert!(out.status.success(), "image build:\n{}\n{}", stdout(&out), stderr(&out));
+}
+
+/// Writes `n` distinct C files (distinct so no compile is a cache hit) into `dir`.
+fn c_sources(dir: &Path, prefix: &str, n: usize) -> Vec<PathBuf> {
+    let nonce = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
+    (0..n)
+        .map(|i| {
+            let path = dir.join(format!("{prefix}{i}.c"));
+            let body = format!(
+                "#include <stdio.h>\n#include <string.h>\nint {prefix}{i}_{nonce}(const char *s) {{\n  char buf[64];\n  snprintf(buf, sizeof buf, \"%s-{i}\", s);\n  return (int)strlen(buf);\n}}\n"
+            );
+            std::fs::write(&path, body).unwrap();
+            path
+        })
+        .collect()
+}
+
+/// Compiles the sources through `client` and asserts every one ran remotely.
+fn compile_remotely(client: &PrivateClient, sources: &[PathBuf]) {
+    let before = client.stats().unwrap();
+    for src in sources {
+        client.compile("cc", src, &src.with_extension("o")).unwrap();
+        assert!(src.with_extension("o").is_file());
+    }
+    let after = client.stats().unwrap();
+    let distributed = after.distributed() - before.distributed();
+    assert_eq!(
+        (distributed, after.failed),
+        (sources.len() as u64, 0),
+        "Successful distributed compiles / Failed distributed compilations; client log:\n{}",
+        client.error_log()
+    );
+}
+
+/// The cached toolchain files with size and inode. An upload writes a temporary file
+/// and renames it into place (a new inode); a use only touches the mtime (LRU).
+fn toolchain_files(container: &str) -> String {
+    docker(&["exec", container, "find", "/var/sccache/toolchains", "-type", "f", "-printf", "%p %s %i\n"])
+}
+
+fn mode(path: &Path) -> u32 {
+    std::fs::metadata(path).unwrap().permissions().mode() & 0o777
+}
+
+#[test]
+fn host_network_cluster_end_to_end() {
+    require_docker();
+    let _turn = ONE_CLUSTER_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    build_image();
+    let c = Cluster::new("host");
+
+    let out = c.ok(&["start", "debian"]);
+    assert!(out.contains("ready in") && out.contains("1 build server(s)"), "{out}");
+    assert!(out.contains("advertising"), "{out}");
+    let again = c.run(&["start", "debian"]);
+    assert!(!again.status.success() && stderr(&again).contains("already running"), "{}", stderr(&again));
+
+    let status = c.ok(&["status"]);
+    assert!(status.contains("1 server(s)") && status.contains("running"), "{status}");
+    assert!(c.ok(&["doctor"]).contains("test compile: ran remotely on"));
+
+    // 20 C files compiled by a fresh client on this host, all on the build server.
+    let client = c.client();
+    let sources = c_sources(client.dir(), "host", 20);
+    compile_remotely(&client, &sources);
+    assert!(client.dist_status().unwrap().contains("\"num_servers\":1"));
+    drop(client);
+
+    // Stop and start again: the toolchain in the volume is reused, not uploaded again.
+    let toolchains = toolchain_files(&c.name);
+    assert!(!toolchains.is_empty(), "no toolchain was cached");
+    c.ok(&["stop"]);
+    let stopped = c.run(&["status"]);
+    assert!(!stopped.status.success() && stdout(&stopped).contains("exited"), "{}", stdout(&stopped));
+    c.ok(&["start", "debian"]);
+    let client = c.client();
+    compile_remotely(&client, &c_sources(client.dir(), "again", 3));
+    assert_eq!(toolchain_files(&c.name), toolchains, "the toolchain was uploaded again");
+
+    // Kill the server process: the container exits non-zero, the restart policy
+    // brings it back, and the server registers again.
+    let restarts = |n: &str| docker(&["inspect", "--format", "{{.RestartCount}}", n]).parse::<u32>().unwrap();
+    let before = restarts(&c.name);
+    docker(&["exec", &c.name, "bash", "-c", "kill -9 \"$(cat /run/sccache-dist/server.pid)\""]);
+    wait_for("the container to restart", 60, || restarts(&c.name) > before);
+    wait_for("the server to register again", 60, || c.run(&["status"]).status.success());
+    compile_remotely(&client, &c_sources(client.dir(), "after", 2));
+    drop(client);
+
+    // No secret anywhere it must not be; state files are private.
+    let secrets: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(c.state.path().join("secrets.json")).unwrap()).unwrap();
+    let server_conf = std::fs::read_to_string(c.state.path().join("container/server.conf")).unwrap();
+    let jwt = server_conf.lines().find(|l| l.starts_with("token = ")).unwrap().trim_start_matches("token = ").trim_matches('"');
+    let mut needles = vec![secrets["client_token"].as_str().unwrap().to_owned(), jwt.to_owned()];
+    needles.push(secrets["jwt_key"].as_str().unwrap().to_owned());
+    let image = format!("{REPO}:debian");
+    let layers = tempfile::tempdir().unwrap();
+    let tar = layers.path().join("image.tar");
+    docker(&["save", "--output", tar.to_str().unwrap(), &image]);
+    let image_bytes = std::fs::read(&tar).unwrap();
+    let places = [
+        ("docker inspect", docker(&["inspect", &c.name])),
+        ("docker history", docker(&["history", "--no-trunc", &image])),
+        ("docker image inspect", docker(&["image", "inspect", &image])),
+        ("docker logs", {
+            let o = std::process::Command::new("docker").args(["logs", &c.name]).output().unwrap();
+            format!("{}{}", stdout(&o), stderr(&o))
+        }),
+        ("xtask logs", stdout(&c.run(&["logs"]))),
+        ("xtask status", c.ok(&["status"])),
+    ];
+    for secret in &needles {
+        assert!(secret.len() >= 40, "secrets are long random strings");
+        for (place, text) in &places {
+            assert!(!text.contains(secret.as_str()), "a secret appears in {place}");
+        }
+        assert!(!image_bytes.windows(secret.len()).any(|w| w == secret.as_bytes()), "a secret is in the image's layers");
+    }
+    assert_eq!(mode(c.state.path()), 0o700);
+    for f in ["secrets.json", "cluster.json", "container/scheduler.conf", "container/server.conf", "client-for-test.conf"] {
+        assert_eq!(mode(&c.state.path().join(f)), 0o600, "{f}");
+    }
+    // The configs reach the container read-only.
+    let mounts = docker(&["inspect", "--format", "{{range .Mounts}}{{.Destination}}:{{.RW}} {{end}}", &c.name]);
+    assert!(mounts.contains("/etc/sccache-dist:false"), "{mounts}");
+    assert!(!docker(&["inspect", "--format", "{{.HostConfig.Privileged}}", &c.name]).contains("true"));
+}
+
+#[test]
+fn bridge_network_cluster_compiles_remotely() {
+    require_docker();
+    let _turn = ONE_CLUSTER_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    build_image();
+    let c = Cluster::new("bridge");
+    let out = c.ok(&["start", "debian", "--network", "bridge"]);
+    assert!(out.contains("ready in"), "{out}");
+    let record = c.record();
+    assert_eq!(record["network"], "bridge");
+    assert_eq!(record["advertise"], "172.31.250.10");
+    let client = c.client();
+    compile_remotely(&client, &c_sources(client.dir(), "bridge", 20));
+    let stats = client.stats().unwrap();
+    assert!(stats.per_server.contains_key("172.31.250.10:10501"), "{stats:?}");
+}
+
+#[test]
+fn client_config_is_private_and_never_overwritten_silently() {
+    require_docker();
+    let _turn = ONE_CLUSTER_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    build_image();
+    let c = Cluster::new("cfg");
+    c.ok(&["start", "debian", "--advertise", "127.0.0.1", "--cache-dir", c.state.path().join("cache").to_str().unwrap()]);
+    let out = c.ok(&["client-config"]);
+    let default = c.state.path().join("client.conf");
+    assert_eq!(mode(&default), 0o600);
+    assert!(out.contains("SCCACHE_CONF=") && out.contains("RUSTC_WRAPPER=sccache") && out.contains("CC=\"sccache cc\""), "{out}");
+    assert!(std::fs::read_to_string(&default).unwrap().contains("scheduler_url = \"http://127.0.0.1:10600\""));
+    // Same content again is fine; a different file is left alone without --force.
+    c.ok(&["client-config"]);
+    let other = c.state.path().join("mine.conf");
+    std::fs::write(&other, "# my own\n").unwrap();
+    let out = c.run(&["client-config", "--output", other.to_str().unwrap()]);
+    assert!(!out.status.success() && stderr(&out).contains("exists and differs; pass --force"), "{}", stderr(&out));
+    assert_eq!(std::fs::read_to_string(&other).unwrap(), "# my own\n");
+    c.ok(&["client-config", "--output", other.to_str().unwrap(), "--force"]);
+    assert_eq!(mode(&other), 0o600);
+    // --cache-dir: the toolchain cache sits in the host directory.
+    let client = c.client();
+    compile_remotely(&client, &c_sources(client.dir(), "cfg", 1));
+    assert!(c.state.path().join("cache/toolchains").read_dir().unwrap().next().is_some());
+}
+
+#[test]
+fn lifecycle_commands_fail_clearly() {
+    let empty = tempfile::tempdir().unwrap();
+    for cmd in [&["status"][..], &["stop"], &["logs"], &["client-config"], &["remove-container"], &["doctor"]] {
+        let mut args = vec!["--state-dir", empty.path().to_str().unwrap()];
+        args.extend_from_slice(cmd);
+        let out = xtask(&project_root(), &args);
+        assert!(!out.status.success(), "{cmd:?} succeeded without a cluster");
+        let err = stderr(&out) + &stdout(&out);
+        assert!(err.contains("no cluster was started"), "{cmd:?}: {err}");
+    }
+    let out = xtask(&project_root(), &["--state-dir", empty.path().to_str().unwrap(), "start", "debian", "--repo", "sccache-dist-never-built"]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("no image sccache-dist-never-built:debian: build it first with `cargo xtask image debian`"), "{}", stderr(&out));
+    let out = xtask(&project_root(), &["remove-image", "nosuch"]);
+    assert!(!out.status.success() && stderr(&out).contains("known distros are"), "{}", stderr(&out));
+    assert!(docker_maybe(&["image", "inspect", "sccache-dist-never-built:debian"]).is_none());
+}
+
+#[test]
+fn known_failures_are_named() {
+    let log = "WARN sccache_dist: heartbeat failed: 401 invalid_bearer_token_mismatched_address";
+    assert_eq!(xtask::cluster::diagnose(log), [xtask::cluster::MISMATCHED_ADDRESS_ADVICE]);
+    let log = "bwrap: Can't mount proc on /newroot/proc: Operation not permitted";
+    assert_eq!(xtask::cluster::diagnose(log), [xtask::cluster::BWRAP_ADVICE]);
+    assert_eq!(xtask::cluster::diagnose("error: Connection refused (os error 111)"), [xtask::cluster::REFUSED_ADVICE]);
+}
