@@ -8,7 +8,10 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
-use support::{docker, docker_maybe, project_root, require_docker, stderr, stdout, test_base_image, wait_for, xtask};
+use support::{
+    docker, docker_maybe, project_root, require_docker, stderr, stdout, test_base_image, wait_for,
+    xtask,
+};
 use xtask::sccache_client::PrivateClient;
 
 const REPO: &str = "sccache-dist-e2e-cluster";
@@ -25,7 +28,13 @@ struct Cluster {
 impl Cluster {
     fn new(tag: &str) -> Cluster {
         let name = format!("sccache-e2e-{tag}-{}", std::process::id());
-        Cluster { name, state: tempfile::Builder::new().prefix("sccache-state-").tempdir().unwrap() }
+        Cluster {
+            name,
+            state: tempfile::Builder::new()
+                .prefix("sccache-state-")
+                .tempdir()
+                .unwrap(),
+        }
     }
 
     fn run(&self, args: &[&str]) -> std::process::Output {
@@ -43,21 +52,33 @@ impl Cluster {
 
     fn ok(&self, args: &[&str]) -> String {
         let out = self.run(args);
-        assert!(out.status.success(), "xtask {}:\n{}\n{}", args.join(" "), stdout(&out), stderr(&out));
+        assert!(
+            out.status.success(),
+            "xtask {}:\n{}\n{}",
+            args.join(" "),
+            stdout(&out),
+            stderr(&out)
+        );
         stdout(&out)
     }
 
     /// A private sccache client configured by `client-config`.
     fn client(&self) -> PrivateClient {
         let conf = self.state.path().join("client-for-test.conf");
-        self.ok(&["client-config", "--output", conf.to_str().unwrap(), "--force"]);
+        self.ok(&[
+            "client-config",
+            "--output",
+            conf.to_str().unwrap(),
+            "--force",
+        ]);
         let client = PrivateClient::new(&std::fs::read_to_string(&conf).unwrap()).unwrap();
         client.start().unwrap();
         client
     }
 
     fn record(&self) -> serde_json::Value {
-        serde_json::from_slice(&std::fs::read(self.state.path().join("cluster.json")).unwrap()).unwrap()
+        serde_json::from_slice(&std::fs::read(self.state.path().join("cluster.json")).unwrap())
+            .unwrap()
     }
 }
 
@@ -72,13 +93,24 @@ impl Drop for Cluster {
 
 fn build_image() {
     let base = test_base_image();
-    let out = xtask(&project_root(), &["image", "debian", "--base-image", &base, "--repo", REPO]);
-    assert!(out.status.success(), "image build:\n{}\n{}", stdout(&out), stderr(&out));
+    let out = xtask(
+        &project_root(),
+        &["image", "debian", "--base-image", &base, "--repo", REPO],
+    );
+    assert!(
+        out.status.success(),
+        "image build:\n{}\n{}",
+        stdout(&out),
+        stderr(&out)
+    );
 }
 
 /// Writes `n` distinct C files (distinct so no compile is a cache hit) into `dir`.
 fn c_sources(dir: &Path, prefix: &str, n: usize) -> Vec<PathBuf> {
-    let nonce = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
+    let nonce = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
     (0..n)
         .map(|i| {
             let path = dir.join(format!("{prefix}{i}.c"));
@@ -111,7 +143,16 @@ fn compile_remotely(client: &PrivateClient, sources: &[PathBuf]) {
 /// The cached toolchain files with size and inode. An upload writes a temporary file
 /// and renames it into place (a new inode); a use only touches the mtime (LRU).
 fn toolchain_files(container: &str) -> String {
-    docker(&["exec", container, "find", "/var/sccache/toolchains", "-type", "f", "-printf", "%p %s %i\n"])
+    docker(&[
+        "exec",
+        container,
+        "find",
+        "/var/sccache/toolchains",
+        "-type",
+        "f",
+        "-printf",
+        "%p %s %i\n",
+    ])
 }
 
 fn mode(path: &Path) -> u32 {
@@ -121,18 +162,30 @@ fn mode(path: &Path) -> u32 {
 #[test]
 fn host_network_cluster_end_to_end() {
     require_docker();
-    let _turn = ONE_CLUSTER_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let _turn = ONE_CLUSTER_AT_A_TIME
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
     build_image();
     let c = Cluster::new("host");
 
     let out = c.ok(&["start", "debian"]);
-    assert!(out.contains("ready in") && out.contains("1 build server(s)"), "{out}");
+    assert!(
+        out.contains("ready in") && out.contains("1 build server(s)"),
+        "{out}"
+    );
     assert!(out.contains("advertising"), "{out}");
     let again = c.run(&["start", "debian"]);
-    assert!(!again.status.success() && stderr(&again).contains("already running"), "{}", stderr(&again));
+    assert!(
+        !again.status.success() && stderr(&again).contains("already running"),
+        "{}",
+        stderr(&again)
+    );
 
     let status = c.ok(&["status"]);
-    assert!(status.contains("1 server(s)") && status.contains("running"), "{status}");
+    assert!(
+        status.contains("1 server(s)") && status.contains("running"),
+        "{status}"
+    );
     assert!(c.ok(&["doctor"]).contains("test compile: ran remotely on"));
 
     // 20 C files compiled by a fresh client on this host, all on the build server.
@@ -147,28 +200,60 @@ fn host_network_cluster_end_to_end() {
     assert!(!toolchains.is_empty(), "no toolchain was cached");
     c.ok(&["stop"]);
     let stopped = c.run(&["status"]);
-    assert!(!stopped.status.success() && stdout(&stopped).contains("exited"), "{}", stdout(&stopped));
+    assert!(
+        !stopped.status.success() && stdout(&stopped).contains("exited"),
+        "{}",
+        stdout(&stopped)
+    );
     c.ok(&["start", "debian"]);
     let client = c.client();
     compile_remotely(&client, &c_sources(client.dir(), "again", 3));
-    assert_eq!(toolchain_files(&c.name), toolchains, "the toolchain was uploaded again");
+    assert_eq!(
+        toolchain_files(&c.name),
+        toolchains,
+        "the toolchain was uploaded again"
+    );
 
     // Kill the server process: the container exits non-zero, the restart policy
     // brings it back, and the server registers again.
-    let restarts = |n: &str| docker(&["inspect", "--format", "{{.RestartCount}}", n]).parse::<u32>().unwrap();
+    let restarts = |n: &str| {
+        docker(&["inspect", "--format", "{{.RestartCount}}", n])
+            .parse::<u32>()
+            .unwrap()
+    };
     let before = restarts(&c.name);
-    docker(&["exec", &c.name, "bash", "-c", "kill -9 \"$(cat /run/sccache-dist/server.pid)\""]);
-    wait_for("the container to restart", 60, || restarts(&c.name) > before);
-    wait_for("the server to register again", 60, || c.run(&["status"]).status.success());
+    docker(&[
+        "exec",
+        &c.name,
+        "bash",
+        "-c",
+        "kill -9 \"$(cat /run/sccache-dist/server.pid)\"",
+    ]);
+    wait_for("the container to restart", 60, || {
+        restarts(&c.name) > before
+    });
+    wait_for("the server to register again", 60, || {
+        c.run(&["status"]).status.success()
+    });
     compile_remotely(&client, &c_sources(client.dir(), "after", 2));
     drop(client);
 
     // No secret anywhere it must not be; state files are private.
     let secrets: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(c.state.path().join("secrets.json")).unwrap()).unwrap();
-    let server_conf = std::fs::read_to_string(c.state.path().join("container/server.conf")).unwrap();
-    let jwt = server_conf.lines().find(|l| l.starts_with("token = ")).unwrap().trim_start_matches("token = ").trim_matches('"');
-    let mut needles = vec![secrets["client_token"].as_str().unwrap().to_owned(), jwt.to_owned()];
+        serde_json::from_slice(&std::fs::read(c.state.path().join("secrets.json")).unwrap())
+            .unwrap();
+    let server_conf =
+        std::fs::read_to_string(c.state.path().join("container/server.conf")).unwrap();
+    let jwt = server_conf
+        .lines()
+        .find(|l| l.starts_with("token = "))
+        .unwrap()
+        .trim_start_matches("token = ")
+        .trim_matches('"');
+    let mut needles = vec![
+        secrets["client_token"].as_str().unwrap().to_owned(),
+        jwt.to_owned(),
+    ];
     needles.push(secrets["jwt_key"].as_str().unwrap().to_owned());
     let image = format!("{REPO}:debian");
     let layers = tempfile::tempdir().unwrap();
@@ -178,9 +263,15 @@ fn host_network_cluster_end_to_end() {
     let places = [
         ("docker inspect", docker(&["inspect", &c.name])),
         ("docker history", docker(&["history", "--no-trunc", &image])),
-        ("docker image inspect", docker(&["image", "inspect", &image])),
+        (
+            "docker image inspect",
+            docker(&["image", "inspect", &image]),
+        ),
         ("docker logs", {
-            let o = std::process::Command::new("docker").args(["logs", &c.name]).output().unwrap();
+            let o = std::process::Command::new("docker")
+                .args(["logs", &c.name])
+                .output()
+                .unwrap();
             format!("{}{}", stdout(&o), stderr(&o))
         }),
         ("xtask logs", stdout(&c.run(&["logs"]))),
@@ -189,24 +280,47 @@ fn host_network_cluster_end_to_end() {
     for secret in &needles {
         assert!(secret.len() >= 40, "secrets are long random strings");
         for (place, text) in &places {
-            assert!(!text.contains(secret.as_str()), "a secret appears in {place}");
+            assert!(
+                !text.contains(secret.as_str()),
+                "a secret appears in {place}"
+            );
         }
-        assert!(!image_bytes.windows(secret.len()).any(|w| w == secret.as_bytes()), "a secret is in the image's layers");
+        assert!(
+            !image_bytes
+                .windows(secret.len())
+                .any(|w| w == secret.as_bytes()),
+            "a secret is in the image's layers"
+        );
     }
     assert_eq!(mode(c.state.path()), 0o700);
-    for f in ["secrets.json", "cluster.json", "container/scheduler.conf", "container/server.conf", "client-for-test.conf"] {
+    for f in [
+        "secrets.json",
+        "cluster.json",
+        "container/scheduler.conf",
+        "container/server.conf",
+        "client-for-test.conf",
+    ] {
         assert_eq!(mode(&c.state.path().join(f)), 0o600, "{f}");
     }
     // The configs reach the container read-only.
-    let mounts = docker(&["inspect", "--format", "{{range .Mounts}}{{.Destination}}:{{.RW}} {{end}}", &c.name]);
+    let mounts = docker(&[
+        "inspect",
+        "--format",
+        "{{range .Mounts}}{{.Destination}}:{{.RW}} {{end}}",
+        &c.name,
+    ]);
     assert!(mounts.contains("/etc/sccache-dist:false"), "{mounts}");
-    assert!(!docker(&["inspect", "--format", "{{.HostConfig.Privileged}}", &c.name]).contains("true"));
+    assert!(
+        !docker(&["inspect", "--format", "{{.HostConfig.Privileged}}", &c.name]).contains("true")
+    );
 }
 
 #[test]
 fn bridge_network_cluster_compiles_remotely() {
     require_docker();
-    let _turn = ONE_CLUSTER_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let _turn = ONE_CLUSTER_AT_A_TIME
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
     build_image();
     let c = Cluster::new("bridge");
     let out = c.ok(&["start", "debian", "--network", "bridge"]);
@@ -217,40 +331,82 @@ fn bridge_network_cluster_compiles_remotely() {
     let client = c.client();
     compile_remotely(&client, &c_sources(client.dir(), "bridge", 20));
     let stats = client.stats().unwrap();
-    assert!(stats.per_server.contains_key("172.31.250.10:10501"), "{stats:?}");
+    assert!(
+        stats.per_server.contains_key("172.31.250.10:10501"),
+        "{stats:?}"
+    );
 }
 
 #[test]
 fn client_config_is_private_and_never_overwritten_silently() {
     require_docker();
-    let _turn = ONE_CLUSTER_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let _turn = ONE_CLUSTER_AT_A_TIME
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
     build_image();
     let c = Cluster::new("cfg");
-    c.ok(&["start", "debian", "--advertise", "127.0.0.1", "--cache-dir", c.state.path().join("cache").to_str().unwrap()]);
+    c.ok(&[
+        "start",
+        "debian",
+        "--advertise",
+        "127.0.0.1",
+        "--cache-dir",
+        c.state.path().join("cache").to_str().unwrap(),
+    ]);
     let out = c.ok(&["client-config"]);
     let default = c.state.path().join("client.conf");
     assert_eq!(mode(&default), 0o600);
-    assert!(out.contains("SCCACHE_CONF=") && out.contains("RUSTC_WRAPPER=sccache") && out.contains("CC=\"sccache cc\""), "{out}");
-    assert!(std::fs::read_to_string(&default).unwrap().contains("scheduler_url = \"http://127.0.0.1:10600\""));
+    assert!(
+        out.contains("SCCACHE_CONF=")
+            && out.contains("RUSTC_WRAPPER=sccache")
+            && out.contains("CC=\"sccache cc\""),
+        "{out}"
+    );
+    assert!(std::fs::read_to_string(&default)
+        .unwrap()
+        .contains("scheduler_url = \"http://127.0.0.1:10600\""));
     // Same content again is fine; a different file is left alone without --force.
     c.ok(&["client-config"]);
     let other = c.state.path().join("mine.conf");
     std::fs::write(&other, "# my own\n").unwrap();
     let out = c.run(&["client-config", "--output", other.to_str().unwrap()]);
-    assert!(!out.status.success() && stderr(&out).contains("exists and differs; pass --force"), "{}", stderr(&out));
+    assert!(
+        !out.status.success() && stderr(&out).contains("exists and differs; pass --force"),
+        "{}",
+        stderr(&out)
+    );
     assert_eq!(std::fs::read_to_string(&other).unwrap(), "# my own\n");
-    c.ok(&["client-config", "--output", other.to_str().unwrap(), "--force"]);
+    c.ok(&[
+        "client-config",
+        "--output",
+        other.to_str().unwrap(),
+        "--force",
+    ]);
     assert_eq!(mode(&other), 0o600);
     // --cache-dir: the toolchain cache sits in the host directory.
     let client = c.client();
     compile_remotely(&client, &c_sources(client.dir(), "cfg", 1));
-    assert!(c.state.path().join("cache/toolchains").read_dir().unwrap().next().is_some());
+    assert!(c
+        .state
+        .path()
+        .join("cache/toolchains")
+        .read_dir()
+        .unwrap()
+        .next()
+        .is_some());
 }
 
 #[test]
 fn lifecycle_commands_fail_clearly() {
     let empty = tempfile::tempdir().unwrap();
-    for cmd in [&["status"][..], &["stop"], &["logs"], &["client-config"], &["remove-container"], &["doctor"]] {
+    for cmd in [
+        &["status"][..],
+        &["stop"],
+        &["logs"],
+        &["client-config"],
+        &["remove-container"],
+        &["doctor"],
+    ] {
         let mut args = vec!["--state-dir", empty.path().to_str().unwrap()];
         args.extend_from_slice(cmd);
         let out = xtask(&project_root(), &args);
@@ -258,19 +414,42 @@ fn lifecycle_commands_fail_clearly() {
         let err = stderr(&out) + &stdout(&out);
         assert!(err.contains("no cluster was started"), "{cmd:?}: {err}");
     }
-    let out = xtask(&project_root(), &["--state-dir", empty.path().to_str().unwrap(), "start", "debian", "--repo", "sccache-dist-never-built"]);
+    let out = xtask(
+        &project_root(),
+        &[
+            "--state-dir",
+            empty.path().to_str().unwrap(),
+            "start",
+            "debian",
+            "--repo",
+            "sccache-dist-never-built",
+        ],
+    );
     assert!(!out.status.success());
     assert!(stderr(&out).contains("no image sccache-dist-never-built:debian: build it first with `cargo xtask image debian`"), "{}", stderr(&out));
     let out = xtask(&project_root(), &["remove-image", "nosuch"]);
-    assert!(!out.status.success() && stderr(&out).contains("known distros are"), "{}", stderr(&out));
+    assert!(
+        !out.status.success() && stderr(&out).contains("known distros are"),
+        "{}",
+        stderr(&out)
+    );
     assert!(docker_maybe(&["image", "inspect", "sccache-dist-never-built:debian"]).is_none());
 }
 
 #[test]
 fn known_failures_are_named() {
     let log = "WARN sccache_dist: heartbeat failed: 401 invalid_bearer_token_mismatched_address";
-    assert_eq!(xtask::cluster::diagnose(log), [xtask::cluster::MISMATCHED_ADDRESS_ADVICE]);
+    assert_eq!(
+        xtask::cluster::diagnose(log),
+        [xtask::cluster::MISMATCHED_ADDRESS_ADVICE]
+    );
     let log = "bwrap: Can't mount proc on /newroot/proc: Operation not permitted";
-    assert_eq!(xtask::cluster::diagnose(log), [xtask::cluster::BWRAP_ADVICE]);
-    assert_eq!(xtask::cluster::diagnose("error: Connection refused (os error 111)"), [xtask::cluster::REFUSED_ADVICE]);
+    assert_eq!(
+        xtask::cluster::diagnose(log),
+        [xtask::cluster::BWRAP_ADVICE]
+    );
+    assert_eq!(
+        xtask::cluster::diagnose("error: Connection refused (os error 111)"),
+        [xtask::cluster::REFUSED_ADVICE]
+    );
 }

@@ -12,9 +12,16 @@ fn committed_generated_matches_the_profiles() {
     let root = project_root();
     let want = xtask::codegen::render_all(&root).unwrap();
     let problems = xtask::codegen::drift(&root.join("generated"), &want).unwrap();
-    assert!(problems.is_empty(), "run `cargo xtask generate`:\n{}", problems.join("\n"));
+    assert!(
+        problems.is_empty(),
+        "run `cargo xtask generate`:\n{}",
+        problems.join("\n")
+    );
     for distro in ["arch", "arch-pkg", "ubuntu", "debian"] {
-        assert!(want.keys().any(|p| p.starts_with(distro)), "generated/{distro} is missing");
+        assert!(
+            want.keys().any(|p| p.starts_with(distro)),
+            "generated/{distro} is missing"
+        );
     }
     let out = xtask(&root, &["generate", "--check"]);
     assert!(out.status.success(), "{}", stderr(&out));
@@ -32,17 +39,31 @@ fn check_reports_stale_missing_and_extra_files_by_name() {
     let out = xtask(tree.path(), &["generate", "--check"]);
     assert!(!out.status.success());
     let err = stderr(&out);
-    assert!(err.contains("stale:   generated/debian/Dockerfile"), "{err}");
-    assert!(err.contains("missing: generated/ubuntu/entrypoint.sh"), "{err}");
-    assert!(err.contains("extra:   generated/arch/leftover.txt"), "{err}");
+    assert!(
+        err.contains("stale:   generated/debian/Dockerfile"),
+        "{err}"
+    );
+    assert!(
+        err.contains("missing: generated/ubuntu/entrypoint.sh"),
+        "{err}"
+    );
+    assert!(
+        err.contains("extra:   generated/arch/leftover.txt"),
+        "{err}"
+    );
     assert_eq!(before, snapshot(&gen), "--check must not write");
 
     let out = xtask(tree.path(), &["generate"]);
     assert!(out.status.success(), "{}", stderr(&out));
-    assert!(xtask(tree.path(), &["generate", "--check"]).status.success());
+    assert!(xtask(tree.path(), &["generate", "--check"])
+        .status
+        .success());
     assert!(!gen.join("arch/leftover.txt").exists());
     let mode = std::fs::metadata(gen.join("ubuntu/entrypoint.sh")).unwrap();
-    assert_eq!(std::os::unix::fs::PermissionsExt::mode(&mode.permissions()) & 0o777, 0o755);
+    assert_eq!(
+        std::os::unix::fs::PermissionsExt::mode(&mode.permissions()) & 0o777,
+        0o755
+    );
 }
 
 #[test]
@@ -75,13 +96,21 @@ fn a_new_distro_is_one_yaml_file() {
         let dockerfile = std::fs::read_to_string(dir.join("Dockerfile")).unwrap();
         assert!(dockerfile.contains(install_line), "{name}:\n{dockerfile}");
         parse_dockerfile(&dir.join("Dockerfile"));
-        for f in ["entrypoint.sh", "scheduler.conf.example", "server.conf.example", "client.conf.example"] {
+        for f in [
+            "entrypoint.sh",
+            "scheduler.conf.example",
+            "server.conf.example",
+            "client.conf.example",
+        ] {
             assert!(dir.join(f).is_file(), "generated/{name}/{f} missing");
         }
     }
     let matrix = stdout(&xtask(tree.path(), &["matrix"]));
     for (name, _, _) in &cases {
-        assert!(matrix.contains(&format!("\"distro\":\"{name}\"")), "{matrix}");
+        assert!(
+            matrix.contains(&format!("\"distro\":\"{name}\"")),
+            "{matrix}"
+        );
     }
 }
 
@@ -89,7 +118,8 @@ fn a_new_distro_is_one_yaml_file() {
 fn parse_dockerfile(path: &Path) {
     use dockerfile_parser::{Dockerfile, Instruction};
     let text = std::fs::read_to_string(path).unwrap();
-    let df = Dockerfile::parse(&text).unwrap_or_else(|e| panic!("{} does not parse: {e}", path.display()));
+    let df = Dockerfile::parse(&text)
+        .unwrap_or_else(|e| panic!("{} does not parse: {e}", path.display()));
     let stages = df.stages();
     let last = stages.stages.last().expect("at least one stage");
     let kinds: Vec<String> = last
@@ -107,8 +137,22 @@ fn parse_dockerfile(path: &Path) {
             Instruction::Env(_) => "ENV".into(),
         })
         .collect();
-    for needed in ["FROM", "LABEL", "RUN", "COPY", "VOLUME", "EXPOSE", "HEALTHCHECK", "ENTRYPOINT", "CMD"] {
-        assert!(kinds.iter().any(|k| k == needed), "{}: the runtime stage has no {needed}", path.display());
+    for needed in [
+        "FROM",
+        "LABEL",
+        "RUN",
+        "COPY",
+        "VOLUME",
+        "EXPOSE",
+        "HEALTHCHECK",
+        "ENTRYPOINT",
+        "CMD",
+    ] {
+        assert!(
+            kinds.iter().any(|k| k == needed),
+            "{}: the runtime stage has no {needed}",
+            path.display()
+        );
     }
     assert!(text.contains(r#"ENTRYPOINT ["tini", "--", "/usr/local/bin/sccache-dist-entrypoint"]"#));
 }
@@ -129,7 +173,11 @@ fn every_generated_dockerfile_parses() {
 fn every_generated_entrypoint_is_valid_bash() {
     for entry in std::fs::read_dir(project_root().join("generated")).unwrap() {
         let path = entry.unwrap().path().join("entrypoint.sh");
-        let out = std::process::Command::new("bash").arg("-n").arg(&path).output().unwrap();
+        let out = std::process::Command::new("bash")
+            .arg("-n")
+            .arg(&path)
+            .output()
+            .unwrap();
         assert!(out.status.success(), "{}: {}", path.display(), stderr(&out));
     }
 }
@@ -146,14 +194,29 @@ fn rendering_is_deterministic() {
     for d in ["profiles", "generated"] {
         std::fs::create_dir_all(tree.path().join(d)).unwrap();
     }
-    std::fs::copy(root.join("Dockerfile.j2"), tree.path().join("Dockerfile.j2")).unwrap();
-    std::fs::copy(root.join("profiles/default.yaml"), tree.path().join("profiles/default.yaml")).unwrap();
+    std::fs::copy(
+        root.join("Dockerfile.j2"),
+        tree.path().join("Dockerfile.j2"),
+    )
+    .unwrap();
+    std::fs::copy(
+        root.join("profiles/default.yaml"),
+        tree.path().join("profiles/default.yaml"),
+    )
+    .unwrap();
     std::fs::create_dir_all(tree.path().join("distros")).unwrap();
-    let mut names: Vec<_> = std::fs::read_dir(root.join("distros")).unwrap().map(|e| e.unwrap().file_name()).collect();
+    let mut names: Vec<_> = std::fs::read_dir(root.join("distros"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
     names.sort();
     names.reverse();
     for n in names {
-        std::fs::copy(root.join("distros").join(&n), tree.path().join("distros").join(&n)).unwrap();
+        std::fs::copy(
+            root.join("distros").join(&n),
+            tree.path().join("distros").join(&n),
+        )
+        .unwrap();
     }
     assert_eq!(a, xtask::codegen::render_all(tree.path()).unwrap());
 }
@@ -163,11 +226,18 @@ fn generated_configs_hold_placeholders_not_secrets() {
     let want = xtask::codegen::render_all(&project_root()).unwrap();
     for (path, (text, _)) in &want {
         if path.to_string_lossy().ends_with(".example") {
-            for line in text.lines().filter(|l| l.starts_with("token") || l.starts_with("secret_key")) {
+            for line in text
+                .lines()
+                .filter(|l| l.starts_with("token") || l.starts_with("secret_key"))
+            {
                 assert!(line.contains("REPLACE-WITH-"), "{}: {line}", path.display());
             }
         }
-        assert!(text.contains("generated by `cargo xtask generate`, do not edit"), "{} has no header", path.display());
+        assert!(
+            text.contains("generated by `cargo xtask generate`, do not edit"),
+            "{} has no header",
+            path.display()
+        );
     }
 }
 
@@ -184,23 +254,74 @@ fn check_configs_passes_on_shipped_profiles_and_fails_on_broken_ones() {
     let secrets = xtask::state::Secrets::generate(profile.profile.server_auth).unwrap();
     let t = xtask::render::Templates::load(&root).unwrap();
     let good = xtask::state::render_configs(&t, &profile, &secrets, "10.1.2.3", "test").unwrap();
-    let breakages: [(&str, fn(&mut xtask::render::Configs), &str); 7] = [
-        ("unknown key", |c| c.scheduler.insert_str(0, "bind_address = \"0.0.0.0:1\"\n"), "scheduler.conf: `bind_address`"),
-        ("bad TOML", |c| c.server.push_str("cache_dir = \n"), "server.conf: not valid TOML"),
-        ("port mismatch", |c| c.client = c.client.replace(":10600", ":10601"), "client.conf: `dist.scheduler_url`: port 10601"),
-        ("token mismatch", |c| c.client = c.client.replace("token = \"", "token = \"x"), "client.conf: `dist.auth.token`"),
-        ("auth type mismatch", |c| c.server = c.server.replace("type = \"jwt_token\"", "type = \"token\""), "server.conf: `scheduler_auth.type`"),
-        ("jwt for another address", |c| c.server = c.server.replace("public_addr = \"10.1.2.3:10501\"", "public_addr = \"10.1.2.4:10501\""), "server_id 10.1.2.3:10501 is not public_addr"),
-        ("host name in public_addr", |c| c.server = c.server.replace("public_addr = \"10.1.2.3:10501\"", "public_addr = \"build:10501\""), "not an IP:port literal"),
+    /// What is broken, how, and what the error must say.
+    type Breakage = (&'static str, fn(&mut xtask::render::Configs), &'static str);
+    let breakages: [Breakage; 7] = [
+        (
+            "unknown key",
+            |c| c.scheduler.insert_str(0, "bind_address = \"0.0.0.0:1\"\n"),
+            "scheduler.conf: `bind_address`",
+        ),
+        (
+            "bad TOML",
+            |c| c.server.push_str("cache_dir = \n"),
+            "server.conf: not valid TOML",
+        ),
+        (
+            "port mismatch",
+            |c| c.client = c.client.replace(":10600", ":10601"),
+            "client.conf: `dist.scheduler_url`: port 10601",
+        ),
+        (
+            "token mismatch",
+            |c| c.client = c.client.replace("token = \"", "token = \"x"),
+            "client.conf: `dist.auth.token`",
+        ),
+        (
+            "auth type mismatch",
+            |c| c.server = c.server.replace("type = \"jwt_token\"", "type = \"token\""),
+            "server.conf: `scheduler_auth.type`",
+        ),
+        (
+            "jwt for another address",
+            |c| {
+                c.server = c.server.replace(
+                    "public_addr = \"10.1.2.3:10501\"",
+                    "public_addr = \"10.1.2.4:10501\"",
+                )
+            },
+            "server_id 10.1.2.3:10501 is not public_addr",
+        ),
+        (
+            "host name in public_addr",
+            |c| {
+                c.server = c.server.replace(
+                    "public_addr = \"10.1.2.3:10501\"",
+                    "public_addr = \"build:10501\"",
+                )
+            },
+            "not an IP:port literal",
+        ),
     ];
     let dir = tempfile::tempdir().unwrap();
     for (what, breaker, expected) in breakages {
-        let mut c = xtask::render::Configs { scheduler: good.scheduler.clone(), server: good.server.clone(), client: good.client.clone() };
+        let mut c = xtask::render::Configs {
+            scheduler: good.scheduler.clone(),
+            server: good.server.clone(),
+            client: good.client.clone(),
+        };
         breaker(&mut c);
         std::fs::write(dir.path().join("scheduler.conf"), &c.scheduler).unwrap();
         std::fs::write(dir.path().join("server.conf"), &c.server).unwrap();
         std::fs::write(dir.path().join("client.conf"), &c.client).unwrap();
-        let out = xtask(&root, &["check-configs", "--config-dir", dir.path().to_str().unwrap()]);
+        let out = xtask(
+            &root,
+            &[
+                "check-configs",
+                "--config-dir",
+                dir.path().to_str().unwrap(),
+            ],
+        );
         assert!(!out.status.success(), "{what}: accepted");
         assert!(stderr(&out).contains(expected), "{what}: {}", stderr(&out));
     }
@@ -211,6 +332,11 @@ fn matrix_lists_every_distro() {
     let out = xtask(&project_root(), &["matrix"]);
     assert!(out.status.success());
     let v: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
-    let names: Vec<&str> = v["include"].as_array().unwrap().iter().map(|e| e["distro"].as_str().unwrap()).collect();
+    let names: Vec<&str> = v["include"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["distro"].as_str().unwrap())
+        .collect();
     assert_eq!(names, ["arch", "arch-pkg", "debian", "ubuntu"]);
 }

@@ -6,7 +6,9 @@ mod support;
 
 use std::path::Path;
 
-use support::{copy_tree, docker, docker_maybe, require_docker, stderr, stdout, test_base_image, xtask};
+use support::{
+    copy_tree, docker, docker_maybe, require_docker, stderr, stdout, test_base_image, xtask,
+};
 
 const REPO: &str = "sccache-dist-e2e-image";
 /// The lock test's own repository: tests run in parallel.
@@ -27,7 +29,11 @@ fn image_id(reference: &str) -> Option<String> {
 fn add_package(root: &Path, package: &str) {
     let path = root.join("distros/debian.yaml");
     let text = std::fs::read_to_string(&path).unwrap();
-    std::fs::write(&path, text.replace("packages:\n", &format!("packages:\n  - {package}\n"))).unwrap();
+    std::fs::write(
+        &path,
+        text.replace("packages:\n", &format!("packages:\n  - {package}\n")),
+    )
+    .unwrap();
 }
 
 /// The input hash `--dry-run` reports.
@@ -35,7 +41,10 @@ fn dry_run_hash(root: &Path) -> String {
     let out = image(root, &["--dry-run"]);
     assert!(out.status.success(), "{}", stderr(&out));
     let text = stdout(&out);
-    let line = text.lines().find(|l| l.starts_with("# debian: input hash ")).expect("hash line");
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("# debian: input hash "))
+        .expect("hash line");
     line.rsplit(' ').next().unwrap().to_owned()
 }
 
@@ -59,30 +68,56 @@ fn build_skip_rebuild_and_failed_build() {
 
     // A real build (forced: an earlier run may have left the same image behind).
     let out = image(root, &["--force"]);
-    assert!(out.status.success(), "first build failed:\n{}\n{}", stdout(&out), stderr(&out));
+    assert!(
+        out.status.success(),
+        "first build failed:\n{}\n{}",
+        stdout(&out),
+        stderr(&out)
+    );
     let hash = dry_run_hash(root);
     let tag = format!("{REPO}:debian");
     let hash_tag = format!("{REPO}:debian-{}", &hash[..12]);
     let first_id = image_id(&tag).expect("the distro tag exists");
     assert_eq!(image_id(&hash_tag).as_deref(), Some(first_id.as_str()));
-    let label = docker(&["image", "inspect", "--format", &format!("{{{{index .Config.Labels \"{HASH_LABEL}\"}}}}"), &tag]);
+    let label = docker(&[
+        "image",
+        "inspect",
+        "--format",
+        &format!("{{{{index .Config.Labels \"{HASH_LABEL}\"}}}}"),
+        &tag,
+    ]);
     assert_eq!(label, hash);
 
     // sccache-dist runs inside it.
-    let version = docker(&["run", "--rm", "--entrypoint", "sccache-dist", &tag, "--version"]);
+    let version = docker(&[
+        "run",
+        "--rm",
+        "--entrypoint",
+        "sccache-dist",
+        &tag,
+        "--version",
+    ]);
     assert!(version.starts_with("sccache"), "{version}");
 
     // Nothing changed: no docker build, same image.
     let out = image(root, &[]);
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(stdout(&out).contains("is up to date"), "{}", stdout(&out));
-    assert!(!stderr(&out).contains("$ docker build"), "a build ran:\n{}", stderr(&out));
+    assert!(
+        !stderr(&out).contains("$ docker build"),
+        "a build ran:\n{}",
+        stderr(&out)
+    );
     assert_eq!(image_id(&tag).as_deref(), Some(first_id.as_str()));
 
     // A lost distro tag comes back without a build.
     docker(&["image", "rm", &tag]);
     let out = image(root, &[]);
-    assert!(stdout(&out).contains("tagged") && !stderr(&out).contains("$ docker build"), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains("tagged") && !stderr(&out).contains("$ docker build"),
+        "{}",
+        stdout(&out)
+    );
     assert_eq!(image_id(&tag).as_deref(), Some(first_id.as_str()));
 
     // One changed input: a rebuild with a new hash and tag; the old hash tag stays.
@@ -94,7 +129,10 @@ fn build_skip_rebuild_and_failed_build() {
     assert!(stderr(&out).contains("$ docker build"), "no build ran");
     let second_id = image_id(&tag).unwrap();
     assert_ne!(second_id, first_id);
-    assert_eq!(image_id(&format!("{REPO}:debian-{}", &new_hash[..12])).as_deref(), Some(second_id.as_str()));
+    assert_eq!(
+        image_id(&format!("{REPO}:debian-{}", &new_hash[..12])).as_deref(),
+        Some(second_id.as_str())
+    );
     assert_eq!(image_id(&hash_tag).as_deref(), Some(first_id.as_str()));
 
     // A build that fails on purpose: the previous image and tags survive, and no
@@ -102,11 +140,27 @@ fn build_skip_rebuild_and_failed_build() {
     add_package(root, "no-such-package-for-sccache-e2e");
     let failed_hash = dry_run_hash(root);
     let out = image(root, &[]);
-    assert!(!out.status.success(), "a build with a missing package succeeded");
-    assert!(stderr(&out).contains("the previous sccache-dist-e2e-image:debian and its tags are untouched"), "{}", stderr(&out));
+    assert!(
+        !out.status.success(),
+        "a build with a missing package succeeded"
+    );
+    assert!(
+        stderr(&out)
+            .contains("the previous sccache-dist-e2e-image:debian and its tags are untouched"),
+        "{}",
+        stderr(&out)
+    );
     assert_eq!(image_id(&tag).as_deref(), Some(second_id.as_str()));
-    let labelled = docker(&["images", "--quiet", "--filter", &format!("label={HASH_LABEL}={failed_hash}")]);
-    assert!(labelled.is_empty(), "an image carries the failed build's hash: {labelled}");
+    let labelled = docker(&[
+        "images",
+        "--quiet",
+        "--filter",
+        &format!("label={HASH_LABEL}={failed_hash}"),
+    ]);
+    assert!(
+        labelled.is_empty(),
+        "an image carries the failed build's hash: {labelled}"
+    );
     assert!(image_id(&format!("{REPO}:debian-{}", &failed_hash[..12])).is_none());
 }
 
@@ -118,7 +172,17 @@ fn concurrent_runs_for_one_distro_build_once() {
     let base = test_base_image();
     let spawn = || {
         std::process::Command::new(env!("CARGO_BIN_EXE_xtask"))
-            .args(["--root", root.to_str().unwrap(), "image", "debian", "--base-image", &base, "--repo", LOCK_REPO, "--force"])
+            .args([
+                "--root",
+                root.to_str().unwrap(),
+                "image",
+                "debian",
+                "--base-image",
+                &base,
+                "--repo",
+                LOCK_REPO,
+                "--force",
+            ])
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::piped())
             .spawn()
@@ -126,10 +190,24 @@ fn concurrent_runs_for_one_distro_build_once() {
     };
     let (a, b) = (spawn(), spawn());
     let (a, b) = (a.wait_with_output().unwrap(), b.wait_with_output().unwrap());
-    assert!(a.status.success() && b.status.success(), "{}\n{}", stderr(&a), stderr(&b));
+    assert!(
+        a.status.success() && b.status.success(),
+        "{}\n{}",
+        stderr(&a),
+        stderr(&b)
+    );
     // With --force both build, one after the other: the lock keeps them apart.
-    let waited = [&a, &b].iter().filter(|o| stderr(o).contains("waiting for another `cargo xtask`")).count();
-    assert_eq!(waited, 1, "exactly one run must wait for the other's lock:\n{}\n{}", stderr(&a), stderr(&b));
+    let waited = [&a, &b]
+        .iter()
+        .filter(|o| stderr(o).contains("waiting for another `cargo xtask`"))
+        .count();
+    assert_eq!(
+        waited,
+        1,
+        "exactly one run must wait for the other's lock:\n{}\n{}",
+        stderr(&a),
+        stderr(&b)
+    );
 }
 
 #[test]
@@ -137,13 +215,31 @@ fn clear_errors() {
     let root = support::project_root();
     let out = xtask(&root, &["image", "nosuchdistro", "--dry-run"]);
     assert!(!out.status.success());
-    assert!(stderr(&out).contains("unknown distro \"nosuchdistro\": known distros are arch, arch-pkg, debian, ubuntu"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains(
+            "unknown distro \"nosuchdistro\": known distros are arch, arch-pkg, debian, ubuntu"
+        ),
+        "{}",
+        stderr(&out)
+    );
 
-    let out = xtask(&root, &["image", "debian", "--dry-run", "--sccache-dist", "/nonexistent/sccache-dist"]);
+    let out = xtask(
+        &root,
+        &[
+            "image",
+            "debian",
+            "--dry-run",
+            "--sccache-dist",
+            "/nonexistent/sccache-dist",
+        ],
+    );
     assert!(!out.status.success());
     assert!(stderr(&out).contains("install: local needs the host's sccache-dist, but /nonexistent/sccache-dist is not a file"), "{}", stderr(&out));
 
-    let out = xtask(&root, &["image", "debian", "--dry-run", "--base-image", "Bad Image"]);
+    let out = xtask(
+        &root,
+        &["image", "debian", "--dry-run", "--base-image", "Bad Image"],
+    );
     assert!(!out.status.success());
     assert!(stderr(&out).contains("--base-image"), "{}", stderr(&out));
 
@@ -155,19 +251,42 @@ fn clear_errors() {
         .unwrap();
     assert!(!out.status.success());
     let err = stderr(&out);
-    assert!(err.contains("no Docker engine reachable at unix:///nonexistent/docker.sock") && err.contains("dockerd"), "{err}");
+    assert!(
+        err.contains("no Docker engine reachable at unix:///nonexistent/docker.sock")
+            && err.contains("dockerd"),
+        "{err}"
+    );
 }
 
 #[test]
 fn dry_run_prints_the_exact_commands() {
     let root = support::project_root();
-    let out = xtask(&root, &["image", "debian", "--dry-run", "--base-image", "mirror.example:5000/debian:12", "--platform", "linux/arm64"]);
+    let out = xtask(
+        &root,
+        &[
+            "image",
+            "debian",
+            "--dry-run",
+            "--base-image",
+            "mirror.example:5000/debian:12",
+            "--platform",
+            "linux/arm64",
+        ],
+    );
     assert!(out.status.success(), "{}", stderr(&out));
     let text = stdout(&out);
     assert!(text.contains("docker build --force-rm --platform linux/arm64 --build-arg BASE_IMAGE=mirror.example:5000/debian:12"), "{text}");
     assert!(text.contains(&format!("--label {HASH_LABEL}=")), "{text}");
     assert!(text.contains("--tag sccache-dist:debian-"), "{text}");
-    let out = xtask(&root, &["image", "debian", "--dry-run", "--builder", "buildkit"]);
+    let out = xtask(
+        &root,
+        &["image", "debian", "--dry-run", "--builder", "buildkit"],
+    );
     let text = stdout(&out);
-    assert!(text.contains("docker buildx build") && text.contains("SOURCE_DATE_EPOCH=") && text.contains("rewrite-timestamp=true"), "{text}");
+    assert!(
+        text.contains("docker buildx build")
+            && text.contains("SOURCE_DATE_EPOCH=")
+            && text.contains("rewrite-timestamp=true"),
+        "{text}"
+    );
 }

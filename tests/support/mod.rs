@@ -8,12 +8,18 @@ use std::process::Output;
 
 /// The project root these tests belong to.
 pub fn project_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_owned()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_owned()
 }
 
 /// A temporary copy of everything the xtask reads and writes (not target/).
 pub fn copy_tree() -> tempfile::TempDir {
-    let tmp = tempfile::Builder::new().prefix("xtask-tree-").tempdir().unwrap();
+    let tmp = tempfile::Builder::new()
+        .prefix("xtask-tree-")
+        .tempdir()
+        .unwrap();
     let root = project_root();
     for entry in ["distros", "profiles", "generated", "Dockerfile.j2"] {
         copy_recursively(&root.join(entry), &tmp.path().join(entry));
@@ -90,9 +96,17 @@ pub fn require_docker() {
         Err(e) => panic!("no docker client on PATH ({e}): run .ci/install"),
     }
     let base = test_base_image();
-    let found = std::process::Command::new("docker").args(["image", "inspect", &base]).output().unwrap();
-    assert!(found.status.success(), "the base image {base} is missing: .ci/install makes it (debootstrap + docker import)");
-    let dist = std::process::Command::new("sccache-dist").arg("--version").output();
+    let found = std::process::Command::new("docker")
+        .args(["image", "inspect", &base])
+        .output()
+        .unwrap();
+    assert!(
+        found.status.success(),
+        "the base image {base} is missing: .ci/install makes it (debootstrap + docker import)"
+    );
+    let dist = std::process::Command::new("sccache-dist")
+        .arg("--version")
+        .output();
     assert!(
         matches!(dist, Ok(ref o) if o.status.success()),
         "sccache-dist is not on PATH: .ci/install runs cargo install sccache --features dist-client,dist-server"
@@ -101,14 +115,25 @@ pub fn require_docker() {
 
 /// `docker ARGS`, stdout trimmed; panics with stderr on failure.
 pub fn docker(args: &[&str]) -> String {
-    let out = std::process::Command::new("docker").args(args).output().unwrap();
-    assert!(out.status.success(), "docker {}: {}", args.join(" "), stderr(&out));
+    let out = std::process::Command::new("docker")
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "docker {}: {}",
+        args.join(" "),
+        stderr(&out)
+    );
     stdout(&out).trim().to_owned()
 }
 
 /// `docker ARGS`, or None when it fails (no such object).
 pub fn docker_maybe(args: &[&str]) -> Option<String> {
-    let out = std::process::Command::new("docker").args(args).output().unwrap();
+    let out = std::process::Command::new("docker")
+        .args(args)
+        .output()
+        .unwrap();
     out.status.success().then(|| stdout(&out).trim().to_owned())
 }
 
@@ -116,7 +141,10 @@ pub fn docker_maybe(args: &[&str]) -> Option<String> {
 pub fn wait_for(what: &str, secs: u64, mut cond: impl FnMut() -> bool) {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
     while !cond() {
-        assert!(std::time::Instant::now() < deadline, "timed out after {secs}s waiting for {what}");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out after {secs}s waiting for {what}"
+        );
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
 }

@@ -281,11 +281,12 @@ pub fn run(root: &Path, args: &ImageArgs) -> anyhow::Result<Vec<ImageResult>> {
         }
         return Ok(Vec::new());
     }
-    let engine = docker::engine()?;
+    // No engine probe here: the no-op path is one API query. The probe runs when a
+    // build is needed or that query fails, and explains what is wrong.
     let buildkit = match args.builder {
-        BuilderChoice::Auto => engine.buildkit,
-        BuilderChoice::Buildkit if !engine.buildkit => {
-            anyhow::bail!("--builder buildkit: `docker buildx` is not available")
+        BuilderChoice::Auto => docker::buildx_available(),
+        BuilderChoice::Buildkit if !docker::buildx_available() => {
+            anyhow::bail!("--builder buildkit: the docker CLI has no buildx plugin")
         }
         BuilderChoice::Buildkit => true,
         BuilderChoice::Legacy => false,
@@ -319,10 +320,19 @@ fn build_one(
     };
 
     if !args.force {
-        let lookup = plan.lookup_command();
-        let lookup: Vec<&str> = lookup.iter().map(String::as_str).collect();
-        let tags = docker::output(&lookup)?;
-        let tags: Vec<&str> = tags.lines().collect();
+        let tags = match crate::docker_api::tags_with_label(HASH_LABEL, &plan.hash) {
+            Some(tags) => tags,
+            None => {
+                docker::engine()?;
+                let lookup = plan.lookup_command();
+                let lookup: Vec<&str> = lookup.iter().map(String::as_str).collect();
+                docker::output(&lookup)?
+                    .lines()
+                    .map(str::to_owned)
+                    .collect()
+            }
+        };
+        let tags: Vec<&str> = tags.iter().map(String::as_str).collect();
         if tags.contains(&plan.hash_tag.as_str()) {
             if !tags.contains(&plan.tag.as_str()) {
                 docker::output(&["tag", &plan.hash_tag, &plan.tag])?;
@@ -339,6 +349,7 @@ fn build_one(
         }
     }
 
+    docker::engine()?;
     let work = root.join("target/xtask");
     std::fs::create_dir_all(&work)?;
     let dir = tempfile::Builder::new()

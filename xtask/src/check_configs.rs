@@ -442,14 +442,15 @@ impl Checker {
                     }
                 }
             }
-            Some("token") => {
-                if get_str(sched, "server_auth.token") != get_str(server, "scheduler_auth.token") {
-                    self.err(
-                        "server.conf",
-                        "scheduler_auth.token",
-                        "differs from scheduler.conf's server_auth.token",
-                    );
-                }
+            Some("token")
+                if get_str(sched, "server_auth.token")
+                    != get_str(server, "scheduler_auth.token") =>
+            {
+                self.err(
+                    "server.conf",
+                    "scheduler_auth.token",
+                    "differs from scheduler.conf's server_auth.token",
+                );
             }
             _ => {}
         }

@@ -8,6 +8,7 @@ use serde::Deserialize;
 
 use crate::family::Family;
 use crate::source::{self, ProfileError, Source};
+use crate::strict;
 use crate::validate;
 
 /// How `sccache-dist` gets into the image.
@@ -40,31 +41,33 @@ impl Install {
 #[serde(deny_unknown_fields)]
 pub struct DistroProfile {
     /// Base image, `name:tag`.
+    #[serde(deserialize_with = "strict::string")]
     pub base_image: String,
     /// Optional pinned digest of the base image, `sha256:...`.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "strict::opt_string")]
     pub base_digest: Option<String>,
     /// Package-manager family.
     pub family: Family,
     /// Runtime packages: bubblewrap, tini, CA certificates, bash, the TLS library.
+    #[serde(deserialize_with = "strict::strings")]
     pub packages: Vec<String>,
     /// How `sccache-dist` gets into the image.
     pub install: Install,
     /// For `install: package`: the package that ships `sccache-dist`.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "strict::opt_string")]
     pub sccache_package: Option<String>,
     /// For `release` and `cargo`: the pinned sccache version.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "strict::opt_string")]
     pub sccache_version: Option<String>,
     /// For `release`: sha256 of the upstream tarball per machine (`x86_64`, `aarch64`).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "strict::opt_string_map")]
     pub release_sha256: Option<BTreeMap<String, String>>,
     /// For `cargo`: the Rust image of the builder stage, `name:tag`.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "strict::opt_string")]
     pub rust_image: Option<String>,
     /// For distros that do not package tini (Arch): a Debian-family image, `name:tag`,
     /// whose static tini (`tini-static`) is copied into the runtime image.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "strict::opt_string")]
     pub tini_static_image: Option<String>,
 }
 
@@ -214,8 +217,8 @@ impl DistroProfile {
             validate::image_tagged(img).map_err(|m| at("rust_image", m))?;
         }
         if let Some(sums) = &self.release_sha256 {
-            for (i, (machine, sum)) in sums.iter().enumerate() {
-                let line = src.line_of_item("release_sha256", i);
+            for (machine, sum) in sums {
+                let line = src.line_of_child("release_sha256", machine);
                 let field = format!("release_sha256.{machine}");
                 if !RELEASE_MACHINES.contains(&machine.as_str()) {
                     return Err(src.error(

@@ -6,6 +6,7 @@ use std::path::Path;
 use serde::Deserialize;
 
 use crate::source::{self, ProfileError, Source};
+use crate::strict;
 use crate::validate;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -74,11 +75,14 @@ pub struct RuntimeProfile {
     pub toolchain_cache_size: u64,
     pub builder: Builder,
     /// Root of everything persistent; the volume is mounted here.
+    #[serde(deserialize_with = "strict::string")]
     pub cache_root: String,
     pub network: NetworkMode,
     /// Subnet of the user-defined bridge network (bridge mode).
+    #[serde(deserialize_with = "strict::string")]
     pub bridge_subnet: String,
     /// The container's fixed address on that network (bridge mode).
+    #[serde(deserialize_with = "strict::string")]
     pub bridge_address: String,
     pub log_level: LogLevel,
 }

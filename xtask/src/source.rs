@@ -39,6 +39,46 @@ impl Source {
             .map(|i| i + 1)
     }
 
+    /// The 1-based line of the `n`-th (0-based) occurrence of the top-level key `field`.
+    pub fn nth_line_of(&self, field: &str, n: usize) -> Option<usize> {
+        self.text
+            .lines()
+            .enumerate()
+            .filter(|(_, l)| key_of(l) == Some(field))
+            .nth(n)
+            .map(|(i, _)| i + 1)
+    }
+
+    /// The top-level key whose block holds line `line` (1-based).
+    pub fn key_at_or_above(&self, line: usize) -> Option<String> {
+        let lines: Vec<&str> = self.text.lines().collect();
+        lines[..line.min(lines.len())]
+            .iter()
+            .rev()
+            .find_map(|l| key_of(l))
+            .map(str::to_owned)
+    }
+
+    /// The 1-based line of the key `child` in the mapping under the top-level `field`.
+    pub fn line_of_child(&self, field: &str, child: &str) -> Option<usize> {
+        let start = self.line_of(field)?;
+        for (i, line) in self.text.lines().enumerate().skip(start) {
+            if !line.starts_with([' ', '\t']) && !line.trim().is_empty() && !line.starts_with('#') {
+                break;
+            }
+            let key = line
+                .trim_start()
+                .split(':')
+                .next()
+                .unwrap_or_default()
+                .trim();
+            if key.trim_matches(|c| c == '"' || c == '\'') == child {
+                return Some(i + 1);
+            }
+        }
+        None
+    }
+
     /// The 1-based line of the `index`-th item of the list or mapping under `field`.
     pub fn line_of_item(&self, field: &str, index: usize) -> Option<usize> {
         let start = self.line_of(field)?;
@@ -127,46 +167,90 @@ pub fn parse<T: serde::de::DeserializeOwned>(
 }
 
 fn yaml_error(src: &Source, e: &serde_yaml::Error) -> ProfileError {
-    let full = e.to_string();
-    // serde_yaml appends " at line L column C"; the position goes in front instead.
-    let message = match full.rfind(" at line ") {
-        Some(i) => full[..i].to_owned(),
-        None => full.clone(),
-    };
+    let (message, positions) = split_positions(&e.to_string());
     // serde_yaml prefixes errors inside a field with its path ("packages[1]: ...").
     let (path_field, message) = match message.split_once(": ") {
         Some((p, rest)) if is_field_path(p) => (Some(p.to_owned()), rest.to_owned()),
         _ => (None, message),
     };
-    let named = backticked_after(&message, "unknown field `")
-        .or_else(|| backticked_after(&message, "missing field `"))
-        .or_else(|| backticked_after(&message, "duplicate field `"));
-    let field = named
-        .clone()
-        .or(path_field.clone())
+    let named = ["unknown field `", "missing field `", "duplicate field `"]
+        .iter()
+        .find_map(|prefix| backticked_after(&message, prefix));
+    let location = e.location().map(|l| l.line());
+
+    if let Some(field) = named {
+        let line = if message.starts_with("missing field") {
+            Some(1) // nowhere to point: the field is not there
+        } else if message.starts_with("duplicate field") {
+            src.nth_line_of(&field, 1)
+        } else {
+            location.or_else(|| src.line_of(&field))
+        };
+        let message = if message.starts_with("missing field") {
+            "required, but missing".to_owned()
+        } else {
+            message.replace(", expected one of", "; the known fields are")
+        };
+        return src.error(line, &field, message);
+    }
+
+    if let Some(field) = path_field {
+        // A top-level field points at its key; a list item or nested key at itself.
+        let line = if field.contains(['[', '.']) {
+            location
+        } else {
+            src.line_of(&field).or(location)
+        };
+        let message = message
+            .replace("expected u16", "expected a port number (1-65535)")
+            .replace("expected u64", "expected a whole number");
+        return src.error(line, &field, message);
+    }
+
+    // A syntax error is shown where it broke, except at the end of the file: then the
+    // construct left open (an unclosed quote or bracket) is where to look, and
+    // "while scanning X at line N" says where it began.
+    let opened = positions
+        .iter()
+        .find(|(context, _)| context.contains("while scanning"))
+        .filter(|_| message.contains("end of stream"));
+    let line = opened
+        .or(positions.first())
+        .map(|(_, line)| *line)
+        .or(location);
+    let field = line
+        .and_then(|l| src.key_at_or_above(l))
         .unwrap_or_else(|| "(document)".to_owned());
-    let top = field.split(['[', '.']).next().unwrap_or(&field).to_owned();
-    let line = if message.starts_with("missing field") {
-        Some(1)
-    } else {
-        e.location().map(|l| l.line()).or_else(|| src.line_of(&top))
-    };
-    let mut message = message;
-    if message.starts_with("missing field") {
-        message = "required, but missing".to_owned();
+    src.error(line, &field, format!("YAML syntax error: {message}"))
+}
+
+/// Removes every " at line N column M" from a serde_yaml message; returns the clean
+/// text and each position with the text that led up to it.
+fn split_positions(full: &str) -> (String, Vec<(String, usize)>) {
+    let mut clean = String::new();
+    let mut positions = Vec::new();
+    let mut rest = full;
+    while let Some(i) = rest.find(" at line ") {
+        let before = &rest[..i];
+        let after = &rest[i + " at line ".len()..];
+        let digits: String = after.chars().take_while(|c| c.is_ascii_digit()).collect();
+        let Ok(line) = digits.parse::<usize>() else {
+            clean.push_str(&rest[..i + 1]);
+            rest = &rest[i + 1..];
+            continue;
+        };
+        let tail = &after[digits.len()..];
+        let tail = match tail.strip_prefix(" column ") {
+            Some(t) => t.trim_start_matches(|c: char| c.is_ascii_digit()),
+            None => tail,
+        };
+        let context = before.rsplit(", ").next().unwrap_or(before).to_owned();
+        clean.push_str(before);
+        positions.push((context, line));
+        rest = tail;
     }
-    if message.contains("expected u16") {
-        message = message.replace("expected u16", "expected a port number (1-65535)");
-    }
-    if message.starts_with("unknown field") {
-        message = message.replace(", expected one of", "; the known fields are");
-    }
-    if let Some(loc) = e.location() {
-        if named.is_none() && path_field.is_none() {
-            message = format!("{message} (column {})", loc.column());
-        }
-    }
-    src.error(line, &field, message)
+    clean.push_str(rest);
+    (clean, positions)
 }
 
 fn is_field_path(p: &str) -> bool {
