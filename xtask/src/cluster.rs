@@ -272,6 +272,20 @@ pub fn wait_ready(r: &ClusterRecord, timeout: Duration) -> anyhow::Result<Schedu
                     );
                 }
             }
+            // A refused heartbeat never heals by waiting: say so at once.
+            let log = container_log(&r.container, 50);
+            if log.contains("invalid_bearer_token_mismatched_address") {
+                anyhow::bail!(
+                    "the scheduler refuses the build server's heartbeats (advertised {}, {} network).\n{MISMATCHED_ADDRESS_ADVICE}\n{}",
+                    r.advertise,
+                    r.network,
+                    log_tail_with_advice(&r.container)
+                        .lines()
+                        .take_while(|l| !l.starts_with("cause:"))
+                        .collect::<Vec<_>>()
+                        .join("\n")
+                );
+            }
             next_container_check = Instant::now() + Duration::from_millis(500);
         }
         if Instant::now() >= deadline {

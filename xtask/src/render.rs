@@ -161,9 +161,23 @@ impl Templates {
     }
 }
 
-/// A TOML basic string, quoted and escaped.
-fn toml_string(value: String) -> String {
-    toml::Value::String(value).to_string()
+/// A TOML basic string, quoted and escaped (always this one form, on one line).
+pub fn toml_string(value: String) -> String {
+    let mut out = String::with_capacity(value.len() + 2);
+    out.push('"');
+    for c in value.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\t' => out.push_str("\\t"),
+            '\r' => out.push_str("\\r"),
+            c if c.is_control() => out.push_str(&format!("\\u{:04X}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
 }
 
 /// A single-quoted shell word.
@@ -175,7 +189,14 @@ fn sh_quote(value: String) -> String {
 mod tests {
     #[test]
     fn escaping() {
-        assert_eq!(super::toml_string("a\"b\\c\n".into()), r#""a\"b\\c\n""#);
+        assert_eq!(
+            super::toml_string("a\"b\\c\n\u{1}".into()),
+            r#""a\"b\\c\n\u0001""#
+        );
+        let parsed: toml::Table = format!("k = {}", super::toml_string("x\"y\\z\n".into()))
+            .parse()
+            .unwrap();
+        assert_eq!(parsed["k"].as_str(), Some("x\"y\\z\n"));
         assert_eq!(super::sh_quote("it's".into()), r"'it'\''s'");
     }
 }

@@ -51,7 +51,7 @@ impl PrivateClient {
                 at,
                 &format!(
                     "cache_dir = {}\n",
-                    toml::Value::String(dist_cache.display().to_string())
+                    crate::render::toml_string(dist_cache.display().to_string())
                 ),
             );
             crate::atomic::write(&conf, text.as_bytes(), 0o600)?;
