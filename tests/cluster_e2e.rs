@@ -127,7 +127,9 @@ fn c_sources(dir: &Path, prefix: &str, n: usize) -> Vec<PathBuf> {
 fn compile_remotely(client: &PrivateClient, sources: &[PathBuf]) {
     let before = client.stats().unwrap();
     for src in sources {
-        client.compile("cc", src, &src.with_extension("o")).unwrap();
+        client
+            .compile("cc", &[], src, &src.with_extension("o"))
+            .unwrap();
         assert!(src.with_extension("o").is_file());
     }
     let after = client.stats().unwrap();

@@ -162,6 +162,13 @@ fn build_skip_rebuild_and_failed_build() {
         "an image carries the failed build's hash: {labelled}"
     );
     assert!(image_id(&format!("{REPO}:debian-{}", &failed_hash[..12])).is_none());
+
+    // remove-image takes every tag of the distro's images, and only those.
+    let out = xtask(root, &["remove-image", "debian", "--repo", REPO]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(docker(&["images", REPO, "--format", "{{.Repository}}:{{.Tag}}"]), "");
+    let out = xtask(root, &["remove-image", "debian", "--repo", REPO]);
+    assert!(out.status.success() && stdout(&out).contains("no images to remove"), "{}", stdout(&out));
 }
 
 #[test]

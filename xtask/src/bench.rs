@@ -340,28 +340,10 @@ fn compile_batch(
     // Warm-up, not timed: the first job packages and uploads the toolchain.
     let warm = work.path().join("warmup.c");
     std::fs::write(&warm, c_source(n, nonce + 1))?;
-    client.compile("cc", &warm, &warm.with_extension("o"))?;
+    client.compile("cc", &["-O2"], &warm, &warm.with_extension("o"))?;
     let before = client.stats()?;
     let remote = parallel(&sources, jobs, |src| {
-        let out = client
-            .cmd([
-                "cc".as_ref(),
-                "-O2".as_ref(),
-                "-c".as_ref(),
-                src.as_os_str(),
-                "-o".as_ref(),
-                src.with_extension("dist.o").as_os_str(),
-            ])
-            .stdout_capture()
-            .stderr_capture()
-            .unchecked()
-            .run()?;
-        anyhow::ensure!(
-            out.status.success(),
-            "sccache cc failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        Ok(())
+        client.compile("cc", &["-O2"], src, &src.with_extension("dist.o"))
     })?;
     let after = client.stats()?;
     Ok((

@@ -339,6 +339,16 @@ pub fn diagnose(log: &str) -> Vec<&'static str> {
     found
 }
 
+/// `docker stop` with the grace period: SIGTERM, then SIGKILL after it.
+fn stop_container(name: &str) -> anyhow::Result<()> {
+    docker::run_logged(&[
+        "stop".into(),
+        "--time".into(),
+        STOP_GRACE_SECS.into(),
+        name.to_owned(),
+    ])
+}
+
 pub fn stop(state: &StateDir) -> anyhow::Result<()> {
     let r = state.record()?;
     docker::engine()?;
@@ -350,12 +360,7 @@ pub fn stop(state: &StateDir) -> anyhow::Result<()> {
         }
         Some(_) => {
             let t0 = Instant::now();
-            docker::run_logged(&[
-                "stop".into(),
-                "--time".into(),
-                STOP_GRACE_SECS.into(),
-                r.container.clone(),
-            ])?;
+            stop_container(&r.container)?;
             println!(
                 "stopped {} in {:.1}s",
                 r.container,
@@ -438,12 +443,7 @@ pub fn remove_container(state: &StateDir, purge: bool) -> anyhow::Result<()> {
     let r = state.record()?;
     docker::engine()?;
     if container_state(&r.container)?.is_some() {
-        docker::run_logged(&[
-            "stop".into(),
-            "--time".into(),
-            STOP_GRACE_SECS.into(),
-            r.container.clone(),
-        ])?;
+        stop_container(&r.container)?;
         docker::run_logged(&["rm".into(), r.container.clone()])?;
         println!("removed the container {}", r.container);
     } else {

@@ -106,13 +106,7 @@ impl Distro {
     }
 
     pub fn from_source(src: &Source) -> Result<Distro, ProfileError> {
-        let name = src
-            .path
-            .file_stem()
-            .and_then(|s| s.to_str())
-            .unwrap_or_default()
-            .to_owned();
-        validate::distro_name(&name).map_err(|m| src.error(Some(1), "(file name)", m))?;
+        let name = src.name()?;
         let profile: DistroProfile = source::parse(src, FIELDS)?;
         profile.validate(src)?;
         Ok(Distro {

@@ -48,14 +48,19 @@ pub fn run_logged(args: &[String]) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Runs `docker ARGS` quietly and returns its trimmed stdout; an error carries stderr.
-pub fn output(args: &[&str]) -> anyhow::Result<String> {
-    let out = cmd(args)
+/// Runs `docker ARGS` with stdout and stderr captured.
+fn capture(args: &[&str]) -> anyhow::Result<std::process::Output> {
+    cmd(args)
         .stdout_capture()
         .stderr_capture()
         .unchecked()
         .run()
-        .context("cannot run docker")?;
+        .context("cannot run docker")
+}
+
+/// Runs `docker ARGS` quietly and returns its trimmed stdout; an error carries stderr.
+pub fn output(args: &[&str]) -> anyhow::Result<String> {
+    let out = capture(args)?;
     if !out.status.success() {
         anyhow::bail!(
             "`docker {}` failed: {}",
@@ -68,12 +73,7 @@ pub fn output(args: &[&str]) -> anyhow::Result<String> {
 
 /// Like [`output`], but `None` when docker exits non-zero (e.g. no such object).
 pub fn try_output(args: &[&str]) -> anyhow::Result<Option<String>> {
-    let out = cmd(args)
-        .stdout_capture()
-        .stderr_capture()
-        .unchecked()
-        .run()
-        .context("cannot run docker")?;
+    let out = capture(args)?;
     Ok(out
         .status
         .success()
@@ -94,12 +94,7 @@ pub fn engine() -> anyhow::Result<Engine> {
             "no `docker` on PATH: install Docker (Debian/Ubuntu: `apt-get install docker.io`; elsewhere see https://docs.docker.com/engine/install/)"
         );
     }
-    let out = cmd(["version", "--format", "{{.Server.Version}}"])
-        .stdout_capture()
-        .stderr_capture()
-        .unchecked()
-        .run()
-        .context("cannot run docker")?;
+    let out = capture(&["version", "--format", "{{.Server.Version}}"])?;
     if !out.status.success() {
         let host = std::env::var("DOCKER_HOST").unwrap_or_else(|_| {
             "unix:///var/run/docker.sock (the default; DOCKER_HOST is not set)".into()

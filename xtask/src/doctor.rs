@@ -129,7 +129,7 @@ fn checks(root: &Path, state: &StateDir, rep: &mut Report) -> anyhow::Result<()>
         &src,
         format!("int doctor_{nonce}(int x) {{ return x * 2; }}\n"),
     )?;
-    if let Err(e) = client.compile("cc", &src, &client.dir().join("doctor.o")) {
+    if let Err(e) = client.compile("cc", &[], &src, &client.dir().join("doctor.o")) {
         rep.fail("test compile", format!("{e:#}"));
         return Ok(());
     }

@@ -115,13 +115,7 @@ impl Profile {
     }
 
     pub fn from_source(src: &Source) -> Result<Profile, ProfileError> {
-        let name = src
-            .path
-            .file_stem()
-            .and_then(|s| s.to_str())
-            .unwrap_or_default()
-            .to_owned();
-        validate::distro_name(&name).map_err(|m| src.error(Some(1), "(file name)", m))?;
+        let name = src.name()?;
         let profile: RuntimeProfile = source::parse(src, FIELDS)?;
         profile.validate(src)?;
         Ok(Profile {

@@ -116,16 +116,24 @@ impl PrivateClient {
         Ok(text)
     }
 
-    /// Compiles `source` to `object` with `sccache CC -c`.
-    pub fn compile(&self, cc: &str, source: &Path, object: &Path) -> anyhow::Result<()> {
+    /// Compiles `source` to `object` with `sccache CC FLAGS -c`.
+    pub fn compile(
+        &self,
+        cc: &str,
+        flags: &[&str],
+        source: &Path,
+        object: &Path,
+    ) -> anyhow::Result<()> {
+        let mut args: Vec<&std::ffi::OsStr> = vec![cc.as_ref()];
+        args.extend(flags.iter().map(std::ffi::OsStr::new));
+        args.extend([
+            "-c".as_ref(),
+            source.as_os_str(),
+            "-o".as_ref(),
+            object.as_os_str(),
+        ]);
         let out = self
-            .cmd([
-                cc.as_ref(),
-                "-c".as_ref(),
-                source.as_os_str(),
-                "-o".as_ref(),
-                object.as_os_str(),
-            ])
+            .cmd(args)
             .stdout_capture()
             .stderr_capture()
             .unchecked()

@@ -31,6 +31,19 @@ impl Source {
         })
     }
 
+    /// The profile's name: its file name without `.yaml`, which becomes a directory,
+    /// an image tag and a matrix entry, so it is validated like one.
+    pub fn name(&self) -> Result<String, ProfileError> {
+        let name = self
+            .path
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .unwrap_or_default()
+            .to_owned();
+        crate::validate::distro_name(&name).map_err(|m| self.error(Some(1), "(file name)", m))?;
+        Ok(name)
+    }
+
     /// The 1-based line of the top-level key `field`, if it is present.
     pub fn line_of(&self, field: &str) -> Option<usize> {
         self.text
