@@ -399,6 +399,66 @@ fn client_config_is_private_and_never_overwritten_silently() {
 }
 
 #[test]
+fn cpp_and_rust_compile_remotely() {
+    require_docker();
+    let _turn = ONE_CLUSTER_AT_A_TIME
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
+    build_image();
+    let c = Cluster::new("langs");
+    c.ok(&["start", "debian", "--network", "bridge"]);
+    let client = c.client();
+
+    let cpp = client.dir().join("vec.cpp");
+    std::fs::write(&cpp, "#include <string>\n#include <vector>\nint count() { std::vector<std::string> v{\"a\", \"b\"}; return (int)v.size(); }\n").unwrap();
+    client
+        .compile("c++", &["-std=c++17"], &cpp, &cpp.with_extension("o"))
+        .unwrap();
+    assert_eq!(
+        client.stats().unwrap().distributed(),
+        1,
+        "C++: {}",
+        client.error_log()
+    );
+
+    // A crate built by cargo with sccache as rustc's wrapper: the rustc job, its
+    // toolchain packaged and uploaded by the client, runs on the build server.
+    let krate = client.dir().join("krate");
+    std::fs::create_dir_all(krate.join("src")).unwrap();
+    std::fs::write(krate.join("Cargo.toml"), "[package]\nname = \"krate\"\nversion = \"0.1.0\"\nedition = \"2021\"\n[lib]\npath = \"src/lib.rs\"\n").unwrap();
+    std::fs::write(
+        krate.join("src/lib.rs"),
+        "pub fn mix(a: u64, b: u64) -> u64 { a.rotate_left(7) ^ b }\n",
+    )
+    .unwrap();
+    // Set on the inner command: duct lets the innermost environment win, and the
+    // client's own environment drops any RUSTC_WRAPPER of the caller's.
+    let cargo = duct::cmd!("cargo", "build", "--offline", "--quiet")
+        .dir(&krate)
+        .env("RUSTC_WRAPPER", "sccache")
+        .env("CARGO_INCREMENTAL", "0") // sccache passes incremental builds through
+        .env("CARGO_TARGET_DIR", krate.join("target"));
+    let build = client
+        .env(cargo)
+        .stderr_capture()
+        .unchecked()
+        .run()
+        .unwrap();
+    assert!(
+        build.status.success(),
+        "cargo build: {}",
+        String::from_utf8_lossy(&build.stderr)
+    );
+    let stats = client.stats().unwrap();
+    assert_eq!(
+        (stats.distributed(), stats.failed),
+        (2, 0),
+        "Rust: {}",
+        client.error_log()
+    );
+}
+
+#[test]
 fn lifecycle_commands_fail_clearly() {
     let empty = tempfile::tempdir().unwrap();
     for cmd in [

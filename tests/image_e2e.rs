@@ -166,9 +166,16 @@ fn build_skip_rebuild_and_failed_build() {
     // remove-image takes every tag of the distro's images, and only those.
     let out = xtask(root, &["remove-image", "debian", "--repo", REPO]);
     assert!(out.status.success(), "{}", stderr(&out));
-    assert_eq!(docker(&["images", REPO, "--format", "{{.Repository}}:{{.Tag}}"]), "");
+    assert_eq!(
+        docker(&["images", REPO, "--format", "{{.Repository}}:{{.Tag}}"]),
+        ""
+    );
     let out = xtask(root, &["remove-image", "debian", "--repo", REPO]);
-    assert!(out.status.success() && stdout(&out).contains("no images to remove"), "{}", stdout(&out));
+    assert!(
+        out.status.success() && stdout(&out).contains("no images to remove"),
+        "{}",
+        stdout(&out)
+    );
 }
 
 #[test]

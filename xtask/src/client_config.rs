@@ -45,7 +45,7 @@ pub fn run(root: &Path, state: &StateDir, args: &ClientConfigArgs) -> anyhow::Re
     println!();
     println!("Use it (sccache reads no environment variables for the scheduler or token):");
     println!("  export SCCACHE_CONF={}", shown.display());
-    println!("  export RUSTC_WRAPPER=sccache            # Rust: cargo build");
+    println!("  export RUSTC_WRAPPER=sccache CARGO_INCREMENTAL=0   # Rust: cargo build (incremental builds are not distributed)");
     println!("  make CC=\"sccache cc\" CXX=\"sccache c++\"   # C and C++");
     println!(
         "  sccache --dist-status                   # should list the scheduler and its servers"

@@ -73,8 +73,13 @@ impl PrivateClient {
         I: IntoIterator<Item = S>,
         S: Into<std::ffi::OsString>,
     {
-        duct::cmd("sccache", args)
-            .env("SCCACHE_CONF", &self.conf)
+        self.env(duct::cmd("sccache", args))
+    }
+
+    /// Any command (e.g. `cargo build` with `RUSTC_WRAPPER=sccache`) run with this
+    /// client's environment, so its sccache calls reach this client's daemon.
+    pub fn env(&self, e: duct::Expression) -> duct::Expression {
+        e.env("SCCACHE_CONF", &self.conf)
             .env("SCCACHE_SERVER_PORT", self.port.to_string())
             .env("SCCACHE_DIR", self.dir.path().join("cache"))
             .env("SCCACHE_ERROR_LOG", self.dir.path().join("error.log"))
