@@ -44,11 +44,25 @@ pub fn run(root: &Path, state: &StateDir, args: &ClientConfigArgs) -> anyhow::Re
     println!("wrote {} (mode 0600)", shown.display());
     println!();
     println!("Use it (sccache reads no environment variables for the scheduler or token):");
-    println!("  export SCCACHE_CONF={}", shown.display());
-    println!("  export RUSTC_WRAPPER=sccache CARGO_INCREMENTAL=0   # Rust: cargo build (incremental builds are not distributed)");
-    println!("  make CC=\"sccache cc\" CXX=\"sccache c++\"   # C and C++");
-    println!(
-        "  sccache --dist-status                   # should list the scheduler and its servers"
-    );
+    let conf = format!("export SCCACHE_CONF={}", shown.display());
+    let lines = [
+        (conf.as_str(), ""),
+        (
+            "export RUSTC_WRAPPER=sccache CARGO_INCREMENTAL=0",
+            "Rust (incremental builds are not distributed)",
+        ),
+        ("make CC=\"sccache cc\" CXX=\"sccache c++\"", "C and C++"),
+        (
+            "sccache --dist-status",
+            "lists the scheduler and its servers",
+        ),
+    ];
+    for (cmd, why) in lines {
+        if why.is_empty() {
+            println!("  {cmd}");
+        } else {
+            println!("  {cmd:<50} # {why}");
+        }
+    }
     Ok(())
 }
