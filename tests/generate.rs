@@ -34,6 +34,8 @@ fn check_reports_stale_missing_and_extra_files_by_name() {
     std::fs::write(gen.join("debian/Dockerfile"), "FROM scratch\n").unwrap();
     std::fs::remove_file(gen.join("ubuntu/entrypoint.sh")).unwrap();
     std::fs::write(gen.join("arch/leftover.txt"), "x").unwrap();
+    let exec = gen.join("debian/entrypoint.sh");
+    std::fs::set_permissions(&exec, std::os::unix::fs::PermissionsExt::from_mode(0o644)).unwrap();
     let before = snapshot(&gen);
 
     let out = xtask(tree.path(), &["generate", "--check"]);
@@ -48,7 +50,8 @@ fn check_reports_stale_missing_and_extra_files_by_name() {
         "{err}"
     );
     assert!(
-        err.contains("extra:   generated/arch/leftover.txt"),
+        err.contains("extra:   generated/arch/leftover.txt")
+            && err.contains("mode:    generated/debian/entrypoint.sh (should be executable)"),
         "{err}"
     );
     assert_eq!(before, snapshot(&gen), "--check must not write");

@@ -45,7 +45,10 @@ fn dry_run_hash(root: &Path) -> String {
         .lines()
         .find(|l| l.starts_with("# debian: input hash "))
         .expect("hash line");
-    line.rsplit(' ').next().unwrap().to_owned()
+    line.split_whitespace()
+        .nth(4)
+        .expect("the hash after `input hash`")
+        .to_owned()
 }
 
 /// Removes every image of `repo`, so a test sees its own builds only.
@@ -183,6 +186,21 @@ fn concurrent_runs_for_one_distro_build_once() {
     require_docker();
     let tree = copy_tree();
     let root = tree.path();
+    // An input no earlier run has built: a scheduler port of its own (it is baked
+    // into the image's EXPOSE and entrypoint), so exactly one of the runs builds.
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    let port = 20000 + (nanos % 20000) as u16;
+    let path = root.join("profiles/default.yaml");
+    let text = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(
+        &path,
+        text.replace("scheduler_port: 10600", &format!("scheduler_port: {port}")),
+    )
+    .unwrap();
+
     let base = test_base_image();
     let spawn = || {
         std::process::Command::new(env!("CARGO_BIN_EXE_xtask"))
@@ -195,7 +213,6 @@ fn concurrent_runs_for_one_distro_build_once() {
                 &base,
                 "--repo",
                 LOCK_REPO,
-                "--force",
             ])
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::piped())
@@ -210,17 +227,28 @@ fn concurrent_runs_for_one_distro_build_once() {
         stderr(&a),
         stderr(&b)
     );
-    // With --force both build, one after the other: the lock keeps them apart.
+    let built = [&a, &b]
+        .iter()
+        .filter(|o| stderr(o).contains("$ docker build"))
+        .count();
+    let skipped = [&a, &b]
+        .iter()
+        .filter(|o| stdout(o).contains("is up to date"))
+        .count();
+    assert_eq!(
+        (built, skipped),
+        (1, 1),
+        "one run builds, the other waits and finds it done:\n{}\n{}",
+        stderr(&a),
+        stderr(&b)
+    );
     let waited = [&a, &b]
         .iter()
         .filter(|o| stderr(o).contains("waiting for another `cargo xtask`"))
         .count();
     assert_eq!(
-        waited,
-        1,
-        "exactly one run must wait for the other's lock:\n{}\n{}",
-        stderr(&a),
-        stderr(&b)
+        waited, 1,
+        "the second run must wait for the first one's lock"
     );
 }
 
@@ -279,19 +307,41 @@ fn dry_run_prints_the_exact_commands() {
         &root,
         &[
             "image",
-            "debian",
+            "ubuntu",
             "--dry-run",
+            "--builder",
+            "legacy",
             "--base-image",
-            "mirror.example:5000/debian:12",
+            "mirror.example:5000/ubuntu:24.04",
             "--platform",
             "linux/arm64",
         ],
     );
     assert!(out.status.success(), "{}", stderr(&out));
     let text = stdout(&out);
-    assert!(text.contains("docker build --force-rm --platform linux/arm64 --build-arg BASE_IMAGE=mirror.example:5000/debian:12"), "{text}");
+    assert!(text.contains("docker build --force-rm --platform linux/arm64 --build-arg BASE_IMAGE=mirror.example:5000/ubuntu:24.04"), "{text}");
     assert!(text.contains(&format!("--label {HASH_LABEL}=")), "{text}");
-    assert!(text.contains("--tag sccache-dist:debian-"), "{text}");
+    assert!(text.contains("--tag sccache-dist:ubuntu-"), "{text}");
+    // The host's binary cannot go into an image for another machine.
+    let out = xtask(
+        &root,
+        &["image", "debian", "--dry-run", "--platform", "linux/arm64"],
+    );
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("install: local copies this host's sccache-dist"),
+        "{}",
+        stderr(&out)
+    );
+    // The hash does not depend on the builder: a dry run predicts a real run's tags.
+    let hash_of = |builder: &str| {
+        let out = xtask(
+            &root,
+            &["image", "debian", "--dry-run", "--builder", builder],
+        );
+        stdout(&out).split_whitespace().nth(4).unwrap().to_owned()
+    };
+    assert_eq!(hash_of("legacy"), hash_of("buildkit"));
     let out = xtask(
         &root,
         &["image", "debian", "--dry-run", "--builder", "buildkit"],

@@ -14,6 +14,7 @@ use crate::content_hash::{self, Context, ContextFile, HashInputs};
 use crate::distro::{self, Distro, Install};
 use crate::docker::{self, DISTRO_LABEL, HASH_LABEL};
 use crate::render::Templates;
+use crate::state::StateDir;
 use crate::{lock, project, runtime_profile, validate};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -74,29 +75,77 @@ pub struct Plan {
     pub context: Context,
     pub build_args: BTreeMap<String, String>,
     pub platform: String,
+    pub source_date_epoch: String,
     pub hash: String,
     pub tag: String,
     pub hash_tag: String,
-    pub buildkit: bool,
+}
+
+/// The builder a build runs with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Builder {
+    Legacy,
+    /// `rewrite_timestamp`: BuildKit >= 0.13 clamps file times to SOURCE_DATE_EPOCH.
+    BuildKit {
+        rewrite_timestamp: bool,
+    },
+}
+
+impl Builder {
+    /// What a real run would pick, worked out without running anything (dry runs):
+    /// a buildx plugin is taken to be a recent one.
+    pub fn assumed(choice: BuilderChoice) -> Builder {
+        match choice {
+            BuilderChoice::Legacy => Builder::Legacy,
+            BuilderChoice::Buildkit => Builder::BuildKit {
+                rewrite_timestamp: true,
+            },
+            BuilderChoice::Auto if docker::buildx_available() => Builder::BuildKit {
+                rewrite_timestamp: true,
+            },
+            BuilderChoice::Auto => Builder::Legacy,
+        }
+    }
+
+    /// Probes the docker CLI's buildx plugin (run when a build is due).
+    pub fn probe(choice: BuilderChoice) -> anyhow::Result<Builder> {
+        if choice == BuilderChoice::Legacy {
+            return Ok(Builder::Legacy);
+        }
+        match docker::buildx_version() {
+            Some(v) => Ok(Builder::BuildKit {
+                rewrite_timestamp: v >= (0, 13),
+            }),
+            None if choice == BuilderChoice::Buildkit => {
+                anyhow::bail!("--builder buildkit: `docker buildx version` does not work here")
+            }
+            None => Ok(Builder::Legacy),
+        }
+    }
 }
 
 impl Plan {
     /// The `docker build` arguments for a context written to `dir`.
-    pub fn build_command(&self, dir: &Path) -> Vec<String> {
-        let mut args: Vec<String> = if self.buildkit {
-            vec!["buildx".into(), "build".into()]
-        } else {
-            vec!["build".into(), "--force-rm".into()]
+    pub fn build_command(&self, dir: &Path, builder: Builder) -> Vec<String> {
+        let mut args: Vec<String> = match builder {
+            Builder::BuildKit { .. } => vec!["buildx".into(), "build".into()],
+            Builder::Legacy => vec!["build".into(), "--force-rm".into()],
         };
         args.extend(["--platform".into(), self.platform.clone()]);
         for (k, v) in &self.build_args {
             args.extend(["--build-arg".into(), format!("{k}={v}")]);
         }
-        if self.buildkit {
+        if let Builder::BuildKit { rewrite_timestamp } = builder {
             args.extend([
-                "--output".into(),
-                "type=docker,rewrite-timestamp=true".into(),
+                "--build-arg".into(),
+                format!("SOURCE_DATE_EPOCH={}", self.source_date_epoch),
             ]);
+            let output = if rewrite_timestamp {
+                "type=docker,rewrite-timestamp=true"
+            } else {
+                "type=docker"
+            };
+            args.extend(["--output".into(), output.into()]);
         }
         args.extend([
             "--label".into(),
@@ -195,7 +244,7 @@ fn check_args(args: &ImageArgs) -> anyhow::Result<()> {
 }
 
 /// Works out the context, build arguments and hash of one distro's image.
-pub fn plan(root: &Path, d: &Distro, args: &ImageArgs, buildkit: bool) -> anyhow::Result<Plan> {
+pub fn plan(root: &Path, d: &Distro, args: &ImageArgs) -> anyhow::Result<Plan> {
     let profile = runtime_profile::load_named(root, &args.profile)?;
     let templates = Templates::load(root)?;
     let mut context: Context = codegen::context_files(&templates, d, &profile)?
@@ -226,17 +275,15 @@ pub fn plan(root: &Path, d: &Distro, args: &ImageArgs, buildkit: bool) -> anyhow
     if let Some(base) = &args.base_image {
         build_args.insert("BASE_IMAGE".to_owned(), base.clone());
     }
-    if buildkit {
-        let epoch = std::env::var("SOURCE_DATE_EPOCH").unwrap_or_else(|_| "0".into());
-        if epoch.is_empty() || !epoch.chars().all(|c| c.is_ascii_digit()) {
-            anyhow::bail!("SOURCE_DATE_EPOCH={epoch:?} is not a number of seconds");
-        }
-        build_args.insert("SOURCE_DATE_EPOCH".to_owned(), epoch);
+    let epoch = std::env::var("SOURCE_DATE_EPOCH").unwrap_or_else(|_| "0".into());
+    if epoch.is_empty() || !epoch.chars().all(|c| c.is_ascii_digit()) {
+        anyhow::bail!("SOURCE_DATE_EPOCH={epoch:?} is not a number of seconds");
     }
     let hash = content_hash::hash(&HashInputs {
         context: &context,
         build_args: &build_args,
         platform: &args.platform,
+        source_date_epoch: &epoch,
         tool_version: project::TOOL_VERSION,
     });
     Ok(Plan {
@@ -246,8 +293,8 @@ pub fn plan(root: &Path, d: &Distro, args: &ImageArgs, buildkit: bool) -> anyhow
         context,
         build_args,
         platform: args.platform.clone(),
+        source_date_epoch: epoch,
         hash,
-        buildkit,
     })
 }
 
@@ -268,49 +315,64 @@ fn host_binary(args: &ImageArgs) -> anyhow::Result<PathBuf> {
     }
 }
 
-pub fn run(root: &Path, args: &ImageArgs) -> anyhow::Result<Vec<ImageResult>> {
+pub fn run(root: &Path, state: &StateDir, args: &ImageArgs) -> anyhow::Result<Vec<ImageResult>> {
     check_args(args)?;
     let distros = select(root, args)?;
+    if args.base_image.is_some() && distros.len() > 1 {
+        anyhow::bail!("--base-image replaces one distro's base: give one distro with it");
+    }
+    let host = docker::host_platform();
+    for d in distros
+        .iter()
+        .filter(|d| d.profile.install == Install::Local)
+    {
+        if args.platform != host {
+            anyhow::bail!(
+                "{}: install: local copies this host's sccache-dist ({host}) and cannot build for {}",
+                d.name,
+                args.platform
+            );
+        }
+    }
+    if args.sccache_dist.is_some() && !distros.iter().any(|d| d.profile.install == Install::Local) {
+        eprintln!(
+            "note: --sccache-dist (SCCACHE_DIST_BIN) is only used by distros with install: local"
+        );
+    }
     if args.dry_run {
-        let buildkit = args.builder == BuilderChoice::Buildkit;
+        let builder = Builder::assumed(args.builder);
         for d in &distros {
-            let p = plan(root, d, args, buildkit)?;
-            println!("# {}: input hash {}", d.name, p.hash);
+            let p = plan(root, d, args)?;
+            println!("# {}: input hash {} ({builder:?} builder)", d.name, p.hash);
             println!("{}", docker::show(&p.lookup_command()));
-            println!("{}", docker::show(&p.build_command(Path::new("<context>"))));
+            println!(
+                "{}",
+                docker::show(&p.build_command(Path::new("<context>"), builder))
+            );
         }
         return Ok(Vec::new());
     }
-    // No engine probe here: the no-op path is one API query. The probe runs when a
-    // build is needed or that query fails, and explains what is wrong.
-    let buildkit = match args.builder {
-        BuilderChoice::Auto => docker::buildx_available(),
-        BuilderChoice::Buildkit if !docker::buildx_available() => {
-            anyhow::bail!("--builder buildkit: the docker CLI has no buildx plugin")
-        }
-        BuilderChoice::Buildkit => true,
-        BuilderChoice::Legacy => false,
-    };
+    let locks = state.lock_dir()?;
     distros
         .iter()
-        .map(|d| build_one(root, d, args, buildkit))
+        .map(|d| build_one(root, &locks, d, args))
         .collect()
 }
 
 fn build_one(
     root: &Path,
+    locks: &Path,
     d: &Distro,
     args: &ImageArgs,
-    buildkit: bool,
 ) -> anyhow::Result<ImageResult> {
     let started = Instant::now();
-    let plan = plan(root, d, args, buildkit)?;
+    let plan = plan(root, d, args)?;
     let lock_name = format!(
         "image-{}-{}.lock",
         args.repo.replace(['/', ':'], "_"),
         d.name
     );
-    let _lock = lock::acquire(&root.join("target/xtask/locks").join(lock_name), &plan.tag)?;
+    let _lock = lock::acquire(&locks.join(lock_name), &plan.tag)?;
     let result = |built| ImageResult {
         distro: d.name.clone(),
         tag: plan.tag.clone(),
@@ -350,6 +412,7 @@ fn build_one(
     }
 
     docker::engine()?;
+    let builder = Builder::probe(args.builder)?;
     let work = root.join("target/xtask");
     std::fs::create_dir_all(&work)?;
     let dir = tempfile::Builder::new()
@@ -363,7 +426,7 @@ fn build_one(
         plan.hash_tag,
         &plan.hash[..12]
     );
-    docker::run_logged(&plan.build_command(dir.path())).with_context(|| {
+    docker::run_logged(&plan.build_command(dir.path(), builder)).with_context(|| {
         format!(
             "building {} failed; the previous {} and its tags are untouched",
             plan.hash_tag, plan.tag

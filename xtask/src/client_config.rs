@@ -3,13 +3,14 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::atomic;
 use crate::render::Templates;
 use crate::state::{self, StateDir};
-use crate::{atomic, runtime_profile};
 
 #[derive(clap::Args, Clone, Debug)]
 pub struct ClientConfigArgs {
-    /// Where to write it [default: client.conf in the state directory].
+    /// Where to write it [default: client.conf in the state directory, which
+    /// `start` keeps current].
     #[arg(long, short, value_name = "PATH")]
     pub output: Option<PathBuf>,
     /// Replace an existing file that differs.
@@ -20,10 +21,9 @@ pub struct ClientConfigArgs {
 /// The client config text for the cluster recorded in `state`.
 pub fn render(root: &Path, state: &StateDir) -> anyhow::Result<String> {
     let r = state.record()?;
-    let profile = runtime_profile::load_named(root, &r.profile)?;
     let secrets = state.existing_secrets()?;
     let t = Templates::load(root)?;
-    Ok(state::render_configs(&t, &profile, &secrets, &r.advertise, "client-config")?.client)
+    Ok(state::render_configs(&t, &r.profile, &secrets, &r.advertise, "start")?.client)
 }
 
 pub fn run(root: &Path, state: &StateDir, args: &ClientConfigArgs) -> anyhow::Result<()> {
@@ -32,9 +32,13 @@ pub fn run(root: &Path, state: &StateDir, args: &ClientConfigArgs) -> anyhow::Re
         .output
         .clone()
         .unwrap_or_else(|| state.client_config_path());
+    let private = |p: &Path| {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::metadata(p).is_ok_and(|m| m.permissions().mode() & 0o777 == 0o600)
+    };
     match std::fs::read(&path) {
-        Ok(existing) if existing == text.as_bytes() => {}
-        Ok(_) if !args.force => anyhow::bail!(
+        Ok(existing) if existing == text.as_bytes() && private(&path) => {}
+        Ok(existing) if existing != text.as_bytes() && !args.force => anyhow::bail!(
             "{} exists and differs; pass --force to replace it",
             path.display()
         ),

@@ -1,7 +1,7 @@
 //! The cluster's lifecycle: start (with secrets, configs, networking and a readiness
 //! wait), stop, status, logs, and removing the container and images.
 
-use std::net::{Ipv4Addr, SocketAddr};
+use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -15,6 +15,20 @@ use crate::runtime_profile::{self, NetworkMode};
 use crate::scheduler_status::{self, SchedulerStatus};
 use crate::state::{self, ClusterRecord, StateDir};
 use crate::{network, validate};
+
+/// Label on every container `start` made: only those are ever replaced.
+const CLUSTER_LABEL: &str = "io.github.sccache-docker.cluster";
+
+/// A host path for `--volume SRC:DST`: `:` and `,` would be read as separators.
+fn mount_source(path: &Path, flag: &str) -> anyhow::Result<String> {
+    let s = path
+        .to_str()
+        .with_context(|| format!("{flag}: {} is not UTF-8", path.display()))?;
+    if s.contains([':', ',']) {
+        anyhow::bail!("{flag}: {s} holds `:` or `,`, which a Docker volume mount cannot take");
+    }
+    Ok(s.to_owned())
+}
 
 /// Seconds `docker stop` waits after SIGTERM before it kills.
 const STOP_GRACE_SECS: &str = "20";
@@ -91,7 +105,20 @@ pub fn container_state(name: &str) -> anyhow::Result<Option<ContainerState>> {
 
 pub fn start(root: &Path, state: &StateDir, args: &StartArgs) -> anyhow::Result<()> {
     validate::docker_name(&args.name).map_err(|e| anyhow::anyhow!("--name: {e}"))?;
-    validate::distro_name(&args.distro).map_err(|e| anyhow::anyhow!("distro: {e}"))?;
+    let known = crate::distro::load_all(&root.join("distros"), root)?;
+    if !known.iter().any(|d| d.name == args.distro) {
+        let names: Vec<_> = known.iter().map(|d| d.name.as_str()).collect();
+        anyhow::bail!(
+            "unknown distro {:?}: known distros are {}",
+            args.distro,
+            names.join(", ")
+        );
+    }
+    if let Some(ip) = args.advertise {
+        if ip.is_unspecified() || ip.is_broadcast() || ip.is_multicast() {
+            anyhow::bail!("--advertise {ip}: give the unicast address clients reach this host at (the server's heartbeats must come from it)");
+        }
+    }
     let profile = runtime_profile::load_named(root, &args.profile)?;
     let rt = &profile.profile;
     docker::engine()?;
@@ -117,7 +144,22 @@ pub fn start(root: &Path, state: &StateDir, args: &StartArgs) -> anyhow::Result<
             args.name,
             s.status
         ),
-        Some(_) => docker::output(&["rm", &args.name]).map(drop)?,
+        Some(_) => {
+            // A stopped container of ours is replaced; anyone else's is left alone.
+            let ours = docker::output(&[
+                "container",
+                "inspect",
+                "--format",
+                &format!("{{{{index .Config.Labels \"{CLUSTER_LABEL}\"}}}}"),
+                &args.name,
+            ])?;
+            anyhow::ensure!(
+                ours == "1",
+                "a container named {} exists and was not started by this tool: choose another --name",
+                args.name
+            );
+            docker::output(&["rm", &args.name]).map(drop)?
+        }
         None => {}
     }
 
@@ -143,7 +185,6 @@ pub fn start(root: &Path, state: &StateDir, args: &StartArgs) -> anyhow::Result<
                 anyhow::bail!("--advertise applies to the host network; in bridge mode the container's address is bridge_address in {}", profile.file);
             }
             let net = format!("{}-net", args.name);
-            network::ensure_bridge(&net, &rt.bridge_subnet)?;
             let ip: Ipv4Addr = rt.bridge_address.parse()?;
             (ip, format!("the container's fixed address on the bridge network {net}"), Some(net))
         }
@@ -161,27 +202,24 @@ pub fn start(root: &Path, state: &StateDir, args: &StartArgs) -> anyhow::Result<
         "the rendered configs do not check out:\n{}",
         problems.join("\n")
     );
-    state.write_container_configs(&configs)?;
+    state.write_configs(&configs)?;
 
     let cache = match &args.cache_dir {
         Some(dir) => {
             std::fs::create_dir_all(dir)
                 .with_context(|| format!("cannot create {}", dir.display()))?;
-            let abs = dir.canonicalize()?;
-            abs.to_str()
-                .context("--cache-dir must be valid UTF-8")?
-                .to_owned()
+            mount_source(&dir.canonicalize()?, "--cache-dir")?
         }
         None => format!("{}-cache", args.name),
     };
-    let conf_dir = state.container_config_dir().canonicalize()?;
+    let conf_dir = mount_source(&state.container_config_dir().canonicalize()?, "--state-dir")?;
     let mut run: Vec<String> = vec![
         "run".into(),
         "--detach".into(),
         "--name".into(),
         args.name.clone(),
         "--label".into(),
-        "io.github.sccache-docker.cluster=1".into(),
+        format!("{CLUSTER_LABEL}=1"),
         // What the overlay builder's bubblewrap needs, and no more (never --privileged).
         "--cap-add".into(),
         "SYS_ADMIN".into(),
@@ -196,7 +234,7 @@ pub fn start(root: &Path, state: &StateDir, args: &StartArgs) -> anyhow::Result<
         "--env".into(),
         format!("SCCACHE_LOG={}", rt.log_level.as_str()),
         "--volume".into(),
-        format!("{}:/etc/sccache-dist:ro", conf_dir.display()),
+        format!("{conf_dir}:/etc/sccache-dist:ro"),
         "--volume".into(),
         format!("{cache}:{}", rt.cache_root),
     ];
@@ -216,7 +254,7 @@ pub fn start(root: &Path, state: &StateDir, args: &StartArgs) -> anyhow::Result<
         distro: args.distro.clone(),
         image: image.clone(),
         image_hash: image_hash.clone(),
-        profile: profile.name.clone(),
+        profile: profile.clone(),
         network: match mode {
             NetworkMode::Host => "host".into(),
             NetworkMode::Bridge => "bridge".into(),
@@ -224,15 +262,24 @@ pub fn start(root: &Path, state: &StateDir, args: &StartArgs) -> anyhow::Result<
         bridge_network,
         advertise: advertise_s.clone(),
         advertise_source: source.clone(),
-        scheduler_port: rt.scheduler_port,
-        server_port: rt.server_port,
         cache: cache.clone(),
     };
-    state.save_record(&record)?;
 
     println!("advertising {advertise_s} ({source})");
+    let created_network = match &record.bridge_network {
+        Some(net) => network::ensure_bridge(net, &rt.bridge_subnet)?,
+        None => false,
+    };
     let t0 = Instant::now();
-    docker::run_logged(&run)?;
+    if let Err(e) = docker::run_logged(&run) {
+        if let (true, Some(net)) = (created_network, &record.bridge_network) {
+            let _ = docker::output(&["network", "rm", net]); // made for this start only
+        }
+        return Err(e);
+    }
+    // Recorded once the container exists: a failed `docker run` leaves the record
+    // of the previous cluster as it was.
+    state.save_record(&record)?;
     let status = wait_ready(&record, Duration::from_secs(args.timeout))?;
     println!(
         "ready in {:.2}s: {} build server(s), {} CPUs at {}",
@@ -242,8 +289,8 @@ pub fn start(root: &Path, state: &StateDir, args: &StartArgs) -> anyhow::Result<
         record.scheduler_url()
     );
     println!(
-        "client config: `cargo xtask client-config` (state in {})",
-        state.path().display()
+        "client config: {} (`cargo xtask client-config` shows how to use it)",
+        state.client_config_path().display()
     );
     Ok(())
 }
@@ -251,7 +298,7 @@ pub fn start(root: &Path, state: &StateDir, args: &StartArgs) -> anyhow::Result<
 /// Polls the scheduler until a build server has registered, the container dies, or
 /// the deadline passes; failures carry the tail of the container's log.
 pub fn wait_ready(r: &ClusterRecord, timeout: Duration) -> anyhow::Result<SchedulerStatus> {
-    let addr = SocketAddr::new(r.advertise.parse()?, r.scheduler_port);
+    let addr = r.scheduler_addr()?;
     let deadline = Instant::now() + timeout;
     let mut next_container_check = Instant::now();
     let mut last_error;
@@ -395,8 +442,11 @@ pub fn status(state: &StateDir) -> anyhow::Result<()> {
         r.network, r.advertise, r.advertise_source
     );
     println!("cache      {}", r.cache);
-    println!("server     {}:{}", r.advertise, r.server_port);
-    let addr = SocketAddr::new(r.advertise.parse()?, r.scheduler_port);
+    println!(
+        "server     {}:{}",
+        r.advertise, r.profile.profile.server_port
+    );
+    let addr = r.scheduler_addr()?;
     let sched = scheduler_status::fetch(addr);
     match &sched {
         Ok(s) => println!(

@@ -69,12 +69,17 @@ pub fn render_all(root: &Path) -> anyhow::Result<FileSet> {
 pub fn drift(out_dir: &Path, want: &FileSet) -> anyhow::Result<Vec<String>> {
     let have = files_on_disk(out_dir)?;
     let mut problems = Vec::new();
-    for (rel, (contents, _)) in want {
+    for (rel, (contents, exec)) in want {
         match have.get(rel) {
             None => problems.push(format!("missing: generated/{}", rel.display())),
-            Some(bytes) if bytes != contents.as_bytes() => {
+            Some((bytes, _)) if bytes != contents.as_bytes() => {
                 problems.push(format!("stale:   generated/{}", rel.display()))
             }
+            Some((_, mode)) if mode != exec => problems.push(format!(
+                "mode:    generated/{} (should {}be executable)",
+                rel.display(),
+                if *exec { "" } else { "not " }
+            )),
             Some(_) => {}
         }
     }
@@ -84,7 +89,9 @@ pub fn drift(out_dir: &Path, want: &FileSet) -> anyhow::Result<Vec<String>> {
     Ok(problems)
 }
 
-fn files_on_disk(dir: &Path) -> anyhow::Result<BTreeMap<PathBuf, Vec<u8>>> {
+/// Relative path → (bytes, executable).
+fn files_on_disk(dir: &Path) -> anyhow::Result<BTreeMap<PathBuf, (Vec<u8>, bool)>> {
+    use std::os::unix::fs::PermissionsExt;
     let mut files = BTreeMap::new();
     if !dir.exists() {
         return Ok(files);
@@ -93,7 +100,8 @@ fn files_on_disk(dir: &Path) -> anyhow::Result<BTreeMap<PathBuf, Vec<u8>>> {
         let entry = entry?;
         if entry.file_type().is_file() {
             let rel = entry.path().strip_prefix(dir)?.to_owned();
-            files.insert(rel, std::fs::read(entry.path())?);
+            let exec = entry.metadata()?.permissions().mode() & 0o111 != 0;
+            files.insert(rel, (std::fs::read(entry.path())?, exec));
         }
     }
     Ok(files)
@@ -105,7 +113,7 @@ pub fn write_all(out_dir: &Path, want: &FileSet) -> anyhow::Result<usize> {
     let have = files_on_disk(out_dir)?;
     let mut staged = Vec::new();
     for (rel, (contents, exec)) in want {
-        if have.get(rel).map(Vec::as_slice) == Some(contents.as_bytes()) {
+        if have.get(rel) == Some(&(contents.as_bytes().to_vec(), *exec)) {
             continue;
         }
         let path = out_dir.join(rel);

@@ -21,6 +21,9 @@ pub struct HashInputs<'a> {
     pub context: &'a Context,
     pub build_args: &'a BTreeMap<String, String>,
     pub platform: &'a str,
+    /// The timestamp BuildKit writes into the image; whichever builder runs, the
+    /// same inputs give the same hash.
+    pub source_date_epoch: &'a str,
     pub tool_version: &'a str,
 }
 
@@ -35,6 +38,7 @@ pub fn hash(inputs: &HashInputs) -> String {
     field("format", b"sccache-docker image inputs v1");
     field("tool", inputs.tool_version.as_bytes());
     field("platform", inputs.platform.as_bytes());
+    field("epoch", inputs.source_date_epoch.as_bytes());
     for (k, v) in inputs.build_args {
         field("arg", k.as_bytes());
         field("value", v.as_bytes());
@@ -76,6 +80,7 @@ mod tests {
             context: c,
             build_args: &args,
             platform,
+            source_date_epoch: "0",
             tool_version: "1",
         })
     }

@@ -144,6 +144,15 @@ impl DistroProfile {
                 )
             })?;
         }
+        for (i, p) in self.packages.iter().enumerate() {
+            if self.packages[..i].contains(p) {
+                return Err(src.error(
+                    src.line_of_item("packages", i),
+                    &format!("packages[{i}]"),
+                    format!("{p:?} is listed twice"),
+                ));
+            }
+        }
         if let Some(missing) = REQUIRED_PACKAGES
             .iter()
             .find(|r| !self.packages.iter().any(|p| p == *r))
@@ -209,6 +218,14 @@ impl DistroProfile {
         }
         if let Some(img) = &self.rust_image {
             validate::image_tagged(img).map_err(|m| at("rust_image", m))?;
+        }
+        // A mapping with a repeated key keeps the last value without a word.
+        if let Some((child, line)) = src.duplicate_child("release_sha256") {
+            return Err(src.error(
+                Some(line),
+                &format!("release_sha256.{child}"),
+                "given twice",
+            ));
         }
         if let Some(sums) = &self.release_sha256 {
             for (machine, sum) in sums {

@@ -128,6 +128,20 @@ pub fn buildx_available() -> bool {
     dirs.iter().any(|d| d.join("docker-buildx").is_file())
 }
 
+/// The buildx plugin's version (major, minor), from running it: `None` when there
+/// is none or it does not work.
+pub fn buildx_version() -> Option<(u32, u32)> {
+    let out = capture(&["buildx", "version"]).ok()?;
+    if !out.status.success() {
+        return None;
+    }
+    // "github.com/docker/buildx v0.17.1 abc123"
+    let text = String::from_utf8_lossy(&out.stdout);
+    let v = text.split_whitespace().find_map(|w| w.strip_prefix('v'))?;
+    let mut parts = v.split('.').map(|p| p.parse::<u32>().ok());
+    Some((parts.next()??, parts.next()??))
+}
+
 /// The first `name` on PATH.
 pub fn which(name: &str) -> Option<std::path::PathBuf> {
     std::env::var_os("PATH")?

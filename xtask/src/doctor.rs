@@ -1,7 +1,6 @@
 //! `cargo xtask doctor`: checks the engine, the container, the scheduler, then a real
 //! compile through a private client, and names the cause of the usual failures.
 
-use std::net::SocketAddr;
 use std::path::Path;
 
 use crate::cluster::{self, container_state};
@@ -76,7 +75,7 @@ fn checks(root: &Path, state: &StateDir, rep: &mut Report) -> anyhow::Result<()>
             ),
         ),
     }
-    let addr = SocketAddr::new(r.advertise.parse()?, r.scheduler_port);
+    let addr = r.scheduler_addr()?;
     match scheduler_status::fetch(addr) {
         Ok(s) if s.num_servers > 0 => rep.ok(
             "scheduler",

@@ -44,7 +44,7 @@ enum Command {
         profile: String,
         /// Check the configs already rendered in DIR (scheduler.conf, server.conf,
         /// client.conf) instead, e.g. the state directory of a running cluster.
-        #[arg(long, value_name = "DIR")]
+        #[arg(long, value_name = "DIR", conflicts_with = "profile")]
         config_dir: Option<PathBuf>,
     },
     /// Print a GitHub Actions matrix (JSON) with one entry per distro profile.
@@ -95,7 +95,7 @@ fn main() -> ExitCode {
             config_dir,
         } => check_configs::run(&root, &profile, config_dir.as_deref()),
         Command::Matrix => matrix::run(&root),
-        Command::Image(args) => build_docker_image::run(&root, &args).map(|_| ()),
+        Command::Image(args) => build_docker_image::run(&root, &state, &args).map(|_| ()),
         Command::Start(args) => cluster::start(&root, &state, &args),
         Command::Stop => cluster::stop(&state),
         Command::Status => cluster::status(&state),

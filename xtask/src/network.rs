@@ -20,11 +20,11 @@ pub fn detect_host_address() -> Option<Ipv4Addr> {
 }
 
 /// Creates the user-defined bridge network `name` with `subnet`, or checks that an
-/// existing one has that subnet.
-pub fn ensure_bridge(name: &str, subnet: &str) -> anyhow::Result<()> {
+/// existing one has that subnet; true when this call created it.
+pub fn ensure_bridge(name: &str, subnet: &str) -> anyhow::Result<bool> {
     let fmt = "{{range .IPAM.Config}}{{.Subnet}} {{end}}";
     match docker::try_output(&["network", "inspect", "--format", fmt, name])? {
-        Some(subnets) if subnets.split_whitespace().any(|s| s == subnet) => Ok(()),
+        Some(subnets) if subnets.split_whitespace().any(|s| s == subnet) => Ok(false),
         Some(subnets) => anyhow::bail!(
             "the Docker network {name} exists with subnet {subnets:?}, not {subnet}: remove it (`docker network rm {name}`) or change bridge_subnet in the profile"
         ),
@@ -33,7 +33,12 @@ pub fn ensure_bridge(name: &str, subnet: &str) -> anyhow::Result<()> {
                 .iter()
                 .map(|s| s.to_string())
                 .collect();
-            docker::run_logged(&args)
+            docker::run_logged(&args).map_err(|e| {
+                e.context(format!(
+                    "cannot create the bridge network {name} with subnet {subnet}: if it overlaps another network, change bridge_subnet and bridge_address in the runtime profile"
+                ))
+            })?;
+            Ok(true)
         }
     }
 }

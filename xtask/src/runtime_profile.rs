@@ -3,19 +3,19 @@
 
 use std::path::Path;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::source::{self, ProfileError, Source};
 use crate::strict;
 use crate::validate;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ClientAuth {
     Token,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 pub enum ServerAuth {
     #[serde(rename = "jwt_hs256")]
     JwtHs256,
@@ -26,13 +26,13 @@ pub enum ServerAuth {
     DangerouslyInsecure,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Builder {
     Overlay,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum NetworkMode {
     /// The container shares the host's network: clients anywhere reach it.
@@ -41,7 +41,7 @@ pub enum NetworkMode {
     Bridge,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum LogLevel {
     Error,
@@ -64,7 +64,7 @@ impl LogLevel {
 }
 
 /// One runtime profile, exactly as written in its YAML file.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct RuntimeProfile {
     pub scheduler_port: u16,
@@ -101,7 +101,7 @@ const FIELDS: &[&str] = &[
     "log_level",
 ];
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Profile {
     pub name: String,
     pub file: String,
@@ -149,7 +149,25 @@ impl RuntimeProfile {
                 ),
             ));
         }
+        if self.toolchain_cache_size > i64::MAX as u64 {
+            return Err(at(
+                "toolchain_cache_size",
+                format!(
+                    "{} does not fit a TOML integer (at most {})",
+                    self.toolchain_cache_size,
+                    i64::MAX
+                ),
+            ));
+        }
+        if self.log_level == LogLevel::Trace {
+            return Err(at(
+                "log_level",
+                "trace makes sccache-dist log whole requests, tokens included; use debug at most"
+                    .into(),
+            ));
+        }
         validate::abs_path(&self.cache_root).map_err(|m| at("cache_root", m))?;
+        validate::volume_root(&self.cache_root).map_err(|m| at("cache_root", m))?;
         let (net, prefix) =
             parse_subnet(&self.bridge_subnet).map_err(|m| at("bridge_subnet", m))?;
         let addr: std::net::Ipv4Addr = self.bridge_address.parse().map_err(|_| {
@@ -198,6 +216,16 @@ fn parse_subnet(s: &str) -> Result<(std::net::Ipv4Addr, u32), String> {
     }
     if u32::from(ip) & !(u32::MAX << (32 - len)) != 0 {
         return Err(format!("{s:?} has host bits set"));
+    }
+    if ip.is_loopback()
+        || ip.is_multicast()
+        || ip.is_link_local()
+        || ip.is_broadcast()
+        || ip.is_unspecified()
+    {
+        return Err(format!(
+            "{s:?} is not a subnet for a Docker network (loopback, link-local or multicast)"
+        ));
     }
     Ok((ip, len))
 }

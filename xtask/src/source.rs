@@ -17,13 +17,32 @@ pub struct Source {
 
 impl Source {
     pub fn read(path: &Path, root: &Path) -> anyhow::Result<Source> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?;
         let display = path
             .strip_prefix(root)
             .unwrap_or(path)
             .display()
             .to_string();
+        let bytes =
+            std::fs::read(path).map_err(|e| anyhow::anyhow!("cannot read {display}: {e}"))?;
+        let text = match String::from_utf8(bytes) {
+            Ok(t) => t,
+            Err(e) => {
+                let valid = &e.as_bytes()[..e.utf8_error().valid_up_to()];
+                let line = valid.iter().filter(|&&b| b == b'\n').count() + 1;
+                return Err(ProfileError {
+                    file: display,
+                    line,
+                    field: "(file)".into(),
+                    message: "not UTF-8 text".into(),
+                }
+                .into());
+            }
+        };
+        // A byte-order mark is no part of the YAML.
+        let text = match text.strip_prefix('\u{feff}') {
+            Some(rest) => rest.to_owned(),
+            None => text,
+        };
         Ok(Source {
             path: path.to_owned(),
             display,
@@ -87,6 +106,32 @@ impl Source {
                 .trim();
             if key.trim_matches(|c| c == '"' || c == '\'') == child {
                 return Some(i + 1);
+            }
+        }
+        None
+    }
+
+    /// A key given twice in the mapping under `field`, with the line of its repeat.
+    pub fn duplicate_child(&self, field: &str) -> Option<(String, usize)> {
+        let start = self.line_of(field)?;
+        let mut seen = Vec::new();
+        for (i, line) in self.text.lines().enumerate().skip(start) {
+            let t = line.trim_start();
+            if t.is_empty() || t.starts_with('#') {
+                continue;
+            }
+            if !line.starts_with([' ', '\t']) {
+                break; // the next top-level key
+            }
+            if let Some((key, _)) = t.split_once(':') {
+                let key = key
+                    .trim()
+                    .trim_matches(|c| c == '"' || c == '\'')
+                    .to_owned();
+                if seen.contains(&key) {
+                    return Some((key, i + 1));
+                }
+                seen.push(key);
             }
         }
         None
@@ -218,6 +263,11 @@ fn yaml_error(src: &Source, e: &serde_yaml::Error) -> ProfileError {
             .replace("expected u16", "expected a port number (1-65535)")
             .replace("expected u64", "expected a whole number");
         return src.error(line, &field, message);
+    }
+
+    if message.starts_with("invalid type:") {
+        let message = format!("a profile is a mapping of fields, not this: {message}");
+        return src.error(Some(1), "(document)", message);
     }
 
     // A syntax error is shown where it broke, except at the end of the file: then the

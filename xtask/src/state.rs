@@ -118,21 +118,31 @@ pub struct ClusterRecord {
     pub distro: String,
     pub image: String,
     pub image_hash: String,
-    pub profile: String,
+    /// The runtime profile as it was at start: later edits of the file do not
+    /// change what the running cluster is.
+    pub profile: Profile,
     pub network: String,
     /// Bridge mode: the user-defined network the container is attached to.
     pub bridge_network: Option<String>,
     pub advertise: String,
     pub advertise_source: String,
-    pub scheduler_port: u16,
-    pub server_port: u16,
     /// A named volume, or a host directory.
     pub cache: String,
 }
 
 impl ClusterRecord {
     pub fn scheduler_url(&self) -> String {
-        format!("http://{}:{}", self.advertise, self.scheduler_port)
+        format!(
+            "http://{}:{}",
+            self.advertise, self.profile.profile.scheduler_port
+        )
+    }
+
+    pub fn scheduler_addr(&self) -> anyhow::Result<std::net::SocketAddr> {
+        Ok(std::net::SocketAddr::new(
+            self.advertise.parse()?,
+            self.profile.profile.scheduler_port,
+        ))
     }
 }
 
@@ -161,17 +171,46 @@ impl StateDir {
         self.path.join("client.conf")
     }
 
+    /// Creates the directory mode 0700, or makes an existing one of ours private.
+    /// Secrets go in it; a shared directory (someone else's, or world-writable like
+    /// /tmp) is refused rather than chmod-ed under its other users.
     fn ensure(&self) -> anyhow::Result<()> {
-        use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+        use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
         for dir in [self.path.clone(), self.container_config_dir()] {
+            if dir.is_dir() {
+                let meta = std::fs::metadata(&dir)?;
+                let mode = meta.permissions().mode() & 0o7777;
+                if mode & 0o077 == 0 {
+                    continue;
+                }
+                let me = std::fs::metadata("/proc/self").map(|m| m.uid()).ok();
+                if Some(meta.uid()) != me || mode & 0o1002 != 0 {
+                    anyhow::bail!(
+                        "the state directory {} is shared (mode {mode:o}); secrets go there: use a private directory",
+                        dir.display()
+                    );
+                }
+                std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700))?;
+                eprintln!(
+                    "note: made the state directory {} private (mode {mode:o} -> 700)",
+                    dir.display()
+                );
+                continue;
+            }
             std::fs::DirBuilder::new()
                 .recursive(true)
                 .mode(0o700)
                 .create(&dir)
                 .with_context(|| format!("cannot create the state directory {}", dir.display()))?;
-            std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700))?;
         }
         Ok(())
+    }
+
+    /// Where `image` keeps its build locks: per user, not per checkout, so two
+    /// trees building the same image still take turns.
+    pub fn lock_dir(&self) -> anyhow::Result<PathBuf> {
+        self.ensure()?;
+        Ok(self.path.join("locks"))
     }
 
     /// The cluster's secrets, generated (and stored, mode 0600) on first use.
@@ -208,11 +247,13 @@ impl StateDir {
         Ok(serde_json::from_slice(&bytes)?)
     }
 
-    pub fn write_container_configs(&self, c: &Configs) -> anyhow::Result<()> {
+    /// The container's configs (mounted read-only) and the client config beside them.
+    pub fn write_configs(&self, c: &Configs) -> anyhow::Result<()> {
         self.ensure()?;
         let dir = self.container_config_dir();
         atomic::write(&dir.join("scheduler.conf"), c.scheduler.as_bytes(), 0o600)?;
         atomic::write(&dir.join("server.conf"), c.server.as_bytes(), 0o600)?;
+        atomic::write(&self.client_config_path(), c.client.as_bytes(), 0o600)?;
         Ok(())
     }
 

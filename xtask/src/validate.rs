@@ -22,14 +22,16 @@ pub fn package_name(s: &str) -> Check {
     }
 }
 
-/// A version pinned to `MAJOR.MINOR.PATCH`.
+/// A version pinned to `MAJOR.MINOR.PATCH`, no leading zeros.
 pub fn version(s: &str) -> Check {
     let parts: Vec<&str> = s.split('.').collect();
-    if parts.len() == 3
-        && parts
-            .iter()
-            .all(|p| !p.is_empty() && p.len() <= 6 && p.chars().all(|c| c.is_ascii_digit()))
-    {
+    let number = |p: &&str| {
+        !p.is_empty()
+            && p.len() <= 6
+            && p.chars().all(|c| c.is_ascii_digit())
+            && (p.len() == 1 || !p.starts_with('0'))
+    };
+    if parts.len() == 3 && parts.iter().all(number) {
         Ok(())
     } else {
         Err(format!(
@@ -113,27 +115,75 @@ fn image_name(name: &str) -> Check {
     if parts.len() > 1 && (parts[0].contains(['.', ':']) || parts[0] == "localhost") {
         let reg = parts.remove(0);
         let (host, port) = reg.split_once(':').unwrap_or((reg, "1"));
-        if host.is_empty()
+        let labels_ok = host
+            .split('.')
+            .all(|l| !l.is_empty() && !l.starts_with('-') && !l.ends_with('-'));
+        if !labels_ok
             || !host
                 .chars()
                 .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-'))
-            || port.parse::<u16>().is_err()
+            || !matches!(port.parse::<u16>(), Ok(1..))
         {
             return Err(format!("{reg:?} is not a registry host[:port]"));
         }
     }
     for p in parts {
-        let ok = !p.is_empty()
-            && p.starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
-            && p.ends_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
-            && p.chars().all(|c| {
-                c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '.' | '_' | '-')
-            });
-        if !ok {
+        if !path_component(p) {
             return Err(format!(
                 "the path component {p:?} may hold lowercase letters, digits and . _ -"
             ));
         }
+    }
+    Ok(())
+}
+
+/// Docker's grammar for a path component: `[a-z0-9]+` runs joined by one `.`, one
+/// `_`, two `__`, or any number of `-`.
+fn path_component(p: &str) -> bool {
+    let alnum = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit();
+    if !p.starts_with(alnum) || !p.ends_with(alnum) {
+        return false;
+    }
+    let mut sep = String::new();
+    for c in p.chars() {
+        if alnum(c) {
+            let ok = sep.is_empty()
+                || sep == "."
+                || sep == "_"
+                || sep == "__"
+                || sep.chars().all(|s| s == '-');
+            if !ok {
+                return false;
+            }
+            sep.clear();
+        } else if matches!(c, '.' | '_' | '-') {
+            sep.push(c);
+        } else {
+            return false;
+        }
+    }
+    true
+}
+
+/// A mount point for the cache volume: not a system directory, and not where the
+/// configs are mounted.
+pub fn volume_root(s: &str) -> Check {
+    const SYSTEM: &[&str] = &[
+        "/bin", "/boot", "/dev", "/etc", "/lib", "/lib64", "/proc", "/root", "/run", "/sbin",
+        "/sys", "/tmp", "/usr", "/var",
+    ];
+    let under = |dir: &str| s == dir || s.starts_with(&format!("{dir}/"));
+    if SYSTEM.contains(&s)
+        || ["/etc/sccache-dist", "/proc", "/sys", "/dev"]
+            .iter()
+            .any(|d| under(d))
+    {
+        return Err(format!(
+            "{s:?} would put the cache volume over a system or config directory"
+        ));
+    }
+    if s.split('/').any(|c| c == ".") {
+        return Err(format!("{s:?} has a `.` component"));
     }
     Ok(())
 }
@@ -250,6 +300,13 @@ mod tests {
         assert!(
             version("0.19").is_err() && version("latest").is_err() && version("1.2.3;x").is_err()
         );
+        assert!(version("00.012.0").is_err() && version("10.0.0").is_ok());
+        assert!(volume_root("/etc/sccache-dist").is_err() && volume_root("/usr").is_err());
+        assert!(volume_root("/var/sccache").is_ok() && volume_root("/srv/./x").is_err());
+        assert!(image_tagged("a-----b__c.d:1").is_ok());
+        for bad in ["a...b:1", "a._b:1", "localhost:0/d:1", "-a.io/d:1"] {
+            assert!(image_tagged(bad).is_err(), "{bad}");
+        }
         assert!(sha256_hex(&"0".repeat(64)).is_ok());
         assert!(sha256_hex(&"0".repeat(63)).is_err() && sha256_hex(&"G".repeat(64)).is_err());
         assert!(digest(&format!("sha256:{}", "f".repeat(64))).is_ok());
