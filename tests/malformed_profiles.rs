@@ -437,312 +437,7 @@ const CASES: &[Case] = &[
         line: 6,
         field: "sccache_version",
     },
-    // --- the runtime profile ---
-    Case {
-        name: "port out of range",
-        file: "profiles/default.yaml",
-        yaml: &[
-            "scheduler_port: 70000",
-            "server_port: 10501",
-            "client_auth: token",
-            "server_auth: jwt_hs256",
-            "toolchain_cache_size: 10737418240",
-            "builder: overlay",
-            "cache_root: /var/sccache",
-            "network: host",
-            "bridge_subnet: 172.31.250.0/24",
-            "bridge_address: 172.31.250.10",
-            "log_level: info",
-        ],
-        line: 1,
-        field: "scheduler_port",
-    },
-    Case {
-        name: "port 0",
-        file: "profiles/default.yaml",
-        yaml: &[
-            "scheduler_port: 10600",
-            "server_port: 0",
-            "client_auth: token",
-            "server_auth: jwt_hs256",
-            "toolchain_cache_size: 10737418240",
-            "builder: overlay",
-            "cache_root: /var/sccache",
-            "network: host",
-            "bridge_subnet: 172.31.250.0/24",
-            "bridge_address: 172.31.250.10",
-            "log_level: info",
-        ],
-        line: 2,
-        field: "server_port",
-    },
-    Case {
-        name: "the two ports equal",
-        file: "profiles/default.yaml",
-        yaml: &[
-            "scheduler_port: 10600",
-            "server_port: 10600",
-            "client_auth: token",
-            "server_auth: jwt_hs256",
-            "toolchain_cache_size: 10737418240",
-            "builder: overlay",
-            "cache_root: /var/sccache",
-            "network: host",
-            "bridge_subnet: 172.31.250.0/24",
-            "bridge_address: 172.31.250.10",
-            "log_level: info",
-        ],
-        line: 2,
-        field: "server_port",
-    },
-    Case {
-        name: "unknown server_auth",
-        file: "profiles/default.yaml",
-        yaml: &[
-            "scheduler_port: 10600",
-            "server_port: 10501",
-            "client_auth: token",
-            "server_auth: password",
-            "toolchain_cache_size: 10737418240",
-            "builder: overlay",
-            "cache_root: /var/sccache",
-            "network: host",
-            "bridge_subnet: 172.31.250.0/24",
-            "bridge_address: 172.31.250.10",
-            "log_level: info",
-        ],
-        line: 4,
-        field: "server_auth",
-    },
-    Case {
-        name: "unknown network mode",
-        file: "profiles/default.yaml",
-        yaml: &[
-            "scheduler_port: 10600",
-            "server_port: 10501",
-            "client_auth: token",
-            "server_auth: jwt_hs256",
-            "toolchain_cache_size: 10737418240",
-            "builder: overlay",
-            "cache_root: /var/sccache",
-            "network: macvlan",
-            "bridge_subnet: 172.31.250.0/24",
-            "bridge_address: 172.31.250.10",
-            "log_level: info",
-        ],
-        line: 8,
-        field: "network",
-    },
-    Case {
-        name: "relative cache_root",
-        file: "profiles/default.yaml",
-        yaml: &[
-            "scheduler_port: 10600",
-            "server_port: 10501",
-            "client_auth: token",
-            "server_auth: jwt_hs256",
-            "toolchain_cache_size: 10737418240",
-            "builder: overlay",
-            "cache_root: var/sccache",
-            "network: host",
-            "bridge_subnet: 172.31.250.0/24",
-            "bridge_address: 172.31.250.10",
-            "log_level: info",
-        ],
-        line: 7,
-        field: "cache_root",
-    },
-    Case {
-        name: "cache_root with ..",
-        file: "profiles/default.yaml",
-        yaml: &[
-            "scheduler_port: 10600",
-            "server_port: 10501",
-            "client_auth: token",
-            "server_auth: jwt_hs256",
-            "toolchain_cache_size: 10737418240",
-            "builder: overlay",
-            "cache_root: /var/../etc",
-            "network: host",
-            "bridge_subnet: 172.31.250.0/24",
-            "bridge_address: 172.31.250.10",
-            "log_level: info",
-        ],
-        line: 7,
-        field: "cache_root",
-    },
-    Case {
-        name: "cache_root with a space",
-        file: "profiles/default.yaml",
-        yaml: &[
-            "scheduler_port: 10600",
-            "server_port: 10501",
-            "client_auth: token",
-            "server_auth: jwt_hs256",
-            "toolchain_cache_size: 10737418240",
-            "builder: overlay",
-            "cache_root: /var/my cache",
-            "network: host",
-            "bridge_subnet: 172.31.250.0/24",
-            "bridge_address: 172.31.250.10",
-            "log_level: info",
-        ],
-        line: 7,
-        field: "cache_root",
-    },
-    Case {
-        name: "bridge subnet with host bits",
-        file: "profiles/default.yaml",
-        yaml: &[
-            "scheduler_port: 10600",
-            "server_port: 10501",
-            "client_auth: token",
-            "server_auth: jwt_hs256",
-            "toolchain_cache_size: 10737418240",
-            "builder: overlay",
-            "cache_root: /var/sccache",
-            "network: bridge",
-            "bridge_subnet: 172.31.250.5/24",
-            "bridge_address: 172.31.250.10",
-            "log_level: info",
-        ],
-        line: 9,
-        field: "bridge_subnet",
-    },
-    Case {
-        name: "bridge subnet prefix out of range",
-        file: "profiles/default.yaml",
-        yaml: &[
-            "scheduler_port: 10600",
-            "server_port: 10501",
-            "client_auth: token",
-            "server_auth: jwt_hs256",
-            "toolchain_cache_size: 10737418240",
-            "builder: overlay",
-            "cache_root: /var/sccache",
-            "network: bridge",
-            "bridge_subnet: 172.31.250.0/33",
-            "bridge_address: 172.31.250.10",
-            "log_level: info",
-        ],
-        line: 9,
-        field: "bridge_subnet",
-    },
-    Case {
-        name: "bridge address outside the subnet",
-        file: "profiles/default.yaml",
-        yaml: &[
-            "scheduler_port: 10600",
-            "server_port: 10501",
-            "client_auth: token",
-            "server_auth: jwt_hs256",
-            "toolchain_cache_size: 10737418240",
-            "builder: overlay",
-            "cache_root: /var/sccache",
-            "network: bridge",
-            "bridge_subnet: 172.31.250.0/24",
-            "bridge_address: 10.0.0.5",
-            "log_level: info",
-        ],
-        line: 10,
-        field: "bridge_address",
-    },
     // --- checks on values that parse but would break a build or leak ---
-    Case {
-        name: "trace log level (logs tokens)",
-        file: "profiles/default.yaml",
-        yaml: &[
-            "scheduler_port: 10600",
-            "server_port: 10501",
-            "client_auth: token",
-            "server_auth: jwt_hs256",
-            "toolchain_cache_size: 10737418240",
-            "builder: overlay",
-            "cache_root: /var/sccache",
-            "network: host",
-            "bridge_subnet: 172.31.250.0/24",
-            "bridge_address: 172.31.250.10",
-            "log_level: trace",
-        ],
-        line: 11,
-        field: "log_level",
-    },
-    Case {
-        name: "cache size beyond a TOML integer",
-        file: "profiles/default.yaml",
-        yaml: &[
-            "scheduler_port: 10600",
-            "server_port: 10501",
-            "client_auth: token",
-            "server_auth: jwt_hs256",
-            "toolchain_cache_size: 18446744073709551615",
-            "builder: overlay",
-            "cache_root: /var/sccache",
-            "network: host",
-            "bridge_subnet: 172.31.250.0/24",
-            "bridge_address: 172.31.250.10",
-            "log_level: info",
-        ],
-        line: 5,
-        field: "toolchain_cache_size",
-    },
-    Case {
-        name: "cache root over the config mount",
-        file: "profiles/default.yaml",
-        yaml: &[
-            "scheduler_port: 10600",
-            "server_port: 10501",
-            "client_auth: token",
-            "server_auth: jwt_hs256",
-            "toolchain_cache_size: 10737418240",
-            "builder: overlay",
-            "cache_root: /etc/sccache-dist",
-            "network: host",
-            "bridge_subnet: 172.31.250.0/24",
-            "bridge_address: 172.31.250.10",
-            "log_level: info",
-        ],
-        line: 7,
-        field: "cache_root",
-    },
-    Case {
-        name: "cache root over a system directory",
-        file: "profiles/default.yaml",
-        yaml: &[
-            "scheduler_port: 10600",
-            "server_port: 10501",
-            "client_auth: token",
-            "server_auth: jwt_hs256",
-            "toolchain_cache_size: 10737418240",
-            "builder: overlay",
-            "cache_root: /usr",
-            "network: host",
-            "bridge_subnet: 172.31.250.0/24",
-            "bridge_address: 172.31.250.10",
-            "log_level: info",
-        ],
-        line: 7,
-        field: "cache_root",
-    },
-    Case {
-        name: "loopback bridge subnet",
-        file: "profiles/default.yaml",
-        yaml: &[
-            "scheduler_port: 10600",
-            "server_port: 10501",
-            "client_auth: token",
-            "server_auth: jwt_hs256",
-            "toolchain_cache_size: 10737418240",
-            "builder: overlay",
-            "cache_root: /var/sccache",
-            "network: host",
-            "bridge_subnet: 127.0.0.0/8",
-            "bridge_address: 172.31.250.10",
-            "log_level: info",
-        ],
-        line: 9,
-        field: "bridge_subnet",
-    },
     Case {
         name: "package listed twice",
         file: "distros/dup-package.yaml",
@@ -836,22 +531,116 @@ const CASES: &[Case] = &[
     },
 ];
 
+/// Runtime-profile cases: the shipped layout below with some lines replaced (by
+/// key), and the field the error must name, at the line that field stands on.
+const RUNTIME_CASES: &[(&str, &[&str], &str)] = &[
+    (
+        "port out of range",
+        &["scheduler_port: 70000"],
+        "scheduler_port",
+    ),
+    ("port 0", &["server_port: 0"], "server_port"),
+    (
+        "the two ports equal",
+        &["server_port: 10600"],
+        "server_port",
+    ),
+    (
+        "unknown server_auth",
+        &["server_auth: password"],
+        "server_auth",
+    ),
+    ("unknown network mode", &["network: macvlan"], "network"),
+    (
+        "relative cache_root",
+        &["cache_root: var/sccache"],
+        "cache_root",
+    ),
+    (
+        "cache_root with ..",
+        &["cache_root: /var/../etc"],
+        "cache_root",
+    ),
+    (
+        "cache_root with a space",
+        &["cache_root: /var/my cache"],
+        "cache_root",
+    ),
+    (
+        "bridge subnet with host bits",
+        &["network: bridge", "bridge_subnet: 172.31.250.5/24"],
+        "bridge_subnet",
+    ),
+    (
+        "bridge subnet prefix out of range",
+        &["network: bridge", "bridge_subnet: 172.31.250.0/33"],
+        "bridge_subnet",
+    ),
+    (
+        "bridge address outside the subnet",
+        &["network: bridge", "bridge_address: 10.0.0.5"],
+        "bridge_address",
+    ),
+    (
+        "trace log level (logs tokens)",
+        &["log_level: trace"],
+        "log_level",
+    ),
+    (
+        "cache size beyond a TOML integer",
+        &["toolchain_cache_size: 18446744073709551615"],
+        "toolchain_cache_size",
+    ),
+    (
+        "cache root over the config mount",
+        &["cache_root: /etc/sccache-dist"],
+        "cache_root",
+    ),
+    (
+        "cache root over a system directory",
+        &["cache_root: /usr"],
+        "cache_root",
+    ),
+    (
+        "loopback bridge subnet",
+        &["bridge_subnet: 127.0.0.0/8"],
+        "bridge_subnet",
+    ),
+];
+
+/// profiles/default.yaml as shipped, line by line.
+const RUNTIME_LINES: &[&str] = &[
+    "scheduler_port: 10600",
+    "server_port: 10501",
+    "client_auth: token",
+    "server_auth: jwt_hs256",
+    "toolchain_cache_size: 10737418240",
+    "builder: overlay",
+    "cache_root: /var/sccache",
+    "network: host",
+    "bridge_subnet: 172.31.250.0/24",
+    "bridge_address: 172.31.250.10",
+    "log_level: info",
+];
+
 /// Runs one case in its own tree; `Err` says how it went wrong.
-fn run(case: &Case) -> Result<(), String> {
+impl Case {
+    fn check(&self) -> Result<(), String> {
+        let mut text = self.yaml.join("\n");
+        if !text.is_empty() {
+            text.push('\n');
+        }
+        run(self.name, self.file, &text, self.line, self.field)
+    }
+}
+
+/// Writes `text` to `file` in a fresh tree and checks how `generate` rejects it.
+fn run(name: &str, file: &str, text: &str, line: usize, field: &str) -> Result<(), String> {
     let tree = copy_tree();
     let root = tree.path();
-    let path = root.join(case.file);
-    if case.file.starts_with("distros/") {
-        assert!(
-            !path.exists(),
-            "{}: {} must be a new file",
-            case.name,
-            case.file
-        );
-    }
-    let mut text = case.yaml.join("\n");
-    if !text.is_empty() {
-        text.push('\n');
+    let path = root.join(file);
+    if file.starts_with("distros/") {
+        assert!(!path.exists(), "{name}: {file} must be a new file");
     }
     std::fs::write(&path, text).unwrap();
     let generated = root.join("generated");
@@ -866,10 +655,7 @@ fn run(case: &Case) -> Result<(), String> {
     if err.lines().count() != 1 {
         problems.push(format!("{} lines on stderr, not 1", err.lines().count()));
     }
-    let want = format!(
-        "error: {}:{}: field `{}`: ",
-        case.file, case.line, case.field
-    );
+    let want = format!("error: {file}:{line}: field `{field}`: ");
     match err.strip_prefix(want.as_str()) {
         Some(message) if !message.trim().is_empty() => {}
         Some(_) => problems.push("the message is empty".to_owned()),
@@ -882,29 +668,65 @@ fn run(case: &Case) -> Result<(), String> {
         Ok(())
     } else {
         Err(format!(
-            "{}: {}\n    stderr: {}",
-            case.name,
+            "{name}: {}\n    stderr: {}",
             problems.join("; "),
             err.trim_end()
         ))
     }
 }
 
+/// A runtime-profile case as file text, and the line its field stands on.
+fn runtime_case(overrides: &[&str], field: &str) -> (String, usize) {
+    let key = |l: &str| l.split(':').next().unwrap_or_default().to_owned();
+    let mut text = String::new();
+    for l in RUNTIME_LINES {
+        let line = overrides.iter().find(|o| key(o) == key(l)).unwrap_or(l);
+        text.push_str(line);
+        text.push('\n');
+    }
+    let line = RUNTIME_LINES
+        .iter()
+        .position(|l| key(l) == field)
+        .expect("a field of the layout")
+        + 1;
+    (text, line)
+}
+
 #[test]
 fn every_malformed_profile_is_rejected_at_its_line_and_field() {
-    assert!(CASES.len() >= 20);
     let mut names = std::collections::BTreeSet::new();
-    for case in CASES {
-        assert!(names.insert(case.name), "duplicate case name {}", case.name);
+    for name in CASES
+        .iter()
+        .map(|c| c.name)
+        .chain(RUNTIME_CASES.iter().map(|c| c.0))
+    {
+        assert!(names.insert(name), "duplicate case name {name}");
     }
-    let failures: Vec<String> = CASES.iter().filter_map(|c| run(c).err()).collect();
+    assert!(names.len() >= 20);
+    let mut failures: Vec<String> = CASES.iter().filter_map(|c| c.check().err()).collect();
+    for (name, overrides, field) in RUNTIME_CASES {
+        let (text, line) = runtime_case(overrides, field);
+        if let Err(e) = run(name, "profiles/default.yaml", &text, line, field) {
+            failures.push(e);
+        }
+    }
     assert!(
         failures.is_empty(),
         "{} of {} cases failed:\n{}",
         failures.len(),
-        CASES.len(),
+        names.len(),
         failures.join("\n")
     );
+}
+
+/// The runtime cases' base layout is valid: each case fails only for its override.
+#[test]
+fn the_runtime_layout_renders() {
+    let tree = copy_tree();
+    let (text, _) = runtime_case(&[], "log_level");
+    std::fs::write(tree.path().join("profiles/default.yaml"), text).unwrap();
+    let out = xtask(tree.path(), &["generate"]);
+    assert!(out.status.success(), "{}", stderr(&out));
 }
 
 /// The harness can pass: a copy of a valid profile under a new name renders.
