@@ -91,9 +91,12 @@ fn timed(cmd: &mut Command) -> anyhow::Result<Duration> {
     Ok(took)
 }
 
-/// The xtask binary itself, run as a user runs it.
+/// The xtask binary itself, by the path it was started as: `cargo xtask` may
+/// relink it during a benchmark, which leaves `current_exe()` pointing at the
+/// replaced file.
 fn xtask_cmd(root: &Path) -> anyhow::Result<Command> {
-    let mut c = Command::new(std::env::current_exe()?);
+    let exe = std::env::args_os().next().context("no argv[0]")?;
+    let mut c = Command::new(exe);
     c.arg("--root").arg(root);
     Ok(c)
 }
@@ -129,12 +132,19 @@ fn bench_image(root: &Path, state: &StateDir, args: &ImageArgs, runs: usize) -> 
 
     // The no-op run, as the binary and as typed: `cargo xtask` adds cargo's own
     // check that the xtask is up to date.
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    // Untimed: `cargo xtask` may have to relink the binary once.
+    timed(
+        Command::new(&cargo)
+            .current_dir(project::default_root())
+            .args(["xtask", "--version"]),
+    )?;
     let mut noop = Vec::new();
     let mut noop_cargo = Vec::new();
     for _ in 0..runs {
         noop.push(timed(xtask_cmd(root)?.args(image_args_cli(args, distro)))?);
         noop_cargo.push(timed(
-            Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
+            Command::new(&cargo)
                 .current_dir(project::default_root())
                 .args(["xtask", "--root"])
                 .arg(root)

@@ -10,7 +10,7 @@ use anyhow::Context as _;
 use clap::ValueEnum;
 
 use crate::codegen::{self, DEFAULT_PROFILE};
-use crate::content_hash::{self, Context, ContextFile, HashInputs};
+use crate::content_hash::{self, Context, ContextFile, Data, HashInputs};
 use crate::distro::{self, Distro, Install};
 use crate::docker::{self, DISTRO_LABEL, HASH_LABEL};
 use crate::render::Templates;
@@ -161,15 +161,42 @@ impl Plan {
         args
     }
 
-    /// The query that finds the images already carrying this plan's hash.
+    /// The query a no-op run makes (over the engine's API where it can): the
+    /// image under this plan's hash tag, its hash label and its tags.
     pub fn lookup_command(&self) -> Vec<String> {
         vec![
-            "images".into(),
-            "--filter".into(),
-            format!("label={HASH_LABEL}={}", self.hash),
+            "image".into(),
+            "inspect".into(),
             "--format".into(),
-            "{{.Repository}}:{{.Tag}}".into(),
+            format!("{{{{index .Config.Labels \"{HASH_LABEL}\"}}}}|{{{{join .RepoTags \",\"}}}}"),
+            self.hash_tag.clone(),
         ]
+    }
+
+    /// The image already built from these inputs: its tags, or None. Decided by the
+    /// hash label, never by an image ID.
+    fn built_image_tags(&self) -> anyhow::Result<Option<Vec<String>>> {
+        let (label, tags) = match crate::docker_api::image(&self.hash_tag, HASH_LABEL) {
+            Some(None) => return Ok(None),
+            Some(Some(info)) => (info.label, info.tags),
+            None => {
+                docker::engine()?;
+                let lookup = self.lookup_command();
+                let lookup: Vec<&str> = lookup.iter().map(String::as_str).collect();
+                let Some(out) = docker::try_output(&lookup)? else {
+                    return Ok(None);
+                };
+                let (label, tags) = out.split_once('|').unwrap_or((&out, ""));
+                (
+                    Some(label.to_owned()),
+                    tags.split(',')
+                        .filter(|t| !t.is_empty())
+                        .map(str::to_owned)
+                        .collect(),
+                )
+            }
+        };
+        Ok((label.as_deref() == Some(self.hash.as_str())).then_some(tags))
     }
 
     /// Writes the context into `dir`, modes included.
@@ -180,8 +207,11 @@ impl Plan {
             if let Some(parent) = path.parent() {
                 std::fs::create_dir_all(parent)?;
             }
-            std::fs::write(&path, &file.contents)
-                .with_context(|| format!("cannot write {}", path.display()))?;
+            match &file.data {
+                Data::Bytes(bytes) => std::fs::write(&path, bytes).map(drop),
+                Data::File(src) => std::fs::copy(src, &path).map(drop),
+            }
+            .with_context(|| format!("cannot write {}", path.display()))?;
             let mode = if file.executable { 0o755 } else { 0o644 };
             std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode))?;
         }
@@ -253,7 +283,7 @@ pub fn plan(root: &Path, d: &Distro, args: &ImageArgs) -> anyhow::Result<Plan> {
             (
                 rel,
                 ContextFile {
-                    contents: text.into_bytes(),
+                    data: Data::Bytes(text.into_bytes()),
                     executable,
                 },
             )
@@ -261,12 +291,10 @@ pub fn plan(root: &Path, d: &Distro, args: &ImageArgs) -> anyhow::Result<Plan> {
         .collect();
     if d.profile.install == Install::Local {
         let bin = host_binary(args)?;
-        let contents =
-            std::fs::read(&bin).with_context(|| format!("cannot read {}", bin.display()))?;
         context.insert(
             "bin/sccache-dist".into(),
             ContextFile {
-                contents,
+                data: Data::File(bin),
                 executable: true,
             },
         );
@@ -285,7 +313,7 @@ pub fn plan(root: &Path, d: &Distro, args: &ImageArgs) -> anyhow::Result<Plan> {
         platform: &args.platform,
         source_date_epoch: &epoch,
         tool_version: project::TOOL_VERSION,
-    });
+    })?;
     Ok(Plan {
         distro: d.name.clone(),
         tag: format!("{}:{}", args.repo, d.name),
@@ -382,21 +410,8 @@ fn build_one(
     };
 
     if !args.force {
-        let tags = match crate::docker_api::tags_with_label(HASH_LABEL, &plan.hash) {
-            Some(tags) => tags,
-            None => {
-                docker::engine()?;
-                let lookup = plan.lookup_command();
-                let lookup: Vec<&str> = lookup.iter().map(String::as_str).collect();
-                docker::output(&lookup)?
-                    .lines()
-                    .map(str::to_owned)
-                    .collect()
-            }
-        };
-        let tags: Vec<&str> = tags.iter().map(String::as_str).collect();
-        if tags.contains(&plan.hash_tag.as_str()) {
-            if !tags.contains(&plan.tag.as_str()) {
+        if let Some(tags) = plan.built_image_tags()? {
+            if !tags.contains(&plan.tag) {
                 docker::output(&["tag", &plan.hash_tag, &plan.tag])?;
                 println!("{}: tagged {} again", d.name, plan.tag);
             }

@@ -10,8 +10,16 @@ use sha2::{Digest, Sha256};
 /// One file of a build context.
 #[derive(Clone)]
 pub struct ContextFile {
-    pub contents: Vec<u8>,
+    pub data: Data,
     pub executable: bool,
+}
+
+/// A context file's bytes: rendered in memory, or a host file read (and hashed)
+/// in a stream, so a large binary is never held in memory whole.
+#[derive(Clone)]
+pub enum Data {
+    Bytes(Vec<u8>),
+    File(PathBuf),
 }
 
 /// Relative path → file; a BTreeMap so the order never depends on the file system.
@@ -28,28 +36,53 @@ pub struct HashInputs<'a> {
 }
 
 /// Hex sha256 over the framed inputs.
-pub fn hash(inputs: &HashInputs) -> String {
+pub fn hash(inputs: &HashInputs) -> anyhow::Result<String> {
+    use anyhow::Context as _;
+    use std::io::Read;
     let mut h = Sha256::new();
-    let mut field = |tag: &str, bytes: &[u8]| {
+    let frame = |h: &mut Sha256, tag: &str, len: u64| {
         h.update(tag.as_bytes());
-        h.update((bytes.len() as u64).to_le_bytes());
+        h.update(len.to_le_bytes());
+    };
+    let field = |h: &mut Sha256, tag: &str, bytes: &[u8]| {
+        frame(h, tag, bytes.len() as u64);
         h.update(bytes);
     };
-    field("format", b"sccache-docker image inputs v1");
-    field("tool", inputs.tool_version.as_bytes());
-    field("platform", inputs.platform.as_bytes());
-    field("epoch", inputs.source_date_epoch.as_bytes());
+    let h = &mut h;
+    field(h, "format", b"sccache-docker image inputs v1");
+    field(h, "tool", inputs.tool_version.as_bytes());
+    field(h, "platform", inputs.platform.as_bytes());
+    field(h, "epoch", inputs.source_date_epoch.as_bytes());
     for (k, v) in inputs.build_args {
-        field("arg", k.as_bytes());
-        field("value", v.as_bytes());
+        field(h, "arg", k.as_bytes());
+        field(h, "value", v.as_bytes());
     }
     for (path, file) in inputs.context {
-        field("path", path.to_string_lossy().as_bytes());
-        field("mode", if file.executable { b"755" } else { b"644" });
-        field("data", &file.contents);
+        field(h, "path", path.to_string_lossy().as_bytes());
+        field(h, "mode", if file.executable { b"755" } else { b"644" });
+        match &file.data {
+            Data::Bytes(bytes) => field(h, "data", bytes),
+            Data::File(src) => {
+                let what = || format!("cannot read {}", src.display());
+                let mut f = std::fs::File::open(src).with_context(what)?;
+                let len = f.metadata().with_context(what)?.len();
+                frame(h, "data", len);
+                let mut buf = vec![0u8; 256 * 1024];
+                let mut seen = 0u64;
+                loop {
+                    let n = f.read(&mut buf).with_context(what)?;
+                    if n == 0 {
+                        break;
+                    }
+                    h.update(&buf[..n]);
+                    seen += n as u64;
+                }
+                anyhow::ensure!(seen == len, "{} changed while it was read", src.display());
+            }
+        }
     }
-    let digest = h.finalize();
-    digest.iter().map(|b| format!("{b:02x}")).collect()
+    let digest = std::mem::take(h).finalize();
+    Ok(digest.iter().map(|b| format!("{b:02x}")).collect())
 }
 
 #[cfg(test)]
@@ -63,7 +96,7 @@ mod tests {
                 (
                     PathBuf::from(p),
                     ContextFile {
-                        contents: c.as_bytes().to_vec(),
+                        data: Data::Bytes(c.as_bytes().to_vec()),
                         executable: *x,
                     },
                 )
@@ -83,6 +116,7 @@ mod tests {
             source_date_epoch: "0",
             tool_version: "1",
         })
+        .unwrap()
     }
 
     #[test]
@@ -109,6 +143,18 @@ mod tests {
                 "linux/amd64"
             )
         );
+        // A file streamed from disk hashes like the same bytes in memory.
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("bin"), "run").unwrap();
+        let mut streamed = base.clone();
+        streamed.insert(
+            "e.sh".into(),
+            ContextFile {
+                data: Data::File(dir.path().join("bin")),
+                executable: true,
+            },
+        );
+        assert_eq!(a, h(&streamed, &[], "linux/amd64"));
         // Framing: moving bytes between a path and its contents changes the hash.
         assert_ne!(
             h(&ctx(&[("ab", "c", false)]), &[], "p"),

@@ -29,55 +29,53 @@ fn local_socket() -> Option<PathBuf> {
     Some(PathBuf::from("/var/run/docker.sock"))
 }
 
-fn percent_encode(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
+/// What `image` needs to know of one image.
+pub struct ImageInfo {
+    /// The value of `label`, if the image carries it.
+    pub label: Option<String>,
+    pub tags: Vec<String>,
 }
 
-/// `repo:tag` of every image carrying the label `key=value`; `None` when there is no
-/// local socket to ask or it does not answer (the caller asks the CLI instead).
-pub fn tags_with_label(key: &str, value: &str) -> Option<Vec<String>> {
+/// One GET on the engine's API; `None` when there is no local socket to ask or
+/// it does not answer as expected (the caller asks the CLI instead).
+fn get(path: &str) -> Option<(u16, String)> {
     let socket = local_socket()?;
-    let filters = serde_json::json!({ "label": [format!("{key}={value}")] }).to_string();
     let mut s = UnixStream::connect(socket).ok()?;
     s.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
     // HTTP/1.0: the engine answers unchunked and closes the connection.
-    write!(
-        s,
-        "GET /images/json?filters={} HTTP/1.0\r\nHost: docker\r\n\r\n",
-        percent_encode(&filters)
-    )
-    .ok()?;
+    write!(s, "GET {path} HTTP/1.0\r\nHost: docker\r\n\r\n").ok()?;
     let mut reply = Vec::new();
     s.read_to_end(&mut reply).ok()?;
     let reply = String::from_utf8(reply).ok()?;
     let (head, body) = reply.split_once("\r\n\r\n")?;
-    if !head.lines().next()?.contains(" 200 ") {
-        return None;
-    }
-    let images: Vec<serde_json::Value> = serde_json::from_str(body).ok()?;
-    Some(
-        images
-            .iter()
-            .flat_map(|i| i["RepoTags"].as_array().cloned().unwrap_or_default())
-            .filter_map(|t| t.as_str().map(str::to_owned))
-            .collect(),
-    )
+    let code = head
+        .lines()
+        .next()?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()?;
+    Some((code, body.to_owned()))
 }
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn encodes_the_filter() {
-        assert_eq!(
-            super::percent_encode("{\"label\":[\"a=b\"]}"),
-            "%7B%22label%22%3A%5B%22a%3Db%22%5D%7D"
-        );
+/// The image `reference` names, looked up directly (no listing of all images):
+/// `Some(None)` when there is no such image, `None` when the API cannot be asked.
+pub fn image(reference: &str, label: &str) -> Option<Option<ImageInfo>> {
+    match get(&format!("/images/{reference}/json"))? {
+        (404, _) => Some(None),
+        (200, body) => {
+            let v: serde_json::Value = serde_json::from_str(&body).ok()?;
+            let tags = v["RepoTags"]
+                .as_array()
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|t| t.as_str().map(str::to_owned))
+                        .collect()
+                })
+                .unwrap_or_default();
+            let label = v["Config"]["Labels"][label].as_str().map(str::to_owned);
+            Some(Some(ImageInfo { label, tags }))
+        }
+        _ => None,
     }
 }
