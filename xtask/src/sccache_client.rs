@@ -20,7 +20,6 @@ pub struct DistStats {
     pub per_server: BTreeMap<String, u64>,
     /// Compiles that were distributed, failed and ran locally instead.
     pub failed: u64,
-    pub compile_requests: u64,
 }
 
 impl DistStats {
@@ -173,7 +172,6 @@ impl PrivateClient {
         Ok(DistStats {
             per_server,
             failed: stats["dist_errors"].as_u64().unwrap_or(0),
-            compile_requests: stats["compile_requests"].as_u64().unwrap_or(0),
         })
     }
 
