@@ -12,7 +12,7 @@ use support::{
     docker, docker_maybe, project_root, require_docker, stderr, stdout, test_base_image, wait_for,
     xtask,
 };
-use xtask::sccache_client::PrivateClient;
+use xtask::sccache::client::PrivateClient;
 
 const REPO: &str = "sccache-dist-e2e-cluster";
 
@@ -337,8 +337,8 @@ fn bridge_network_cluster_compiles_remotely() {
     let out = c.ok(&["start", "debian", "--network", "bridge"]);
     assert!(out.contains("ready in"), "{out}");
     let record = c.record();
-    assert_eq!(record["network"], "bridge");
-    assert_eq!(record["advertise"], "172.31.250.10");
+    assert_eq!(record["network"]["mode"], "bridge");
+    assert_eq!(record["servers"][0]["address"], "172.31.250.10");
     let client = c.client();
     compile_remotely(&client, &c_sources(client.dir(), "bridge", 20));
     let stats = client.stats().unwrap();
@@ -511,16 +511,16 @@ fn lifecycle_commands_fail_clearly() {
 fn known_failures_are_named() {
     let log = "WARN sccache_dist: heartbeat failed: 401 invalid_bearer_token_mismatched_address";
     assert_eq!(
-        xtask::cluster::diagnose(log),
-        [xtask::cluster::MISMATCHED_ADDRESS_ADVICE]
+        xtask::cluster::diagnose::diagnose(log),
+        [xtask::cluster::diagnose::MISMATCHED_ADDRESS_ADVICE]
     );
     let log = "bwrap: Can't mount proc on /newroot/proc: Operation not permitted";
     assert_eq!(
-        xtask::cluster::diagnose(log),
-        [xtask::cluster::BWRAP_ADVICE]
+        xtask::cluster::diagnose::diagnose(log),
+        [xtask::cluster::diagnose::BWRAP_ADVICE]
     );
     assert_eq!(
-        xtask::cluster::diagnose("error: Connection refused (os error 111)"),
-        [xtask::cluster::REFUSED_ADVICE]
+        xtask::cluster::diagnose::diagnose("error: Connection refused (os error 111)"),
+        [xtask::cluster::diagnose::REFUSED_ADVICE]
     );
 }

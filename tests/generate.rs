@@ -10,8 +10,8 @@ use support::{copy_tree, project_root, snapshot, stderr, stdout, xtask};
 #[test]
 fn committed_generated_matches_the_profiles() {
     let root = project_root();
-    let want = xtask::codegen::render_all(&root).unwrap();
-    let problems = xtask::codegen::drift(&root.join("generated"), &want).unwrap();
+    let want = xtask::render::generated::render_all(&root).unwrap();
+    let problems = xtask::render::generated::drift(&root.join("generated"), &want).unwrap();
     assert!(
         problems.is_empty(),
         "run `cargo xtask generate`:\n{}",
@@ -188,8 +188,8 @@ fn every_generated_entrypoint_is_valid_bash() {
 #[test]
 fn rendering_is_deterministic() {
     let root = project_root();
-    let a = xtask::codegen::render_all(&root).unwrap();
-    let b = xtask::codegen::render_all(&root).unwrap();
+    let a = xtask::render::generated::render_all(&root).unwrap();
+    let b = xtask::render::generated::render_all(&root).unwrap();
     assert_eq!(a, b);
     // Independent of the order the file system lists distros in: a fresh copy with
     // the files created in reverse order renders the same bytes.
@@ -221,12 +221,15 @@ fn rendering_is_deterministic() {
         )
         .unwrap();
     }
-    assert_eq!(a, xtask::codegen::render_all(tree.path()).unwrap());
+    assert_eq!(
+        a,
+        xtask::render::generated::render_all(tree.path()).unwrap()
+    );
 }
 
 #[test]
 fn generated_configs_hold_placeholders_not_secrets() {
-    let want = xtask::codegen::render_all(&project_root()).unwrap();
+    let want = xtask::render::generated::render_all(&project_root()).unwrap();
     for (path, (text, _)) in &want {
         if path.to_string_lossy().ends_with(".example") {
             for line in text
@@ -247,16 +250,17 @@ fn generated_configs_hold_placeholders_not_secrets() {
 #[test]
 fn check_configs_passes_on_shipped_profiles_and_fails_on_broken_ones() {
     let root = project_root();
-    for name in xtask::runtime_profile::list_names(&root.join("profiles")) {
+    for name in xtask::profile::runtime::list_names(&root.join("profiles")) {
         let out = xtask(&root, &["check-configs", "--profile", &name]);
         assert!(out.status.success(), "{name}: {}", stderr(&out));
     }
 
     // A rendered set, then broken one way at a time.
-    let profile = xtask::runtime_profile::load_named(&root, "default").unwrap();
+    let profile = xtask::profile::runtime::load_named(&root, "default").unwrap();
     let secrets = xtask::state::Secrets::generate(profile.profile.server_auth).unwrap();
     let t = xtask::render::Templates::load(&root).unwrap();
-    let good = xtask::state::render_configs(&t, &profile, &secrets, "10.1.2.3", "test").unwrap();
+    let inputs = secrets.config_inputs(&profile, "10.1.2.3").unwrap();
+    let good = t.configs(&profile, &inputs, "test").unwrap();
     /// What is broken, how, and what the error must say.
     type Breakage = (&'static str, fn(&mut xtask::render::Configs), &'static str);
     let breakages: [Breakage; 7] = [

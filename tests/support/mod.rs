@@ -79,7 +79,7 @@ pub fn snapshot(dir: &Path) -> BTreeMap<PathBuf, (Vec<u8>, u32)> {
 /// The locally made base image the E2E tests build on (no registry is reachable on
 /// CI): `.ci/install` makes it with debootstrap and `docker import`.
 pub fn test_base_image() -> String {
-    std::env::var("SCCACHE_DOCKER_TEST_BASE").unwrap_or_else(|_| "local/debian:bookworm".into())
+    std::env::var("SCCACHE_DOCKER_TEST_BASE").unwrap_or_else(|_| "local/debian:trixie".into())
 }
 
 /// Fails (never skips) when what the E2E tests need is missing.

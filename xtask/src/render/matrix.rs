@@ -3,7 +3,8 @@
 
 use std::path::Path;
 
-use crate::{distro, project};
+use crate::profile::distro;
+use crate::project;
 
 pub fn run(root: &Path) -> anyhow::Result<()> {
     println!("{}", matrix_json(root)?);

@@ -5,11 +5,6 @@ use std::ffi::OsString;
 
 use anyhow::Context;
 
-/// Label holding the full content hash of everything that went into an image.
-pub const HASH_LABEL: &str = "io.github.sccache-docker.input-hash";
-/// Label naming the distro an image was built from.
-pub const DISTRO_LABEL: &str = "io.github.sccache-docker.distro";
-
 /// A command line for the docker client.
 pub fn cmd<I, S>(args: I) -> duct::Expression
 where
@@ -24,16 +19,7 @@ pub fn show(args: &[String]) -> String {
     let mut out = String::from("docker");
     for a in args {
         out.push(' ');
-        if !a.is_empty()
-            && a.chars()
-                .all(|c| c.is_ascii_alphanumeric() || "-_./:=@,+%".contains(c))
-        {
-            out.push_str(a);
-        } else {
-            out.push('\'');
-            out.push_str(&a.replace('\'', r"'\''"));
-            out.push('\'');
-        }
+        out.push_str(&crate::render::escape::sh_word(a));
     }
     out
 }
@@ -162,4 +148,21 @@ pub fn host_platform() -> String {
         other => other,
     };
     format!("linux/{arch}")
+}
+
+/// The `--format` template printing one label of an inspected object; `kind` is
+/// only for the reader (images and containers keep labels in the same place).
+pub fn label_format(_kind: &str, label: &str) -> String {
+    format!("{{{{index .Config.Labels \"{label}\"}}}}")
+}
+
+/// The value of `label` on the image `reference`: None when there is no such image.
+pub fn image_label(reference: &str, label: &str) -> anyhow::Result<Option<String>> {
+    try_output(&[
+        "image",
+        "inspect",
+        "--format",
+        &label_format("image", label),
+        reference,
+    ])
 }

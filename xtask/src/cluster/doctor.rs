@@ -3,10 +3,12 @@
 
 use std::path::Path;
 
-use crate::cluster::{self, container_state};
-use crate::sccache_client::PrivateClient;
+use super::container;
+use super::diagnose::{self, log_tail_with_advice, REFUSED_ADVICE};
+use crate::docker;
+use crate::sccache::client::PrivateClient;
+use crate::sccache::{client_config, scheduler_status};
 use crate::state::StateDir;
-use crate::{client_config, docker, scheduler_status};
 
 struct Report {
     failed: bool,
@@ -44,13 +46,13 @@ fn checks(root: &Path, state: &StateDir, rep: &mut Report) -> anyhow::Result<()>
         }
     }
     let r = state.record()?;
-    match container_state(&r.container)? {
+    match container::state(&r.scheduler.container)? {
         None => {
             rep.fail(
                 "container",
                 format!(
                     "no container {} (`cargo xtask start {}`)",
-                    r.container, r.distro
+                    r.scheduler.container, r.distro
                 ),
             );
             return Ok(());
@@ -60,9 +62,9 @@ fn checks(root: &Path, state: &StateDir, rep: &mut Report) -> anyhow::Result<()>
                 "container",
                 format!(
                     "{} is {}; {}",
-                    r.container,
+                    r.scheduler.container,
                     c.status,
-                    cluster::log_tail_with_advice(&r.container)
+                    log_tail_with_advice(&r.scheduler.container)
                 ),
             );
             return Ok(());
@@ -71,11 +73,11 @@ fn checks(root: &Path, state: &StateDir, rep: &mut Report) -> anyhow::Result<()>
             "container",
             format!(
                 "{} running, health {}, {} restart(s)",
-                r.container, c.health, c.restarts
+                r.scheduler.container, c.health, c.restarts
             ),
         ),
     }
-    let addr = r.scheduler_addr()?;
+    let addr = r.scheduler_addr();
     match scheduler_status::fetch(addr) {
         Ok(s) if s.num_servers > 0 => rep.ok(
             "scheduler",
@@ -91,7 +93,7 @@ fn checks(root: &Path, state: &StateDir, rep: &mut Report) -> anyhow::Result<()>
                 "scheduler",
                 format!(
                     "no build server registered; {}",
-                    cluster::log_tail_with_advice(&r.container)
+                    log_tail_with_advice(&r.scheduler.container)
                 ),
             );
             return Ok(());
@@ -102,7 +104,7 @@ fn checks(root: &Path, state: &StateDir, rep: &mut Report) -> anyhow::Result<()>
                 format!(
                     "{} does not answer ({e:#}); {}",
                     r.scheduler_url(),
-                    cluster::REFUSED_ADVICE
+                    REFUSED_ADVICE
                 ),
             );
             return Ok(());
@@ -115,7 +117,7 @@ fn checks(root: &Path, state: &StateDir, rep: &mut Report) -> anyhow::Result<()>
         Ok(s) if s.contains("SchedulerStatus") => rep.ok("sccache --dist-status", &s),
         Ok(s) => rep.fail(
             "sccache --dist-status",
-            format!("{s}\n{}", advice(&client, &r.container)),
+            format!("{s}\n{}", advice(&client, &r.scheduler.container)),
         ),
         Err(e) => rep.fail("sccache --dist-status", format!("{e:#}")),
     }
@@ -145,7 +147,7 @@ fn checks(root: &Path, state: &StateDir, rep: &mut Report) -> anyhow::Result<()>
             format!(
                 "compiled locally, not on the cluster ({} distributed compile(s) failed)\n{}",
                 stats.failed,
-                advice(&client, &r.container)
+                advice(&client, &r.scheduler.container)
             ),
         );
     }
@@ -154,12 +156,8 @@ fn checks(root: &Path, state: &StateDir, rep: &mut Report) -> anyhow::Result<()>
 
 /// Known causes from the client's and the container's logs.
 fn advice(client: &PrivateClient, container: &str) -> String {
-    let logs = format!(
-        "{}\n{}",
-        client.error_log(),
-        cluster::container_log(container, 200)
-    );
-    let causes = cluster::diagnose(&logs);
+    let logs = format!("{}\n{}", client.error_log(), container::log(container, 200));
+    let causes = diagnose::diagnose(&logs);
     if causes.is_empty() {
         "no known cause found in the logs: see `cargo xtask logs` and the client's SCCACHE_ERROR_LOG".into()
     } else {

@@ -7,55 +7,53 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::Context as _;
-use clap::ValueEnum;
 
-use crate::codegen::{self, DEFAULT_PROFILE};
-use crate::content_hash::{self, Context, ContextFile, Data, HashInputs};
-use crate::distro::{self, Distro, Install};
-use crate::docker::{self, DISTRO_LABEL, HASH_LABEL};
+use super::{DISTRO_LABEL, HASH_LABEL};
+use crate::docker;
+use crate::image::hash::{self as content_hash, BuildContext, ContextFile, Data, HashInputs};
+use crate::image::lock;
+use crate::profile;
+use crate::profile::distro::{Distro, Install};
+use crate::profile::{runtime as runtime_profile, validate};
+use crate::project;
+use crate::render::generated;
 use crate::render::Templates;
 use crate::state::StateDir;
-use crate::{lock, project, runtime_profile, validate};
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+/// Which builder the user asked for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum BuilderChoice {
-    /// BuildKit when `docker buildx` is available, else the legacy builder.
+    /// BuildKit when `docker buildx` works, else the legacy builder.
     Auto,
     Buildkit,
     Legacy,
 }
 
-#[derive(clap::Args, Clone, Debug)]
-pub struct ImageArgs {
-    /// Distros to build: names of files in distros/ (without .yaml).
-    #[arg(required_unless_present = "all")]
-    pub distros: Vec<String>,
-    /// Build every distro in distros/.
-    #[arg(long, conflicts_with = "distros")]
-    pub all: bool,
+/// Which distros a request is about.
+#[derive(Clone, Debug)]
+pub enum Selection {
+    All,
+    Named(Vec<String>),
+}
+
+/// One `image` request, as the command line (or a benchmark, or `up`) makes it.
+#[derive(Clone, Debug)]
+pub struct ImageRequest {
+    pub distros: Selection,
     /// Build even when an image with the same input hash exists.
-    #[arg(long)]
     pub force: bool,
     /// Print the input hash and the docker commands without running any.
-    #[arg(long)]
     pub dry_run: bool,
-    /// Build on this base image instead of the profile's (a mirror, a local image).
-    #[arg(long, value_name = "REF")]
+    /// Build on this base image instead of the profile's.
     pub base_image: Option<String>,
     /// Target platform, always passed to docker.
-    #[arg(long, default_value_t = docker::host_platform())]
     pub platform: String,
     /// Image repository; tags are REPO:DISTRO and REPO:DISTRO-HASH12.
-    #[arg(long, env = "SCCACHE_DOCKER_REPO", default_value = "sccache-dist")]
     pub repo: String,
     /// Runtime profile whose ports and cache root the image is built for.
-    #[arg(long, default_value = DEFAULT_PROFILE)]
     pub profile: String,
-    /// For `install: local`: the host's sccache-dist binary [default: the one on PATH].
-    #[arg(long, value_name = "PATH", env = "SCCACHE_DIST_BIN")]
+    /// For `install: local`: the host's sccache-dist [default: the one on PATH].
     pub sccache_dist: Option<PathBuf>,
-    /// Which builder to use.
-    #[arg(long, value_enum, default_value = "auto")]
     pub builder: BuilderChoice,
 }
 
@@ -72,7 +70,7 @@ pub struct ImageResult {
 /// Everything about one distro's build, worked out before anything runs.
 pub struct Plan {
     pub distro: String,
-    pub context: Context,
+    pub context: BuildContext,
     pub build_args: BTreeMap<String, String>,
     pub platform: String,
     pub source_date_epoch: String,
@@ -89,6 +87,20 @@ pub enum Builder {
     BuildKit {
         rewrite_timestamp: bool,
     },
+}
+
+impl std::fmt::Display for Builder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Builder::Legacy => f.write_str("legacy"),
+            Builder::BuildKit {
+                rewrite_timestamp: true,
+            } => f.write_str("BuildKit (rewrite-timestamp)"),
+            Builder::BuildKit {
+                rewrite_timestamp: false,
+            } => f.write_str("BuildKit"),
+        }
+    }
 }
 
 impl Builder {
@@ -176,7 +188,7 @@ impl Plan {
     /// The image already built from these inputs: its tags, or None. Decided by the
     /// hash label, never by an image ID.
     fn built_image_tags(&self) -> anyhow::Result<Option<Vec<String>>> {
-        let (label, tags) = match crate::docker_api::image(&self.hash_tag, HASH_LABEL) {
+        let (label, tags) = match crate::docker::api::image(&self.hash_tag, HASH_LABEL) {
             Some(None) => return Ok(None),
             Some(Some(info)) => (info.label, info.tags),
             None => {
@@ -219,30 +231,19 @@ impl Plan {
     }
 }
 
-/// Resolves the distros named on the command line, listing the known ones if not.
-fn select(root: &Path, args: &ImageArgs) -> anyhow::Result<Vec<Distro>> {
-    let all = distro::load_all(&project::distros_dir(root), root)?;
-    if args.all {
-        return Ok(all);
+/// Resolves the distros a request names, listing the known ones if one is unknown.
+fn select(root: &Path, req: &ImageRequest) -> anyhow::Result<Vec<Distro>> {
+    let all = profile::all_distros(root)?;
+    match &req.distros {
+        Selection::All => Ok(all),
+        Selection::Named(names) => names
+            .iter()
+            .map(|name| profile::pick(all.clone(), name))
+            .collect(),
     }
-    args.distros
-        .iter()
-        .map(|name| {
-            all.iter()
-                .find(|d| &d.name == name)
-                .cloned()
-                .ok_or_else(|| {
-                    let known: Vec<_> = all.iter().map(|d| d.name.as_str()).collect();
-                    anyhow::anyhow!(
-                        "unknown distro {name:?}: known distros are {}",
-                        known.join(", ")
-                    )
-                })
-        })
-        .collect()
 }
 
-fn check_args(args: &ImageArgs) -> anyhow::Result<()> {
+fn check_args(args: &ImageRequest) -> anyhow::Result<()> {
     if args.repo.contains(['@'])
         || args
             .repo
@@ -274,10 +275,10 @@ fn check_args(args: &ImageArgs) -> anyhow::Result<()> {
 }
 
 /// Works out the context, build arguments and hash of one distro's image.
-pub fn plan(root: &Path, d: &Distro, args: &ImageArgs) -> anyhow::Result<Plan> {
+pub fn plan(root: &Path, d: &Distro, args: &ImageRequest) -> anyhow::Result<Plan> {
     let profile = runtime_profile::load_named(root, &args.profile)?;
     let templates = Templates::load(root)?;
-    let mut context: Context = codegen::context_files(&templates, d, &profile)?
+    let mut context: BuildContext = generated::context_files(&templates, d, &profile)?
         .into_iter()
         .map(|(rel, (text, executable))| {
             (
@@ -327,7 +328,7 @@ pub fn plan(root: &Path, d: &Distro, args: &ImageArgs) -> anyhow::Result<Plan> {
 }
 
 /// The host's sccache-dist for `install: local`.
-fn host_binary(args: &ImageArgs) -> anyhow::Result<PathBuf> {
+fn host_binary(args: &ImageRequest) -> anyhow::Result<PathBuf> {
     let how = "install it with `cargo install sccache --locked --no-default-features --features dist-client,dist-server` or pass --sccache-dist PATH";
     match &args.sccache_dist {
         Some(p) if p.is_file() => Ok(p.clone()),
@@ -343,7 +344,7 @@ fn host_binary(args: &ImageArgs) -> anyhow::Result<PathBuf> {
     }
 }
 
-pub fn run(root: &Path, state: &StateDir, args: &ImageArgs) -> anyhow::Result<Vec<ImageResult>> {
+pub fn run(root: &Path, state: &StateDir, args: &ImageRequest) -> anyhow::Result<Vec<ImageResult>> {
     check_args(args)?;
     let distros = select(root, args)?;
     if args.base_image.is_some() && distros.len() > 1 {
@@ -391,7 +392,7 @@ fn build_one(
     root: &Path,
     locks: &Path,
     d: &Distro,
-    args: &ImageArgs,
+    args: &ImageRequest,
 ) -> anyhow::Result<ImageResult> {
     let started = Instant::now();
     let plan = plan(root, d, args)?;

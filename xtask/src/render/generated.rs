@@ -6,13 +6,10 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 
-use crate::distro::{self, Distro};
+use crate::profile::distro::Distro;
+use crate::profile::runtime::{self as runtime_profile, Profile};
 use crate::render::{ConfigInputs, Templates, GENERATE_HEADER};
-use crate::runtime_profile::{self, Profile};
 use crate::{atomic, project};
-
-/// The runtime profile the committed files are rendered with.
-pub const DEFAULT_PROFILE: &str = "default";
 
 /// A documentation address (TEST-NET-1) standing in for the advertised IP.
 const EXAMPLE_ADDRESS: &str = "192.0.2.10";
@@ -30,8 +27,8 @@ pub fn context_files(t: &Templates, d: &Distro, p: &Profile) -> anyhow::Result<F
 
 /// Renders everything `generated/` should hold, in memory.
 pub fn render_all(root: &Path) -> anyhow::Result<FileSet> {
-    let distros = distro::load_all(&root.join("distros"), root)?;
-    let profile = runtime_profile::load_named(root, DEFAULT_PROFILE)?;
+    let distros = crate::profile::all_distros(root)?;
+    let profile = runtime_profile::load_named(root, crate::profile::DEFAULT_PROFILE)?;
     let templates = Templates::load(root)?;
     let example = ConfigInputs {
         advertise: EXAMPLE_ADDRESS.into(),

@@ -1,7 +1,7 @@
 //! Validators for every value that ends up in a Dockerfile, a shell line or a TOML
 //! file. Each returns a sentence saying what is wrong, for a [`ProfileError`].
 //!
-//! [`ProfileError`]: crate::source::ProfileError
+//! [`ProfileError`]: crate::profile::source::ProfileError
 
 pub type Check = Result<(), String>;
 

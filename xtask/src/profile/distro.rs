@@ -6,10 +6,10 @@ use std::path::Path;
 
 use serde::Deserialize;
 
-use crate::family::Family;
-use crate::source::{self, ProfileError, Source};
-use crate::strict;
-use crate::validate;
+use crate::profile::family::Family;
+use crate::profile::source::{self, ProfileError, Source};
+use crate::profile::strict;
+use crate::profile::validate;
 
 /// How `sccache-dist` gets into the image.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]

@@ -59,7 +59,8 @@ impl Source {
             .and_then(|s| s.to_str())
             .unwrap_or_default()
             .to_owned();
-        crate::validate::distro_name(&name).map_err(|m| self.error(Some(1), "(file name)", m))?;
+        crate::profile::validate::distro_name(&name)
+            .map_err(|m| self.error(Some(1), "(file name)", m))?;
         Ok(name)
     }
 

@@ -5,9 +5,9 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use crate::source::{self, ProfileError, Source};
-use crate::strict;
-use crate::validate;
+use crate::profile::source::{self, ProfileError, Source};
+use crate::profile::strict;
+use crate::profile::validate;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "snake_case")]

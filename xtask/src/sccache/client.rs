@@ -50,7 +50,7 @@ impl PrivateClient {
                 at,
                 &format!(
                     "cache_dir = {}\n",
-                    crate::render::toml_string(dist_cache.display().to_string())
+                    crate::render::escape::toml_string(dist_cache.display().to_string())
                 ),
             );
             crate::atomic::write(&conf, text.as_bytes(), 0o600)?;

@@ -23,10 +23,10 @@ pub enum Data {
 }
 
 /// Relative path → file; a BTreeMap so the order never depends on the file system.
-pub type Context = BTreeMap<PathBuf, ContextFile>;
+pub type BuildContext = BTreeMap<PathBuf, ContextFile>;
 
 pub struct HashInputs<'a> {
-    pub context: &'a Context,
+    pub context: &'a BuildContext,
     pub build_args: &'a BTreeMap<String, String>,
     pub platform: &'a str,
     /// The timestamp BuildKit writes into the image; whichever builder runs, the
@@ -89,7 +89,7 @@ pub fn hash(inputs: &HashInputs) -> anyhow::Result<String> {
 mod tests {
     use super::*;
 
-    fn ctx(files: &[(&str, &str, bool)]) -> Context {
+    fn ctx(files: &[(&str, &str, bool)]) -> BuildContext {
         files
             .iter()
             .map(|(p, c, x)| {
@@ -104,7 +104,7 @@ mod tests {
             .collect()
     }
 
-    fn h(c: &Context, args: &[(&str, &str)], platform: &str) -> String {
+    fn h(c: &BuildContext, args: &[(&str, &str)], platform: &str) -> String {
         let args = args
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))

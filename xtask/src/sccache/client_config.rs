@@ -5,40 +5,33 @@ use std::path::{Path, PathBuf};
 
 use crate::atomic;
 use crate::render::Templates;
-use crate::state::{self, StateDir};
-
-#[derive(clap::Args, Clone, Debug)]
-pub struct ClientConfigArgs {
-    /// Where to write it [default: client.conf in the state directory, which
-    /// `start` keeps current].
-    #[arg(long, short, value_name = "PATH")]
-    pub output: Option<PathBuf>,
-    /// Replace an existing file that differs.
-    #[arg(long)]
-    pub force: bool,
-}
+use crate::state::StateDir;
 
 /// The client config text for the cluster recorded in `state`.
 pub fn render(root: &Path, state: &StateDir) -> anyhow::Result<String> {
-    let r = state.record()?;
+    let c = state.record()?;
     let secrets = state.existing_secrets()?;
     let t = Templates::load(root)?;
-    Ok(state::render_configs(&t, &r.profile, &secrets, &r.advertise, "start")?.client)
+    Ok(crate::cluster::configs::render(&t, &c, &secrets, "start")?.client)
 }
 
-pub fn run(root: &Path, state: &StateDir, args: &ClientConfigArgs) -> anyhow::Result<()> {
+/// Writes the client config to `output` (default: the state directory's), mode
+/// 0600, never over a different file unless `force`; prints how to use it.
+pub fn write(
+    root: &Path,
+    state: &StateDir,
+    output: Option<PathBuf>,
+    force: bool,
+) -> anyhow::Result<()> {
     let text = render(root, state)?;
-    let path = args
-        .output
-        .clone()
-        .unwrap_or_else(|| state.client_config_path());
+    let path = output.unwrap_or_else(|| state.client_config_path());
     let private = |p: &Path| {
         use std::os::unix::fs::PermissionsExt;
         std::fs::metadata(p).is_ok_and(|m| m.permissions().mode() & 0o777 == 0o600)
     };
     match std::fs::read(&path) {
         Ok(existing) if existing == text.as_bytes() && private(&path) => {}
-        Ok(existing) if existing != text.as_bytes() && !args.force => anyhow::bail!(
+        Ok(existing) if existing != text.as_bytes() && !force => anyhow::bail!(
             "{} exists and differs; pass --force to replace it",
             path.display()
         ),

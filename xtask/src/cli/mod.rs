@@ -1,0 +1,90 @@
+//! The command line: clap's flags and printing, nothing else. Each command's flags
+//! struct owns its `run`, which turns the flags into a typed request for the domain
+//! modules; `main` only dispatches.
+
+mod bench;
+mod check_configs;
+mod cluster;
+mod generate;
+mod image;
+mod up;
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+use crate::state::StateDir;
+
+/// What every command is given: where the project and the state live.
+pub struct Env {
+    pub root: PathBuf,
+    pub state: StateDir,
+}
+
+/// Renders, builds and runs sccache-dist (scheduler + build servers) in Docker.
+#[derive(Parser)]
+#[command(name = "cargo xtask", version, propagate_version = true)]
+pub struct Cli {
+    /// Project root holding distros/, profiles/, Dockerfile.j2 and generated/.
+    #[arg(long, global = true, env = "SCCACHE_DOCKER_ROOT", value_name = "DIR")]
+    root: Option<PathBuf>,
+    /// Where the cluster's state lives: secrets, rendered configs, what runs
+    /// [default: $XDG_STATE_HOME/sccache-docker or ~/.local/state/sccache-docker].
+    #[arg(
+        long,
+        global = true,
+        env = "SCCACHE_DOCKER_STATE_DIR",
+        value_name = "DIR"
+    )]
+    state_dir: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Build the image if needed, start the cluster, prove a remote compile, and
+    /// print the lines a client needs.
+    Up(up::Up),
+    Generate(generate::Generate),
+    CheckConfigs(check_configs::CheckConfigs),
+    Matrix(generate::Matrix),
+    Image(image::Image),
+    Start(cluster::Start),
+    Stop(cluster::Stop),
+    Status(cluster::Status),
+    Logs(cluster::Logs),
+    RemoveContainer(cluster::RemoveContainer),
+    RemoveImage(image::RemoveImage),
+    ClientConfig(cluster::ClientConfig),
+    Doctor(cluster::Doctor),
+    /// Benchmarks printing their figures.
+    #[command(subcommand)]
+    Bench(bench::Bench),
+}
+
+impl Cli {
+    /// Runs the command the user gave.
+    pub fn run(self) -> anyhow::Result<()> {
+        let env = Env {
+            root: self.root.unwrap_or_else(crate::project::default_root),
+            state: StateDir::new(self.state_dir),
+        };
+        match self.command {
+            Command::Up(c) => c.run(&env),
+            Command::Generate(c) => c.run(&env),
+            Command::CheckConfigs(c) => c.run(&env),
+            Command::Matrix(c) => c.run(&env),
+            Command::Image(c) => c.run(&env),
+            Command::Start(c) => c.run(&env),
+            Command::Stop(c) => c.run(&env),
+            Command::Status(c) => c.run(&env),
+            Command::Logs(c) => c.run(&env),
+            Command::RemoveContainer(c) => c.run(&env),
+            Command::RemoveImage(c) => c.run(&env),
+            Command::ClientConfig(c) => c.run(&env),
+            Command::Doctor(c) => c.run(&env),
+            Command::Bench(c) => c.run(&env),
+        }
+    }
+}

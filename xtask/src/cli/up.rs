@@ -1,0 +1,87 @@
+//! `up`: from nothing to a cluster that has compiled remotely, in one command.
+
+use super::cluster::{print_started, ClusterFlags};
+use super::image::{BuildFlags, DEFAULT_REPO};
+use super::Env;
+use crate::cluster::{container, doctor, lifecycle, start};
+use crate::image::build::{self, Selection};
+use crate::profile::DEFAULT_PROFILE;
+
+/// The distro `up` runs unless told: the one that builds without a registry
+/// (`install: local`).
+const DEFAULT_DISTRO: &str = "debian";
+
+#[derive(clap::Args)]
+pub struct Up {
+    /// The distro to run [default: debian].
+    distro: Option<String>,
+    /// Image repository.
+    #[arg(long, env = "SCCACHE_DOCKER_REPO", default_value = DEFAULT_REPO)]
+    repo: String,
+    /// Runtime profile from profiles/.
+    #[arg(long, default_value = DEFAULT_PROFILE)]
+    profile: String,
+    #[command(flatten)]
+    build: BuildFlags,
+    #[command(flatten)]
+    cluster: ClusterFlags,
+}
+
+fn step(n: u32, what: &str) {
+    println!("\n[{n}/4] {what}");
+}
+
+impl Up {
+    pub fn run(self, env: &Env) -> anyhow::Result<()> {
+        let distro = self
+            .distro
+            .clone()
+            .unwrap_or_else(|| DEFAULT_DISTRO.to_owned());
+        step(1, &format!("image {distro}"));
+        let req = self.build.request(
+            Selection::Named(vec![distro.clone()]),
+            false,
+            &self.repo,
+            &self.profile,
+        );
+        build::run(&env.root, &env.state, &req)?;
+        step(2, "start the scheduler and the build server");
+        self.replace_running(env)?;
+        let started = start::start(
+            &env.root,
+            &env.state,
+            &self.cluster.request(&distro, &self.repo, &self.profile),
+        )?;
+        print_started(env, &started);
+        step(3, "a real compile through the cluster");
+        doctor::run(&env.root, &env.state)?;
+        step(4, "use it from a client");
+        println!(
+            "  export SCCACHE_CONF={}",
+            env.state.client_config_path().display()
+        );
+        println!("  export RUSTC_WRAPPER=sccache CARGO_INCREMENTAL=0   # or CC=\"sccache cc\" CXX=\"sccache c++\"");
+        Ok(())
+    }
+
+    /// A cluster already up under this state is stopped and removed first (its
+    /// cache volume is kept), so `up` after a change runs the new image.
+    fn replace_running(&self, env: &Env) -> anyhow::Result<()> {
+        if !env.state.has_record() {
+            return Ok(());
+        }
+        let c = env.state.record()?;
+        let mut any = false;
+        for name in c.containers() {
+            any |= container::state(name)?.is_some();
+        }
+        if any {
+            println!(
+                "replacing the cluster started before ({})",
+                c.containers().join(", ")
+            );
+            lifecycle::remove_containers(&env.state, false)?;
+        }
+        Ok(())
+    }
+}

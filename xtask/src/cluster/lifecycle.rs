@@ -1,0 +1,101 @@
+//! Stopping the cluster, reading its log and removing its containers. With nothing
+//! to act on, each says so in one line and succeeds: a cleanup recipe run on a clean
+//! machine is not an error.
+
+use std::time::Instant;
+
+use super::{container, Cluster, Network};
+use crate::docker;
+use crate::state::StateDir;
+
+/// The recorded cluster, or None (after saying so) when none was ever started.
+fn recorded(state: &StateDir, doing: &str) -> anyhow::Result<Option<Cluster>> {
+    if !state.has_record() {
+        println!(
+            "no cluster was started with the state directory {}: nothing to {doing}",
+            state.path().display()
+        );
+        return Ok(None);
+    }
+    state.record().map(Some)
+}
+
+/// Stops every container of the cluster (SIGTERM, then the grace period).
+pub fn stop(state: &StateDir) -> anyhow::Result<()> {
+    let Some(c) = recorded(state, "stop")? else {
+        return Ok(());
+    };
+    docker::engine()?;
+    for name in c.containers() {
+        match container::state(name)? {
+            None => println!("no container {name}: nothing to stop"),
+            Some(s) if !s.is_up() => println!("{name} is not running ({})", s.status),
+            Some(_) => {
+                let t0 = Instant::now();
+                container::stop(name)?;
+                println!("stopped {name} in {:.1}s", t0.elapsed().as_secs_f64());
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Prints the log of the cluster's containers (`follow`: as it grows).
+pub fn logs(state: &StateDir, follow: bool, tail: Option<u32>) -> anyhow::Result<()> {
+    let c = state.record()?;
+    let names = c.containers();
+    anyhow::ensure!(
+        !follow || names.len() == 1,
+        "--follow takes one container; the cluster has {}",
+        names.join(", ")
+    );
+    for name in names {
+        let mut args = vec!["logs".to_owned()];
+        if follow {
+            args.push("--follow".into());
+        }
+        if let Some(n) = tail {
+            args.extend(["--tail".into(), n.to_string()]);
+        }
+        args.push(name.to_owned());
+        let out = docker::cmd(&args).unchecked().run()?;
+        anyhow::ensure!(out.status.success(), "`{}` failed", docker::show(&args));
+    }
+    Ok(())
+}
+
+/// Removes the cluster's containers; `purge` also removes their cache volumes and
+/// the bridge network.
+pub fn remove_containers(state: &StateDir, purge: bool) -> anyhow::Result<()> {
+    let Some(c) = recorded(state, "remove")? else {
+        return Ok(());
+    };
+    docker::engine()?;
+    for name in c.containers() {
+        if container::state(name)?.is_some() {
+            container::stop(name)?;
+            docker::run_logged(&["rm".into(), name.to_owned()])?;
+            println!("removed the container {name}");
+        } else {
+            println!("no container {name}: nothing to remove");
+        }
+    }
+    let volumes = c
+        .servers
+        .iter()
+        .map(|s| &s.cache)
+        .filter(|v| !v.starts_with('/'));
+    for volume in volumes {
+        if !purge {
+            println!("the cache volume {volume} is kept (--purge removes it)");
+        } else if docker::try_output(&["volume", "inspect", volume])?.is_some() {
+            docker::run_logged(&["volume".into(), "rm".into(), volume.clone()])?;
+        }
+    }
+    if let (true, Network::Bridge { name, .. }) = (purge, &c.network) {
+        if docker::try_output(&["network", "inspect", name])?.is_some() {
+            docker::run_logged(&["network".into(), "rm".into(), name.clone()])?;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,97 @@
+//! The typed description of a running cluster: one scheduler and a list of build
+//! servers, each with its own container, address and cache. `start` fills it in and
+//! keeps it in the state directory; every later command reads it back.
+
+use std::net::{Ipv4Addr, SocketAddr};
+
+use serde::{Deserialize, Serialize};
+
+use crate::profile::Profile;
+
+/// How the containers reach each other and the clients.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "mode")]
+pub enum Network {
+    /// The host's network: every address is a host address.
+    Host,
+    /// A user-defined bridge network with fixed container addresses.
+    Bridge { name: String, subnet: String },
+}
+
+impl Network {
+    /// `host` or `bridge`, as the profile and the flag spell it.
+    pub fn mode(&self) -> &'static str {
+        match self {
+            Network::Host => "host",
+            Network::Bridge { .. } => "bridge",
+        }
+    }
+}
+
+/// The scheduler: where clients and build servers reach it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Scheduler {
+    /// The container it runs in.
+    pub container: String,
+    pub address: Ipv4Addr,
+    pub port: u16,
+}
+
+/// One build server: its own name, container, address (bound into its JWT) and cache.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Server {
+    pub name: String,
+    /// The container it runs in (the scheduler's own in an all-in-one container).
+    pub container: String,
+    /// Its `public_addr` IP: the scheduler accepts heartbeats only from it.
+    pub address: Ipv4Addr,
+    pub port: u16,
+    /// A named volume, or a host directory, mounted at the profile's cache root.
+    pub cache: String,
+}
+
+impl Server {
+    /// `IP:PORT`, the server's `public_addr` and the `server_id` of its JWT.
+    pub fn public_addr(&self) -> String {
+        format!("{}:{}", self.address, self.port)
+    }
+}
+
+/// What `start` started, for the commands that come after it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Cluster {
+    pub distro: String,
+    pub image: String,
+    pub image_hash: String,
+    /// The runtime profile as it was at start: later edits of the file do not
+    /// change what the running cluster is.
+    pub profile: Profile,
+    pub network: Network,
+    /// Why the advertised address is what it is (flag, detection, bridge).
+    pub address_source: String,
+    pub scheduler: Scheduler,
+    pub servers: Vec<Server>,
+}
+
+impl Cluster {
+    /// The URL clients and build servers use.
+    pub fn scheduler_url(&self) -> String {
+        format!("http://{}:{}", self.scheduler.address, self.scheduler.port)
+    }
+
+    /// The scheduler's socket address, for its status endpoint.
+    pub fn scheduler_addr(&self) -> SocketAddr {
+        SocketAddr::new(self.scheduler.address.into(), self.scheduler.port)
+    }
+
+    /// Every container of the cluster, each once, the scheduler's first.
+    pub fn containers(&self) -> Vec<&str> {
+        let mut names = vec![self.scheduler.container.as_str()];
+        for s in &self.servers {
+            if !names.contains(&s.container.as_str()) {
+                names.push(&s.container);
+            }
+        }
+        names
+    }
+}

@@ -1,0 +1,65 @@
+//! Waiting until a cluster serves: the scheduler answers and counts the servers.
+
+use std::time::{Duration, Instant};
+
+use super::diagnose::{log_tail, log_tail_with_advice, MISMATCHED_ADDRESS_ADVICE};
+use super::{container, Cluster};
+use crate::sccache::scheduler_status::{self, SchedulerStatus};
+
+/// How often the containers' state and logs are looked at while waiting.
+const CONTAINER_CHECK_EVERY: Duration = Duration::from_millis(500);
+
+/// Polls the scheduler until `want` build servers have registered, a container
+/// dies, a heartbeat is refused, or the deadline passes; failures carry the log.
+pub fn wait_ready(c: &Cluster, want: u64, timeout: Duration) -> anyhow::Result<SchedulerStatus> {
+    let addr = c.scheduler_addr();
+    let deadline = Instant::now() + timeout;
+    let mut next_check = Instant::now();
+    loop {
+        let last_error = match scheduler_status::fetch(addr) {
+            Ok(s) if s.num_servers >= want => return Ok(s),
+            Ok(s) => format!(
+                "the scheduler answers with {} of {want} build server(s) registered",
+                s.num_servers
+            ),
+            Err(e) => format!("{e:#}"),
+        };
+        if Instant::now() >= next_check {
+            for name in c.containers() {
+                check_container(c, name)?;
+            }
+            next_check = Instant::now() + CONTAINER_CHECK_EVERY;
+        }
+        if Instant::now() >= deadline {
+            anyhow::bail!(
+                "the build servers did not register with the scheduler at {addr} within {}s ({last_error}); {}",
+                timeout.as_secs(),
+                log_tail_with_advice(&c.scheduler.container)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(50)); // the poll interval, not a wait for a state
+    }
+}
+
+/// Fails at once when a container died or its heartbeats are refused: neither
+/// heals by waiting.
+fn check_container(c: &Cluster, name: &str) -> anyhow::Result<()> {
+    if let Some(s) = container::state(name)? {
+        if s.status == "exited" || s.status == "dead" {
+            anyhow::bail!(
+                "the container {name} {}; {}",
+                s.status,
+                log_tail_with_advice(name)
+            );
+        }
+    }
+    if container::log(name, 50).contains("invalid_bearer_token_mismatched_address") {
+        anyhow::bail!(
+            "the scheduler refuses the build server's heartbeats (advertised {}, {} network).\n{MISMATCHED_ADDRESS_ADVICE}\n{}",
+            c.scheduler.address,
+            c.network.mode(),
+            log_tail(name)
+        );
+    }
+    Ok(())
+}

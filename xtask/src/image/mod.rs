@@ -1,0 +1,13 @@
+//! Images: what goes into one (the plan and its content hash), the lock that keeps
+//! two runs from building the same one, the build that runs only when needed, and
+//! their removal.
+
+pub mod build;
+pub mod hash;
+pub mod lock;
+pub mod remove;
+
+/// Label holding the full content hash of everything that went into an image.
+pub const HASH_LABEL: &str = "io.github.sccache-docker.input-hash";
+/// Label naming the distro an image was built from.
+pub const DISTRO_LABEL: &str = "io.github.sccache-docker.distro";

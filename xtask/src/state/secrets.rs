@@ -1,0 +1,89 @@
+//! A cluster's secrets: the client token, the scheduler's jwt_hs256 key or the
+//! shared server token, made from the OS random source on first start.
+
+use anyhow::Context;
+use serde::{Deserialize, Serialize};
+
+use crate::profile::runtime::{Profile, ServerAuth};
+use crate::render::ConfigInputs;
+use crate::sccache::jwt;
+
+/// The secrets of one cluster, generated on its first start.
+#[derive(Clone, Serialize, Deserialize)]
+pub struct Secrets {
+    pub client_token: String,
+    /// jwt_hs256: the scheduler's `secret_key`.
+    #[serde(default)]
+    pub jwt_key: Option<String>,
+    /// token server auth: the shared server token.
+    #[serde(default)]
+    pub server_token: Option<String>,
+}
+
+impl std::fmt::Debug for Secrets {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secrets { .. }") // never in a log, not even a debug one
+    }
+}
+
+impl Secrets {
+    pub fn generate(auth: ServerAuth) -> anyhow::Result<Secrets> {
+        Ok(Secrets {
+            client_token: jwt::token()?,
+            jwt_key: matches!(auth, ServerAuth::JwtHs256)
+                .then(jwt::jwt_key)
+                .transpose()?,
+            server_token: matches!(auth, ServerAuth::Token)
+                .then(jwt::token)
+                .transpose()?,
+        })
+    }
+
+    /// Fills in what the profile's server auth needs but an older state lacks.
+    pub(crate) fn complete(mut self, auth: ServerAuth) -> anyhow::Result<(Secrets, bool)> {
+        let mut changed = false;
+        if auth == ServerAuth::JwtHs256 && self.jwt_key.is_none() {
+            self.jwt_key = Some(jwt::jwt_key()?);
+            changed = true;
+        }
+        if auth == ServerAuth::Token && self.server_token.is_none() {
+            self.server_token = Some(jwt::token()?);
+            changed = true;
+        }
+        Ok((self, changed))
+    }
+
+    /// The template inputs for a server advertised at `advertise`.
+    pub fn config_inputs(
+        &self,
+        profile: &Profile,
+        advertise: &str,
+    ) -> anyhow::Result<ConfigInputs> {
+        let rt = &profile.profile;
+        let server_id = format!("{advertise}:{}", rt.server_port);
+        let (server_secret, server_token) = match rt.server_auth {
+            ServerAuth::JwtHs256 => {
+                let key = self
+                    .jwt_key
+                    .clone()
+                    .context("the state has no jwt_hs256 key")?;
+                let jwt = jwt::server_jwt(&key, &server_id)?;
+                (key, jwt)
+            }
+            ServerAuth::Token => {
+                let t = self
+                    .server_token
+                    .clone()
+                    .context("the state has no server token")?;
+                (t.clone(), t)
+            }
+            ServerAuth::DangerouslyInsecure => (String::new(), String::new()),
+        };
+        Ok(ConfigInputs {
+            advertise: advertise.to_owned(),
+            client_token: self.client_token.clone(),
+            server_secret,
+            server_token,
+        })
+    }
+}
