@@ -164,9 +164,7 @@ fn mode(path: &Path) -> u32 {
 #[test]
 fn host_network_cluster_end_to_end() {
     require_docker();
-    let _turn = ONE_CLUSTER_AT_A_TIME
-        .lock()
-        .unwrap_or_else(|e| e.into_inner());
+    let _turn = support::host_network_turn(&ONE_CLUSTER_AT_A_TIME);
     build_image();
     let c = Cluster::new("host");
 
@@ -329,9 +327,7 @@ fn host_network_cluster_end_to_end() {
 #[test]
 fn bridge_network_cluster_compiles_remotely() {
     require_docker();
-    let _turn = ONE_CLUSTER_AT_A_TIME
-        .lock()
-        .unwrap_or_else(|e| e.into_inner());
+    let _turn = support::host_network_turn(&ONE_CLUSTER_AT_A_TIME);
     build_image();
     let c = Cluster::new("bridge");
     let out = c.ok(&["start", "debian", "--network", "bridge"]);
@@ -351,9 +347,7 @@ fn bridge_network_cluster_compiles_remotely() {
 #[test]
 fn client_config_is_private_and_never_overwritten_silently() {
     require_docker();
-    let _turn = ONE_CLUSTER_AT_A_TIME
-        .lock()
-        .unwrap_or_else(|e| e.into_inner());
+    let _turn = support::host_network_turn(&ONE_CLUSTER_AT_A_TIME);
     build_image();
     let c = Cluster::new("cfg");
     c.ok(&[
@@ -410,9 +404,7 @@ fn client_config_is_private_and_never_overwritten_silently() {
 #[test]
 fn cpp_and_rust_compile_remotely() {
     require_docker();
-    let _turn = ONE_CLUSTER_AT_A_TIME
-        .lock()
-        .unwrap_or_else(|e| e.into_inner());
+    let _turn = support::host_network_turn(&ONE_CLUSTER_AT_A_TIME);
     build_image();
     let c = Cluster::new("langs");
     c.ok(&["start", "debian", "--network", "bridge"]);

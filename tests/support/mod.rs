@@ -148,3 +148,26 @@ pub fn wait_for(what: &str, secs: u64, mut cond: impl FnMut() -> bool) {
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
 }
+
+/// A turn on the host's fixed cluster ports: within this test binary (the mutex)
+/// and across test processes and checkouts on this machine (a file lock).
+pub fn host_network_turn(m: &'static std::sync::Mutex<()>) -> HostNetworkTurn {
+    let guard = m.lock().unwrap_or_else(|e| e.into_inner());
+    let file = std::fs::File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(std::env::temp_dir().join("sccache-docker-e2e-host-network.lock"))
+        .expect("the host-network lock file opens");
+    file.lock().expect("the host-network lock is taken");
+    HostNetworkTurn {
+        _file: file,
+        _guard: guard,
+    }
+}
+
+/// Held while a test uses the host's fixed cluster ports.
+pub struct HostNetworkTurn {
+    _file: std::fs::File,
+    _guard: std::sync::MutexGuard<'static, ()>,
+}
