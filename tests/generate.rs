@@ -263,7 +263,7 @@ fn check_configs_passes_on_shipped_profiles_and_fails_on_broken_ones() {
     let good = t.configs(&profile, &inputs, "test").unwrap();
     /// What is broken, how, and what the error must say.
     type Breakage = (&'static str, fn(&mut xtask::render::Configs), &'static str);
-    let breakages: [Breakage; 7] = [
+    let breakages: [Breakage; 8] = [
         (
             "unknown key",
             |c| c.scheduler.insert_str(0, "bind_address = \"0.0.0.0:1\"\n"),
@@ -278,6 +278,16 @@ fn check_configs_passes_on_shipped_profiles_and_fails_on_broken_ones() {
             "port mismatch",
             |c| c.client = c.client.replace(":10600", ":10601"),
             "client.conf: `dist.scheduler_url`: port 10601",
+        ),
+        (
+            "heartbeats from loopback to a non-loopback public_addr",
+            |c| {
+                c.server = c.server.replace(
+                    "scheduler_url = \"http://10.1.2.3:10600\"",
+                    "scheduler_url = \"http://127.0.0.1:10600\"",
+                )
+            },
+            "server.conf: `scheduler_url`: host 127.0.0.1 and public_addr's IP 10.1.2.3 are not both loopback",
         ),
         (
             "token mismatch",

@@ -1,33 +1,37 @@
-//! `cargo xtask doctor`: checks the engine, the container, the scheduler, then a real
-//! compile through a private client, and names the cause of the usual failures.
+//! `cargo xtask doctor`: checks the engine, the containers, the scheduler, then a
+//! real compile through a private client, and names the cause of the usual failures.
+//! Each check stops the chain when what follows it cannot work.
 
 use std::path::Path;
 
-use super::container;
 use super::diagnose::{self, log_tail_with_advice, REFUSED_ADVICE};
+use super::{container, Cluster};
 use crate::docker;
 use crate::sccache::client::PrivateClient;
 use crate::sccache::{client_config, scheduler_status};
 use crate::state::StateDir;
 
+/// The checks' findings, printed as they come.
 struct Report {
     failed: bool,
 }
 
 impl Report {
-    fn ok(&self, what: &str, detail: impl std::fmt::Display) {
+    fn ok(&self, what: &str, detail: impl std::fmt::Display) -> bool {
         println!("ok    {what}: {detail}");
+        true
     }
-    fn fail(&mut self, what: &str, detail: impl std::fmt::Display) {
+    fn fail(&mut self, what: &str, detail: impl std::fmt::Display) -> bool {
         self.failed = true;
         println!("FAIL  {what}: {detail}");
+        false
     }
 }
 
+/// Runs every check; fails when one did.
 pub fn run(root: &Path, state: &StateDir) -> anyhow::Result<()> {
     let mut rep = Report { failed: false };
-    let result = checks(root, state, &mut rep);
-    if let Err(e) = &result {
+    if let Err(e) = checks(root, state, &mut rep) {
         rep.fail("doctor", format!("{e:#}"));
     }
     if rep.failed {
@@ -38,90 +42,94 @@ pub fn run(root: &Path, state: &StateDir) -> anyhow::Result<()> {
 }
 
 fn checks(root: &Path, state: &StateDir, rep: &mut Report) -> anyhow::Result<()> {
+    if !engine(rep) {
+        return Ok(());
+    }
+    let c = state.record()?;
+    for name in c.containers() {
+        if !container_running(&c, name, rep)? {
+            return Ok(());
+        }
+    }
+    if !scheduler(&c, rep) {
+        return Ok(());
+    }
+    let client = PrivateClient::new(&client_config::render(root, state)?)?;
+    client.start()?;
+    dist_status(&client, &c, rep);
+    test_compile(&client, &c, rep)
+}
+
+fn engine(rep: &mut Report) -> bool {
     match docker::engine() {
         Ok(e) => rep.ok("engine", format!("reachable (BuildKit: {})", e.buildkit)),
-        Err(e) => {
-            rep.fail("engine", format!("{e:#}"));
-            return Ok(());
-        }
+        Err(e) => rep.fail("engine", format!("{e:#}")),
     }
-    let r = state.record()?;
-    match container::state(&r.scheduler.container)? {
-        None => {
-            rep.fail(
-                "container",
-                format!(
-                    "no container {} (`cargo xtask start {}`)",
-                    r.scheduler.container, r.distro
-                ),
-            );
-            return Ok(());
-        }
-        Some(c) if c.status != "running" => {
-            rep.fail(
-                "container",
-                format!(
-                    "{} is {}; {}",
-                    r.scheduler.container,
-                    c.status,
-                    log_tail_with_advice(&r.scheduler.container)
-                ),
-            );
-            return Ok(());
-        }
-        Some(c) => rep.ok(
+}
+
+fn container_running(c: &Cluster, name: &str, rep: &mut Report) -> anyhow::Result<bool> {
+    Ok(match container::state(name)? {
+        None => rep.fail(
+            "container",
+            format!("no container {name} (`cargo xtask start {}`)", c.distro),
+        ),
+        Some(s) if s.status != "running" => rep.fail(
+            "container",
+            format!("{name} is {}; {}", s.status, log_tail_with_advice(name)),
+        ),
+        Some(s) => rep.ok(
             "container",
             format!(
-                "{} running, health {}, {} restart(s)",
-                r.scheduler.container, c.health, c.restarts
+                "{name} running, health {}, {} restart(s)",
+                s.health, s.restarts
             ),
         ),
-    }
-    let addr = r.scheduler_addr();
-    match scheduler_status::fetch(addr) {
-        Ok(s) if s.num_servers > 0 => rep.ok(
+    })
+}
+
+fn scheduler(c: &Cluster, rep: &mut Report) -> bool {
+    let want = c.servers.len() as u64;
+    match scheduler_status::fetch(c.scheduler_addr()) {
+        Ok(s) if s.num_servers >= want => rep.ok(
             "scheduler",
             format!(
                 "{}: {} server(s), {} CPUs",
-                r.scheduler_url(),
+                c.scheduler_url(),
                 s.num_servers,
                 s.num_cpus
             ),
         ),
-        Ok(_) => {
-            rep.fail(
-                "scheduler",
-                format!(
-                    "no build server registered; {}",
-                    log_tail_with_advice(&r.scheduler.container)
-                ),
-            );
-            return Ok(());
-        }
-        Err(e) => {
-            rep.fail(
-                "scheduler",
-                format!(
-                    "{} does not answer ({e:#}); {}",
-                    r.scheduler_url(),
-                    REFUSED_ADVICE
-                ),
-            );
-            return Ok(());
-        }
+        Ok(s) => rep.fail(
+            "scheduler",
+            format!(
+                "{} of {want} build server(s) registered; {}",
+                s.num_servers,
+                log_tail_with_advice(&c.scheduler.container)
+            ),
+        ),
+        Err(e) => rep.fail(
+            "scheduler",
+            format!(
+                "{} does not answer ({e:#}); {REFUSED_ADVICE}",
+                c.scheduler_url()
+            ),
+        ),
     }
+}
 
-    let client = PrivateClient::new(&client_config::render(root, state)?)?;
-    client.start()?;
+fn dist_status(client: &PrivateClient, c: &Cluster, rep: &mut Report) {
     match client.dist_status() {
         Ok(s) if s.contains("SchedulerStatus") => rep.ok("sccache --dist-status", &s),
         Ok(s) => rep.fail(
             "sccache --dist-status",
-            format!("{s}\n{}", advice(&client, &r.scheduler.container)),
+            format!("{s}\n{}", advice(client, c)),
         ),
         Err(e) => rep.fail("sccache --dist-status", format!("{e:#}")),
-    }
+    };
+}
 
+/// A file no cache has seen, compiled through the client: it must run remotely.
+fn test_compile(client: &PrivateClient, c: &Cluster, rep: &mut Report) -> anyhow::Result<()> {
     let src = client.dir().join("doctor.c");
     let nonce = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)?
@@ -142,21 +150,23 @@ fn checks(root: &Path, state: &StateDir, rep: &mut Report) -> anyhow::Result<()>
             format!("ran remotely on {}", servers.join(", ")),
         );
     } else {
-        rep.fail(
-            "test compile",
-            format!(
-                "compiled locally, not on the cluster ({} distributed compile(s) failed)\n{}",
-                stats.failed,
-                advice(&client, &r.scheduler.container)
-            ),
+        let why = format!(
+            "compiled locally, not on the cluster ({} distributed compile(s) failed)\n{}",
+            stats.failed,
+            advice(client, c)
         );
+        rep.fail("test compile", why);
     }
     Ok(())
 }
 
-/// Known causes from the client's and the container's logs.
-fn advice(client: &PrivateClient, container: &str) -> String {
-    let logs = format!("{}\n{}", client.error_log(), container::log(container, 200));
+/// Known causes from the client's and the containers' logs.
+fn advice(client: &PrivateClient, c: &Cluster) -> String {
+    let mut logs = client.error_log();
+    for name in c.containers() {
+        logs.push('\n');
+        logs.push_str(&container::log(name, 200));
+    }
     let causes = diagnose::diagnose(&logs);
     if causes.is_empty() {
         "no known cause found in the logs: see `cargo xtask logs` and the client's SCCACHE_ERROR_LOG".into()
