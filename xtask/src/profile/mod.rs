@@ -4,6 +4,8 @@
 
 pub mod distro;
 pub mod family;
+pub mod files;
+pub mod marks;
 pub mod runtime;
 pub mod source;
 pub mod strict;

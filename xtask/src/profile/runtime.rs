@@ -5,7 +5,8 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use crate::profile::source::{self, ProfileError, Source};
+use crate::profile::files;
+use crate::profile::source::{self, Located, ProfileError, Source};
 use crate::profile::strict;
 use crate::profile::validate;
 
@@ -116,8 +117,8 @@ impl Profile {
 
     pub fn from_source(src: &Source) -> Result<Profile, ProfileError> {
         let name = src.name()?;
-        let profile: RuntimeProfile = source::parse(src, FIELDS)?;
-        profile.validate(src)?;
+        let (profile, at): (RuntimeProfile, _) = source::parse(src, FIELDS)?;
+        profile.validate(&at)?;
         Ok(Profile {
             name,
             file: src.display.clone(),
@@ -127,8 +128,8 @@ impl Profile {
 }
 
 impl RuntimeProfile {
-    fn validate(&self, src: &Source) -> Result<(), ProfileError> {
-        let at = |field: &str, msg: String| src.error(src.line_of(field), field, msg);
+    fn validate(&self, located: &Located) -> Result<(), ProfileError> {
+        let at = |field: &str, msg: String| located.error(field, msg);
         validate::port(self.scheduler_port).map_err(|m| at("scheduler_port", m))?;
         validate::port(self.server_port).map_err(|m| at("server_port", m))?;
         if self.scheduler_port == self.server_port {
@@ -173,7 +174,10 @@ impl RuntimeProfile {
         let addr: std::net::Ipv4Addr = self.bridge_address.parse().map_err(|_| {
             at(
                 "bridge_address",
-                format!("{:?} is not an IPv4 address", self.bridge_address),
+                format!(
+                    "{} is not an IPv4 address",
+                    validate::quote(&self.bridge_address)
+                ),
             )
         })?;
         let mask = if prefix == 0 {
@@ -207,15 +211,16 @@ impl RuntimeProfile {
 
 /// `a.b.c.d/len` with the host bits zero and a prefix from 8 to 30.
 fn parse_subnet(s: &str) -> Result<(std::net::Ipv4Addr, u32), String> {
-    let bad = || format!("{s:?} is not an IPv4 subnet like 172.31.250.0/24");
+    let q = validate::quote(s);
+    let bad = || format!("{q} is not an IPv4 subnet like 172.31.250.0/24");
     let (ip, len) = s.split_once('/').ok_or_else(bad)?;
     let ip: std::net::Ipv4Addr = ip.parse().map_err(|_| bad())?;
     let len: u32 = len.parse().map_err(|_| bad())?;
     if !(8..=30).contains(&len) {
-        return Err(format!("{s:?}: the prefix length must be between 8 and 30"));
+        return Err(format!("{q}: the prefix length must be between 8 and 30"));
     }
     if u32::from(ip) & !(u32::MAX << (32 - len)) != 0 {
-        return Err(format!("{s:?} has host bits set"));
+        return Err(format!("{q} has host bits set"));
     }
     if ip.is_loopback()
         || ip.is_multicast()
@@ -224,7 +229,7 @@ fn parse_subnet(s: &str) -> Result<(std::net::Ipv4Addr, u32), String> {
         || ip.is_unspecified()
     {
         return Err(format!(
-            "{s:?} is not a subnet for a Docker network (loopback, link-local or multicast)"
+            "{q} is not a subnet for a Docker network (loopback, link-local or multicast)"
         ));
     }
     Ok((ip, len))
@@ -233,27 +238,26 @@ fn parse_subnet(s: &str) -> Result<(std::net::Ipv4Addr, u32), String> {
 /// The profile named `name` from `profiles/`.
 pub fn load_named(root: &Path, name: &str) -> anyhow::Result<Profile> {
     validate::distro_name(name).map_err(|m| anyhow::anyhow!("profile name: {m}"))?;
-    let path = root.join("profiles").join(format!("{name}.yaml"));
-    if !path.exists() {
-        let known = list_names(&root.join("profiles"));
+    let dir = root.join("profiles");
+    let paths = files::list(&dir, root)?;
+    let wanted = dir.join(format!("{name}.yaml"));
+    if !paths.contains(&wanted) {
         anyhow::bail!(
             "no runtime profile {name:?} in profiles/ (known: {})",
-            known.join(", ")
+            names(&paths).join(", ")
         );
     }
-    Profile::load(&path, root)
+    Profile::load(&wanted, root)
 }
 
+/// The names of the runtime profiles in `dir` (none when it cannot be listed).
 pub fn list_names(dir: &Path) -> Vec<String> {
-    let mut names: Vec<String> = std::fs::read_dir(dir)
-        .into_iter()
-        .flatten()
-        .filter_map(|e| e.ok())
-        .filter_map(|e| {
-            let p = e.path();
-            (p.extension()? == "yaml").then(|| p.file_stem()?.to_str().map(str::to_owned))?
-        })
-        .collect();
-    names.sort();
-    names
+    files::list(dir, dir).map(|p| names(&p)).unwrap_or_default()
+}
+
+fn names(paths: &[std::path::PathBuf]) -> Vec<String> {
+    paths
+        .iter()
+        .filter_map(|p| Some(p.file_stem()?.to_str()?.to_owned()))
+        .collect()
 }
