@@ -482,3 +482,15 @@ fn build_one(
     );
     Ok(result(true))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tags_name_a_platform_that_is_not_the_hosts() {
+        assert_eq!(tag_name("debian", &docker::host_platform()), "debian");
+        assert_eq!(tag_name("debian", "linux/riscv64"), "debian-riscv64");
+        assert_eq!(tag_name("debian", "linux/s390x/v9"), "debian-s390x-v9");
+    }
+}

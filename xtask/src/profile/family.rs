@@ -7,10 +7,15 @@ use serde::Deserialize;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Family {
+    /// Debian, Ubuntu.
     Apt,
+    /// Arch Linux.
     Pacman,
+    /// Fedora, Rocky Linux, RHEL.
     Dnf,
+    /// Alpine (musl).
     Apk,
+    /// openSUSE.
     Zypper,
 }
 

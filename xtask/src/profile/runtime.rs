@@ -10,16 +10,21 @@ use crate::profile::source::{self, Located, ProfileError, Source};
 use crate::profile::strict;
 use crate::profile::validate;
 
+/// How clients authenticate to the scheduler.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ClientAuth {
+    /// A generated token.
     Token,
 }
 
+/// How build servers authenticate to the scheduler.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 pub enum ServerAuth {
+    /// A JWT per server, signed with a generated key.
     #[serde(rename = "jwt_hs256")]
     JwtHs256,
+    /// One shared token.
     #[serde(rename = "token")]
     Token,
     /// Only when a profile asks for it by this name.
@@ -27,12 +32,15 @@ pub enum ServerAuth {
     DangerouslyInsecure,
 }
 
+/// The build server's builder.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Builder {
+    /// sccache-dist's overlay builder (bubblewrap).
     Overlay,
 }
 
+/// Where the container's network is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum NetworkMode {
@@ -42,6 +50,7 @@ pub enum NetworkMode {
     Bridge,
 }
 
+/// `SCCACHE_LOG` of both processes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum LogLevel {
@@ -53,6 +62,7 @@ pub enum LogLevel {
 }
 
 impl LogLevel {
+    /// The level as `SCCACHE_LOG` spells it.
     pub fn as_str(self) -> &'static str {
         match self {
             LogLevel::Error => "error",
@@ -68,16 +78,22 @@ impl LogLevel {
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct RuntimeProfile {
+    /// The scheduler's port.
     pub scheduler_port: u16,
+    /// The build server's port.
     pub server_port: u16,
+    /// How clients authenticate.
     pub client_auth: ClientAuth,
+    /// How build servers authenticate.
     pub server_auth: ServerAuth,
     /// Bytes of toolchains the build server keeps.
     pub toolchain_cache_size: u64,
+    /// The build server's builder.
     pub builder: Builder,
     /// Root of everything persistent; the volume is mounted here.
     #[serde(deserialize_with = "strict::string")]
     pub cache_root: String,
+    /// Host or bridge networking.
     pub network: NetworkMode,
     /// Subnet of the user-defined bridge network (bridge mode).
     #[serde(deserialize_with = "strict::string")]
@@ -85,6 +101,7 @@ pub struct RuntimeProfile {
     /// The container's fixed address on that network (bridge mode).
     #[serde(deserialize_with = "strict::string")]
     pub bridge_address: String,
+    /// Log level of both processes.
     pub log_level: LogLevel,
 }
 
@@ -102,19 +119,25 @@ const FIELDS: &[&str] = &[
     "log_level",
 ];
 
+/// A validated runtime profile with its name (the file stem).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Profile {
+    /// The profile's name: the file name without `.yaml`.
     pub name: String,
+    /// The file as shown to the user.
     pub file: String,
+    /// The profile's fields.
     pub profile: RuntimeProfile,
 }
 
 impl Profile {
+    /// Reads and validates the runtime profile at `path`.
     pub fn load(path: &Path, root: &Path) -> anyhow::Result<Profile> {
         let src = Source::read(path, root)?;
         Ok(Self::from_source(&src)?)
     }
 
+    /// Validates a runtime profile already read (or handed in as text by a test).
     pub fn from_source(src: &Source) -> Result<Profile, ProfileError> {
         let name = src.name()?;
         let (profile, at): (RuntimeProfile, _) = source::parse(src, FIELDS)?;
@@ -169,6 +192,13 @@ impl RuntimeProfile {
         }
         validate::abs_path(&self.cache_root).map_err(|m| at("cache_root", m))?;
         validate::volume_root(&self.cache_root).map_err(|m| at("cache_root", m))?;
+        self.validate_bridge(located)
+    }
+
+    /// The bridge network's subnet, and a container address inside it that is
+    /// neither the network, the gateway (.1) nor the broadcast address.
+    fn validate_bridge(&self, located: &Located) -> Result<(), ProfileError> {
+        let at = |field: &str, msg: String| located.error(field, msg);
         let (net, prefix) =
             parse_subnet(&self.bridge_subnet).map_err(|m| at("bridge_subnet", m))?;
         let addr: std::net::Ipv4Addr = self.bridge_address.parse().map_err(|_| {

@@ -3,6 +3,7 @@
 //!
 //! [`ProfileError`]: crate::profile::source::ProfileError
 
+/// A check's result: what is wrong, as a sentence for a [`ProfileError`].
 pub type Check = Result<(), String>;
 
 /// The most characters of one value an error message quotes.
