@@ -48,7 +48,8 @@ pub struct ImageRequest {
     pub base_image: Option<String>,
     /// Target platform, always passed to docker.
     pub platform: String,
-    /// Image repository; tags are REPO:DISTRO and REPO:DISTRO-HASH12.
+    /// Image repository; tags are REPO:DISTRO and REPO:DISTRO-HASH12, with the
+    /// architecture after DISTRO (`debian-arm64`) for a platform not the host's.
     pub repo: String,
     /// Runtime profile whose ports and cache root the image is built for.
     pub profile: String,
@@ -276,6 +277,7 @@ fn check_args(args: &ImageRequest) -> anyhow::Result<()> {
 
 /// Works out the context, build arguments and hash of one distro's image.
 pub fn plan(root: &Path, d: &Distro, args: &ImageRequest) -> anyhow::Result<Plan> {
+    d.check_platform(&args.platform)?;
     let profile = runtime_profile::load_named(root, &args.profile)?;
     let templates = Templates::load(root)?;
     let mut context: BuildContext = generated::context_files(&templates, d, &profile)?
@@ -315,16 +317,27 @@ pub fn plan(root: &Path, d: &Distro, args: &ImageRequest) -> anyhow::Result<Plan
         source_date_epoch: &epoch,
         tool_version: project::TOOL_VERSION,
     })?;
+    let name = tag_name(&d.name, &args.platform);
     Ok(Plan {
         distro: d.name.clone(),
-        tag: format!("{}:{}", args.repo, d.name),
-        hash_tag: format!("{}:{}-{}", args.repo, d.name, &hash[..12]),
+        tag: format!("{}:{name}", args.repo),
+        hash_tag: format!("{}:{name}-{}", args.repo, &hash[..12]),
         context,
         build_args,
         platform: args.platform.clone(),
         source_date_epoch: epoch,
         hash,
     })
+}
+
+/// The tag's name part: the distro, and for a platform other than the host's its
+/// architecture too (`debian-arm64`), so that image never takes the host image's tags.
+fn tag_name(distro: &str, platform: &str) -> String {
+    if platform == docker::host_platform() {
+        return distro.to_owned();
+    }
+    let arch: Vec<&str> = platform.split('/').skip(1).collect();
+    format!("{distro}-{}", arch.join("-"))
 }
 
 /// The host's sccache-dist for `install: local`.
@@ -468,4 +481,16 @@ fn build_one(
         started.elapsed().as_secs_f64()
     );
     Ok(result(true))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tags_name_a_platform_that_is_not_the_hosts() {
+        assert_eq!(tag_name("debian", &docker::host_platform()), "debian");
+        assert_eq!(tag_name("debian", "linux/riscv64"), "debian-riscv64");
+        assert_eq!(tag_name("debian", "linux/s390x/v9"), "debian-s390x-v9");
+    }
 }

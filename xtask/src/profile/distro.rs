@@ -1,13 +1,14 @@
 //! Distro profiles (`distros/<name>.yaml`): which base image, which packages, and how
 //! `sccache-dist` gets into the image. Adding a distro is adding one of these files.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::path::Path;
 
 use serde::Deserialize;
 
 use crate::profile::family::Family;
-use crate::profile::source::{self, ProfileError, Source};
+use crate::profile::files;
+use crate::profile::source::{self, Located, ProfileError, Source};
 use crate::profile::strict;
 use crate::profile::validate;
 
@@ -26,6 +27,7 @@ pub enum Install {
 }
 
 impl Install {
+    /// The method's name as a profile spells it.
     pub fn as_str(self) -> &'static str {
         match self {
             Install::Package => "package",
@@ -94,25 +96,37 @@ const REQUIRED_PACKAGES: &[&str] = &["bash", "bubblewrap", "ca-certificates"];
 /// A validated distro profile with its name (the file stem).
 #[derive(Debug, Clone)]
 pub struct Distro {
+    /// The distro's name: the file name without `.yaml`.
     pub name: String,
+    /// The file as shown to the user.
     pub file: String,
+    /// The profile's fields.
     pub profile: DistroProfile,
+    /// The line of each top-level field given, for errors found after loading.
+    lines: BTreeMap<String, usize>,
 }
 
 impl Distro {
+    /// Reads and validates the distro profile at `path`.
     pub fn load(path: &Path, root: &Path) -> anyhow::Result<Distro> {
         let src = Source::read(path, root)?;
         Ok(Self::from_source(&src)?)
     }
 
+    /// Validates a distro profile already read (or handed in as text by a test).
     pub fn from_source(src: &Source) -> Result<Distro, ProfileError> {
         let name = src.name()?;
-        let profile: DistroProfile = source::parse(src, FIELDS)?;
-        profile.validate(src)?;
+        let (profile, at): (DistroProfile, _) = source::parse(src, FIELDS)?;
+        profile.validate(&at)?;
+        let lines = FIELDS
+            .iter()
+            .filter_map(|f| Some((f.to_string(), at.line(f)?)))
+            .collect();
         Ok(Distro {
             name,
             file: src.display.clone(),
             profile,
+            lines,
         })
     }
 
@@ -123,41 +137,80 @@ impl Distro {
             None => self.profile.base_image.clone(),
         }
     }
+
+    /// Whether this profile can be built for `platform` (`os/arch[/variant]`): an
+    /// `install: release` image needs a pinned sum for that machine.
+    pub fn check_platform(&self, platform: &str) -> Result<(), ProfileError> {
+        let Some(sums) = &self.profile.release_sha256 else {
+            return Ok(());
+        };
+        let arch = platform.split('/').nth(1).unwrap_or_default();
+        let machine = match arch {
+            "amd64" => "x86_64",
+            "arm64" => "aarch64",
+            _ => "",
+        };
+        if sums.contains_key(machine) {
+            return Ok(());
+        }
+        let message = if machine.is_empty() {
+            format!(
+                "--platform {platform}: upstream publishes release tarballs for {} only",
+                RELEASE_MACHINES.join(", ")
+            )
+        } else {
+            format!("--platform {platform}: no pinned sum for {machine}; add `{machine}: <sha256 of the tarball>`")
+        };
+        Err(ProfileError::new(
+            self.file.clone(),
+            self.lines.get("release_sha256").copied().unwrap_or(1),
+            "release_sha256",
+            message,
+        ))
+    }
 }
 
 impl DistroProfile {
-    fn validate(&self, src: &Source) -> Result<(), ProfileError> {
-        let at = |field: &str, msg: String| src.error(src.line_of(field), field, msg);
-        validate::image_tagged(&self.base_image).map_err(|m| at("base_image", m))?;
+    fn validate(&self, at: &Located) -> Result<(), ProfileError> {
+        validate::image_tagged(&self.base_image).map_err(|m| at.error("base_image", m))?;
         if let Some(d) = &self.base_digest {
-            validate::digest(d).map_err(|m| at("base_digest", m))?;
+            validate::digest(d).map_err(|m| at.error("base_digest", m))?;
         }
+        self.validate_packages(at)?;
+        self.validate_tini(at)?;
+        self.validate_install_fields(at)?;
+        if let Some(p) = &self.sccache_package {
+            validate::package_name(p).map_err(|m| at.error("sccache_package", m))?;
+        }
+        if let Some(v) = &self.sccache_version {
+            validate::version(v).map_err(|m| at.error("sccache_version", m))?;
+        }
+        if let Some(img) = &self.rust_image {
+            validate::image_tagged(img).map_err(|m| at.error("rust_image", m))?;
+        }
+        if let Some(sums) = &self.release_sha256 {
+            validate_sums(sums, at)?;
+        }
+        self.validate_libc(at)
+    }
+
+    /// Safe names, no repeats (found with a set: lists can be long), and the
+    /// packages every image needs.
+    fn validate_packages(&self, at: &Located) -> Result<(), ProfileError> {
         if self.packages.is_empty() {
-            return Err(at("packages", "the list is empty".into()));
+            return Err(at.error("packages", "the list is empty"));
         }
+        let mut seen = HashSet::with_capacity(self.packages.len());
         for (i, p) in self.packages.iter().enumerate() {
-            validate::package_name(p).map_err(|m| {
-                src.error(
-                    src.line_of_item("packages", i),
-                    &format!("packages[{i}]"),
-                    m,
-                )
-            })?;
-        }
-        for (i, p) in self.packages.iter().enumerate() {
-            if self.packages[..i].contains(p) {
-                return Err(src.error(
-                    src.line_of_item("packages", i),
-                    &format!("packages[{i}]"),
-                    format!("{p:?} is listed twice"),
-                ));
+            let item = format!("packages[{i}]");
+            validate::package_name(p).map_err(|m| at.error(&item, m))?;
+            if !seen.insert(p.as_str()) {
+                let q = validate::quote(p);
+                return Err(at.error(&item, format!("{q} is listed twice")));
             }
         }
-        if let Some(missing) = REQUIRED_PACKAGES
-            .iter()
-            .find(|r| !self.packages.iter().any(|p| p == *r))
-        {
-            return Err(at(
+        if let Some(missing) = REQUIRED_PACKAGES.iter().find(|r| !seen.contains(*r)) {
+            return Err(at.error(
                 "packages",
                 format!(
                     "{missing:?} is missing: every image needs {}",
@@ -165,23 +218,43 @@ impl DistroProfile {
                 ),
             ));
         }
-        let has_tini = self.packages.iter().any(|p| p == "tini");
-        match &self.tini_static_image {
-            None if !has_tini => {
-                return Err(at(
-                    "packages",
-                    "\"tini\" is missing: it runs as PID 1 (where the distro does not package it, set tini_static_image)".into(),
-                ))
-            }
-            Some(_) if has_tini => {
-                return Err(at("tini_static_image", "tini is in packages already; remove one of the two".into()))
-            }
-            Some(img) => validate::image_tagged(img).map_err(|m| at("tini_static_image", m))?,
-            None => {}
-        }
+        Ok(())
+    }
 
-        // Each install method takes its own fields and no others, so a profile never
-        // carries a pin that silently does nothing.
+    /// tini comes from the distro's package or from `tini_static_image`, a stage that
+    /// runs `apt-get` and copies Debian's `tini-static`, so a Debian-family image.
+    fn validate_tini(&self, at: &Located) -> Result<(), ProfileError> {
+        let has_tini = self.packages.iter().any(|p| p == "tini");
+        let img = match (&self.tini_static_image, has_tini) {
+            (None, true) => return Ok(()),
+            (None, false) => return Err(at.error(
+                "packages",
+                "\"tini\" is missing: it runs as PID 1 (where the distro does not package it, set tini_static_image)",
+            )),
+            (Some(_), true) => return Err(at.error(
+                "tini_static_image",
+                "tini is in packages already; remove one of the two",
+            )),
+            (Some(img), false) => img,
+        };
+        validate::image_tagged(img).map_err(|m| at.error("tini_static_image", m))?;
+        let (name, _tag) = img.rsplit_once(':').unwrap_or((img, ""));
+        let last = name.rsplit('/').next().unwrap_or(name);
+        if !(last.contains("debian") || last.contains("ubuntu")) {
+            return Err(at.error(
+                "tini_static_image",
+                format!(
+                    "{} is not a Debian or Ubuntu image: its stage runs apt-get and copies /usr/bin/tini-static from Debian's tini package",
+                    validate::quote(img)
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Each install method takes its own fields and no others, so a profile never
+    /// carries a pin that silently does nothing.
+    fn validate_install_fields(&self, at: &Located) -> Result<(), ProfileError> {
         let method = self.install.as_str();
         let given = [
             ("sccache_package", self.sccache_package.is_some()),
@@ -197,79 +270,72 @@ impl DistroProfile {
         };
         for (field, present) in given {
             if present && !wanted.contains(&field) {
-                return Err(at(
-                    field,
-                    format!("not used by `install: {method}`; remove it"),
-                ));
+                return Err(at.error(field, format!("not used by `install: {method}`; remove it")));
             }
             if !present && wanted.contains(&field) {
-                return Err(src.error(
-                    src.line_of("install"),
+                return Err(at.error_at(
+                    "install",
                     field,
                     format!("required by `install: {method}`"),
                 ));
             }
         }
-        if let Some(p) = &self.sccache_package {
-            validate::package_name(p).map_err(|m| at("sccache_package", m))?;
-        }
-        if let Some(v) = &self.sccache_version {
-            validate::version(v).map_err(|m| at("sccache_version", m))?;
-        }
-        if let Some(img) = &self.rust_image {
-            validate::image_tagged(img).map_err(|m| at("rust_image", m))?;
-        }
-        // A mapping with a repeated key keeps the last value without a word.
-        if let Some((child, line)) = src.duplicate_child("release_sha256") {
-            return Err(src.error(
-                Some(line),
-                &format!("release_sha256.{child}"),
-                "given twice",
-            ));
-        }
-        if let Some(sums) = &self.release_sha256 {
-            for (machine, sum) in sums {
-                let line = src.line_of_child("release_sha256", machine);
-                let field = format!("release_sha256.{machine}");
-                if !RELEASE_MACHINES.contains(&machine.as_str()) {
-                    return Err(src.error(
-                        line,
-                        &field,
-                        format!(
-                            "unknown machine; upstream publishes {}",
-                            RELEASE_MACHINES.join(", ")
-                        ),
-                    ));
-                }
-                validate::sha256_hex(sum).map_err(|m| src.error(line, &field, m))?;
-            }
-            if sums.is_empty() {
-                return Err(at("release_sha256", "no sums given".into()));
-            }
-        }
         Ok(())
     }
+
+    /// A binary linked against glibc does not run on a musl base (Alpine): the host's
+    /// binary (`local`) and one built on a glibc `rust_image` (`cargo`) are refused
+    /// there. Release tarballs are static musl builds and run everywhere.
+    fn validate_libc(&self, at: &Located) -> Result<(), ProfileError> {
+        if self.family != Family::Apk {
+            return Ok(());
+        }
+        match (self.install, &self.rust_image) {
+            (Install::Local, _) => Err(at.error(
+                "install",
+                "`install: local` copies the host's sccache-dist, linked against glibc, which does not run on a musl base (family apk); use `install: release` (static musl) or `package`",
+            )),
+            (Install::Cargo, Some(img)) if !img.contains("alpine") => Err(at.error(
+                "rust_image",
+                format!(
+                    "{} builds a glibc binary, which does not run on a musl base (family apk); use an Alpine Rust image such as rust:1.91-alpine",
+                    validate::quote(img)
+                ),
+            )),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// Known machines and well-formed sums; a repeated machine was refused by the walk.
+fn validate_sums(sums: &BTreeMap<String, String>, at: &Located) -> Result<(), ProfileError> {
+    if sums.is_empty() {
+        return Err(at.error("release_sha256", "no sums given"));
+    }
+    for (machine, sum) in sums {
+        let field = format!("release_sha256.{machine}");
+        if !RELEASE_MACHINES.contains(&machine.as_str()) {
+            return Err(at.error(
+                &field,
+                format!(
+                    "unknown machine; upstream publishes {}",
+                    RELEASE_MACHINES.join(", ")
+                ),
+            ));
+        }
+        validate::sha256_hex(sum).map_err(|m| at.error(&field, m))?;
+    }
+    Ok(())
 }
 
 /// Every distro profile under `dir`, sorted by name; the first bad one is an error.
 pub fn load_all(dir: &Path, root: &Path) -> anyhow::Result<Vec<Distro>> {
-    let mut paths: Vec<_> = std::fs::read_dir(dir)
-        .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", dir.display()))?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|x| x == "yaml" || x == "yml"))
-        .collect();
-    paths.sort();
-    let mut distros = paths
+    let mut distros = files::list(dir, root)?
         .iter()
         .map(|p| Distro::load(p, root))
         .collect::<anyhow::Result<Vec<_>>>()?;
     // By name, not by file name: "arch-pkg.yaml" sorts before "arch.yaml".
     distros.sort_by(|a, b| a.name.cmp(&b.name));
-    for w in distros.windows(2) {
-        if w[0].name == w[1].name {
-            anyhow::bail!("{} and {} name the same distro", w[0].file, w[1].file);
-        }
-    }
     if distros.is_empty() {
         anyhow::bail!("no distro profiles (*.yaml) in {}", dir.display());
     }

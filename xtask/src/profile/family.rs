@@ -3,13 +3,19 @@
 
 use serde::Deserialize;
 
+/// A package-manager family, as `family:` names it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Family {
+    /// Debian, Ubuntu.
     Apt,
+    /// Arch Linux.
     Pacman,
+    /// Fedora, Rocky Linux, RHEL.
     Dnf,
+    /// Alpine (musl).
     Apk,
+    /// openSUSE.
     Zypper,
 }
 
@@ -34,8 +40,22 @@ impl Family {
         }
     }
 
+    /// The command of the throw-away stage that downloads and checks a release
+    /// tarball. dnf gets `--allowerasing`: Rocky Linux 9 and Fedora images ship
+    /// `curl-minimal`, which conflicts with `curl` and otherwise fails the install.
+    pub fn fetch_command(self) -> String {
+        let packages = self.fetch_packages();
+        match self {
+            Family::Dnf => format!(
+                "dnf install -y --allowerasing --setopt=install_weak_deps=False {} \\\n && dnf clean all",
+                packages.join(" ")
+            ),
+            _ => self.install_command(&packages),
+        }
+    }
+
     /// The packages a throw-away stage needs to download and check a release tarball.
-    pub fn fetch_packages(self) -> Vec<String> {
+    fn fetch_packages(self) -> Vec<String> {
         let names: &[&str] = match self {
             Family::Apt | Family::Pacman | Family::Dnf | Family::Zypper => {
                 &["ca-certificates", "curl", "tar", "gzip"]
@@ -43,5 +63,25 @@ impl Family {
             Family::Apk => &["ca-certificates", "curl", "tar"],
         };
         names.iter().map(|s| s.to_string()).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dnf_fetch_stage_may_replace_curl_minimal() {
+        let dnf = Family::Dnf.fetch_command();
+        assert!(dnf.starts_with("dnf install -y --allowerasing "), "{dnf}");
+        assert!(
+            dnf.contains(" curl ") && dnf.ends_with("dnf clean all"),
+            "{dnf}"
+        );
+        // The other families' fetch stages are their ordinary install.
+        assert_eq!(
+            Family::Apt.fetch_command(),
+            Family::Apt.install_command(&Family::Apt.fetch_packages())
+        );
     }
 }

@@ -2,11 +2,21 @@
 //! (`distros/*.yaml`) and runtime profiles (`profiles/*.yaml`), read by one loader
 //! whose errors name the file, the line and the field.
 
+/// Distro profiles (`distros/*.yaml`).
 pub mod distro;
+/// Package-manager families and their install commands.
 pub mod family;
+/// Listing and reading profile files safely.
+pub mod files;
+/// Positions of YAML nodes, and refusal of repeated keys.
+pub mod marks;
+/// Runtime profiles (`profiles/*.yaml`).
 pub mod runtime;
+/// Sources, parsing, and errors that point into them.
 pub mod source;
+/// String fields that must be YAML strings.
 pub mod strict;
+/// Validators of values that reach Dockerfiles, shells and TOML.
 pub mod validate;
 
 use std::path::Path;

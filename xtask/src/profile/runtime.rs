@@ -5,20 +5,26 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use crate::profile::source::{self, ProfileError, Source};
+use crate::profile::files;
+use crate::profile::source::{self, Located, ProfileError, Source};
 use crate::profile::strict;
 use crate::profile::validate;
 
+/// How clients authenticate to the scheduler.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ClientAuth {
+    /// A generated token.
     Token,
 }
 
+/// How build servers authenticate to the scheduler.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 pub enum ServerAuth {
+    /// A JWT per server, signed with a generated key.
     #[serde(rename = "jwt_hs256")]
     JwtHs256,
+    /// One shared token.
     #[serde(rename = "token")]
     Token,
     /// Only when a profile asks for it by this name.
@@ -26,12 +32,15 @@ pub enum ServerAuth {
     DangerouslyInsecure,
 }
 
+/// The build server's builder.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Builder {
+    /// sccache-dist's overlay builder (bubblewrap).
     Overlay,
 }
 
+/// Where the container's network is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum NetworkMode {
@@ -41,6 +50,7 @@ pub enum NetworkMode {
     Bridge,
 }
 
+/// `SCCACHE_LOG` of both processes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum LogLevel {
@@ -52,6 +62,7 @@ pub enum LogLevel {
 }
 
 impl LogLevel {
+    /// The level as `SCCACHE_LOG` spells it.
     pub fn as_str(self) -> &'static str {
         match self {
             LogLevel::Error => "error",
@@ -67,16 +78,22 @@ impl LogLevel {
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct RuntimeProfile {
+    /// The scheduler's port.
     pub scheduler_port: u16,
+    /// The build server's port.
     pub server_port: u16,
+    /// How clients authenticate.
     pub client_auth: ClientAuth,
+    /// How build servers authenticate.
     pub server_auth: ServerAuth,
     /// Bytes of toolchains the build server keeps.
     pub toolchain_cache_size: u64,
+    /// The build server's builder.
     pub builder: Builder,
     /// Root of everything persistent; the volume is mounted here.
     #[serde(deserialize_with = "strict::string")]
     pub cache_root: String,
+    /// Host or bridge networking.
     pub network: NetworkMode,
     /// Subnet of the user-defined bridge network (bridge mode).
     #[serde(deserialize_with = "strict::string")]
@@ -84,6 +101,7 @@ pub struct RuntimeProfile {
     /// The container's fixed address on that network (bridge mode).
     #[serde(deserialize_with = "strict::string")]
     pub bridge_address: String,
+    /// Log level of both processes.
     pub log_level: LogLevel,
 }
 
@@ -101,23 +119,29 @@ const FIELDS: &[&str] = &[
     "log_level",
 ];
 
+/// A validated runtime profile with its name (the file stem).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Profile {
+    /// The profile's name: the file name without `.yaml`.
     pub name: String,
+    /// The file as shown to the user.
     pub file: String,
+    /// The profile's fields.
     pub profile: RuntimeProfile,
 }
 
 impl Profile {
+    /// Reads and validates the runtime profile at `path`.
     pub fn load(path: &Path, root: &Path) -> anyhow::Result<Profile> {
         let src = Source::read(path, root)?;
         Ok(Self::from_source(&src)?)
     }
 
+    /// Validates a runtime profile already read (or handed in as text by a test).
     pub fn from_source(src: &Source) -> Result<Profile, ProfileError> {
         let name = src.name()?;
-        let profile: RuntimeProfile = source::parse(src, FIELDS)?;
-        profile.validate(src)?;
+        let (profile, at): (RuntimeProfile, _) = source::parse(src, FIELDS)?;
+        profile.validate(&at)?;
         Ok(Profile {
             name,
             file: src.display.clone(),
@@ -127,8 +151,8 @@ impl Profile {
 }
 
 impl RuntimeProfile {
-    fn validate(&self, src: &Source) -> Result<(), ProfileError> {
-        let at = |field: &str, msg: String| src.error(src.line_of(field), field, msg);
+    fn validate(&self, located: &Located) -> Result<(), ProfileError> {
+        let at = |field: &str, msg: String| located.error(field, msg);
         validate::port(self.scheduler_port).map_err(|m| at("scheduler_port", m))?;
         validate::port(self.server_port).map_err(|m| at("server_port", m))?;
         if self.scheduler_port == self.server_port {
@@ -168,12 +192,22 @@ impl RuntimeProfile {
         }
         validate::abs_path(&self.cache_root).map_err(|m| at("cache_root", m))?;
         validate::volume_root(&self.cache_root).map_err(|m| at("cache_root", m))?;
+        self.validate_bridge(located)
+    }
+
+    /// The bridge network's subnet, and a container address inside it that is
+    /// neither the network, the gateway (.1) nor the broadcast address.
+    fn validate_bridge(&self, located: &Located) -> Result<(), ProfileError> {
+        let at = |field: &str, msg: String| located.error(field, msg);
         let (net, prefix) =
             parse_subnet(&self.bridge_subnet).map_err(|m| at("bridge_subnet", m))?;
         let addr: std::net::Ipv4Addr = self.bridge_address.parse().map_err(|_| {
             at(
                 "bridge_address",
-                format!("{:?} is not an IPv4 address", self.bridge_address),
+                format!(
+                    "{} is not an IPv4 address",
+                    validate::quote(&self.bridge_address)
+                ),
             )
         })?;
         let mask = if prefix == 0 {
@@ -207,15 +241,16 @@ impl RuntimeProfile {
 
 /// `a.b.c.d/len` with the host bits zero and a prefix from 8 to 30.
 fn parse_subnet(s: &str) -> Result<(std::net::Ipv4Addr, u32), String> {
-    let bad = || format!("{s:?} is not an IPv4 subnet like 172.31.250.0/24");
+    let q = validate::quote(s);
+    let bad = || format!("{q} is not an IPv4 subnet like 172.31.250.0/24");
     let (ip, len) = s.split_once('/').ok_or_else(bad)?;
     let ip: std::net::Ipv4Addr = ip.parse().map_err(|_| bad())?;
     let len: u32 = len.parse().map_err(|_| bad())?;
     if !(8..=30).contains(&len) {
-        return Err(format!("{s:?}: the prefix length must be between 8 and 30"));
+        return Err(format!("{q}: the prefix length must be between 8 and 30"));
     }
     if u32::from(ip) & !(u32::MAX << (32 - len)) != 0 {
-        return Err(format!("{s:?} has host bits set"));
+        return Err(format!("{q} has host bits set"));
     }
     if ip.is_loopback()
         || ip.is_multicast()
@@ -224,7 +259,7 @@ fn parse_subnet(s: &str) -> Result<(std::net::Ipv4Addr, u32), String> {
         || ip.is_unspecified()
     {
         return Err(format!(
-            "{s:?} is not a subnet for a Docker network (loopback, link-local or multicast)"
+            "{q} is not a subnet for a Docker network (loopback, link-local or multicast)"
         ));
     }
     Ok((ip, len))
@@ -233,27 +268,26 @@ fn parse_subnet(s: &str) -> Result<(std::net::Ipv4Addr, u32), String> {
 /// The profile named `name` from `profiles/`.
 pub fn load_named(root: &Path, name: &str) -> anyhow::Result<Profile> {
     validate::distro_name(name).map_err(|m| anyhow::anyhow!("profile name: {m}"))?;
-    let path = root.join("profiles").join(format!("{name}.yaml"));
-    if !path.exists() {
-        let known = list_names(&root.join("profiles"));
+    let dir = root.join("profiles");
+    let paths = files::list(&dir, root)?;
+    let wanted = dir.join(format!("{name}.yaml"));
+    if !paths.contains(&wanted) {
         anyhow::bail!(
             "no runtime profile {name:?} in profiles/ (known: {})",
-            known.join(", ")
+            names(&paths).join(", ")
         );
     }
-    Profile::load(&path, root)
+    Profile::load(&wanted, root)
 }
 
+/// The names of the runtime profiles in `dir` (none when it cannot be listed).
 pub fn list_names(dir: &Path) -> Vec<String> {
-    let mut names: Vec<String> = std::fs::read_dir(dir)
-        .into_iter()
-        .flatten()
-        .filter_map(|e| e.ok())
-        .filter_map(|e| {
-            let p = e.path();
-            (p.extension()? == "yaml").then(|| p.file_stem()?.to_str().map(str::to_owned))?
-        })
-        .collect();
-    names.sort();
-    names
+    files::list(dir, dir).map(|p| names(&p)).unwrap_or_default()
+}
+
+fn names(paths: &[std::path::PathBuf]) -> Vec<String> {
+    paths
+        .iter()
+        .filter_map(|p| Some(p.file_stem()?.to_str()?.to_owned()))
+        .collect()
 }

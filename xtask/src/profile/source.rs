@@ -1,41 +1,57 @@
 //! Profile sources and the errors that point into them.
 //!
-//! Every complaint about user-edited YAML names the file, the line and the field, so
-//! the loaders keep the text around and map a field (or a list item) back to the line
-//! it stands on. Profiles are flat mappings, which is what makes that lookup reliable.
+//! Every complaint about user-edited YAML names the file, the line and the field. The
+//! loader walks the YAML once for positions ([`marks`]), types it with serde_yaml, and
+//! maps a field, a list item or a nested key back to where it stands.
+//!
+//! [`marks`]: crate::profile::marks
 
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+use crate::profile::files;
+use crate::profile::marks::{self, Mark, Marks, WalkError};
+
 /// A YAML file as read from disk, kept for locating fields in error messages.
 pub struct Source {
+    /// Where it was read from (for a text handed in, its display name).
     pub path: PathBuf,
     /// The path as shown to the user (relative to the project root when possible).
     pub display: String,
+    /// The text, without a byte-order mark.
     pub text: String,
 }
 
 impl Source {
-    pub fn read(path: &Path, root: &Path) -> anyhow::Result<Source> {
-        let display = path
-            .strip_prefix(root)
-            .unwrap_or(path)
-            .display()
-            .to_string();
-        let bytes =
-            std::fs::read(path).map_err(|e| anyhow::anyhow!("cannot read {display}: {e}"))?;
+    /// Reads the profile at `path`: a regular file (or a symlink inside `root`) of at
+    /// most [`files::MAX_BYTES`].
+    pub fn read(path: &Path, root: &Path) -> Result<Source, ProfileError> {
+        let bytes = files::read(path, root)?;
+        let mut src = Source::from_bytes(&files::display(path, root), bytes)?;
+        src.path = path.to_owned();
+        Ok(src)
+    }
+
+    /// A profile from bytes already in memory, shown as `display` (its file name
+    /// decides the profile's name).
+    pub fn from_bytes(display: &str, bytes: Vec<u8>) -> Result<Source, ProfileError> {
+        let error =
+            |line, message: String| ProfileError::new(display.into(), line, "(file)", message);
+        if bytes.len() > files::MAX_BYTES {
+            return Err(error(
+                1,
+                format!(
+                    "larger than {} KiB, the most a profile may be",
+                    files::MAX_BYTES / 1024
+                ),
+            ));
+        }
         let text = match String::from_utf8(bytes) {
             Ok(t) => t,
             Err(e) => {
                 let valid = &e.as_bytes()[..e.utf8_error().valid_up_to()];
                 let line = valid.iter().filter(|&&b| b == b'\n').count() + 1;
-                return Err(ProfileError {
-                    file: display,
-                    line,
-                    field: "(file)".into(),
-                    message: "not UTF-8 text".into(),
-                }
-                .into());
+                return Err(error(line, "not UTF-8 text".into()));
             }
         };
         // A byte-order mark is no part of the YAML.
@@ -44,8 +60,8 @@ impl Source {
             None => text,
         };
         Ok(Source {
-            path: path.to_owned(),
-            display,
+            path: PathBuf::from(display),
+            display: display.to_owned(),
             text,
         })
     }
@@ -64,112 +80,57 @@ impl Source {
         Ok(name)
     }
 
-    /// The 1-based line of the top-level key `field`, if it is present.
-    pub fn line_of(&self, field: &str) -> Option<usize> {
-        self.text
-            .lines()
-            .position(|l| key_of(l) == Some(field))
-            .map(|i| i + 1)
-    }
-
-    /// The 1-based line of the `n`-th (0-based) occurrence of the top-level key `field`.
-    pub fn nth_line_of(&self, field: &str, n: usize) -> Option<usize> {
-        self.text
-            .lines()
-            .enumerate()
-            .filter(|(_, l)| key_of(l) == Some(field))
-            .nth(n)
-            .map(|(i, _)| i + 1)
-    }
-
-    /// The top-level key whose block holds line `line` (1-based).
-    pub fn key_at_or_above(&self, line: usize) -> Option<String> {
-        let lines: Vec<&str> = self.text.lines().collect();
-        lines[..line.min(lines.len())]
+    /// The top-level key whose block holds line `line` (1-based): where a syntax
+    /// error, which has no parsed nodes to go by, is attributed.
+    fn key_at_or_above(&self, line: usize) -> Option<String> {
+        let lines: Vec<&str> = self.text.lines().take(line).collect();
+        lines
             .iter()
             .rev()
             .find_map(|l| key_of(l))
             .map(str::to_owned)
     }
 
-    /// The 1-based line of the key `child` in the mapping under the top-level `field`.
-    pub fn line_of_child(&self, field: &str, child: &str) -> Option<usize> {
-        let start = self.line_of(field)?;
-        for (i, line) in self.text.lines().enumerate().skip(start) {
-            if !line.starts_with([' ', '\t']) && !line.trim().is_empty() && !line.starts_with('#') {
-                break;
-            }
-            let key = line
-                .trim_start()
-                .split(':')
-                .next()
-                .unwrap_or_default()
-                .trim();
-            if key.trim_matches(|c| c == '"' || c == '\'') == child {
-                return Some(i + 1);
-            }
-        }
-        None
-    }
-
-    /// A key given twice in the mapping under `field`, with the line of its repeat.
-    pub fn duplicate_child(&self, field: &str) -> Option<(String, usize)> {
-        let start = self.line_of(field)?;
-        let mut seen = Vec::new();
-        for (i, line) in self.text.lines().enumerate().skip(start) {
-            let t = line.trim_start();
-            if t.is_empty() || t.starts_with('#') {
-                continue;
-            }
-            if !line.starts_with([' ', '\t']) {
-                break; // the next top-level key
-            }
-            if let Some((key, _)) = t.split_once(':') {
-                let key = key
-                    .trim()
-                    .trim_matches(|c| c == '"' || c == '\'')
-                    .to_owned();
-                if seen.contains(&key) {
-                    return Some((key, i + 1));
-                }
-                seen.push(key);
-            }
-        }
-        None
-    }
-
-    /// The 1-based line of the `index`-th item of the list or mapping under `field`.
-    pub fn line_of_item(&self, field: &str, index: usize) -> Option<usize> {
-        let start = self.line_of(field)?;
-        let mut seen = 0;
-        for (i, line) in self.text.lines().enumerate().skip(start) {
-            let t = line.trim_start();
-            if t.is_empty() || t.starts_with('#') {
-                continue;
-            }
-            if !line.starts_with([' ', '\t', '-']) {
-                break; // the next top-level key
-            }
-            if seen == index {
-                return Some(i + 1);
-            }
-            seen += 1;
-        }
-        None
-    }
-
+    /// An error in this file at `line` (line 1 when there is nothing to point at).
     pub fn error(
         &self,
         line: Option<usize>,
         field: &str,
         message: impl Into<String>,
     ) -> ProfileError {
-        ProfileError {
-            file: self.display.clone(),
-            line: line.unwrap_or(1),
-            field: field.to_owned(),
-            message: message.into(),
+        ProfileError::new(self.display.clone(), line.unwrap_or(1), field, message)
+    }
+}
+
+/// A parsed profile's source with the position of every node, for errors.
+pub struct Located<'a> {
+    /// The file.
+    pub src: &'a Source,
+    /// Where each key and list item stands.
+    pub marks: Marks,
+}
+
+impl Located<'_> {
+    /// The line of the node at `path` (`packages`, `packages[2]`, `release_sha256.x86_64`).
+    pub fn line(&self, path: &str) -> Option<usize> {
+        self.marks.get(path).map(|m| m.line)
+    }
+
+    /// An error about the node at `path`, at its line; a list item or a nested key
+    /// (which may share its line with others in flow style) also gets its column.
+    pub fn error(&self, path: &str, message: impl Into<String>) -> ProfileError {
+        self.error_at(path, path, message)
+    }
+
+    /// An error naming `field`, placed at the node `at` (a field that is missing is
+    /// reported where the field that asks for it stands).
+    pub fn error_at(&self, at: &str, field: &str, message: impl Into<String>) -> ProfileError {
+        let mark = self.marks.get(at);
+        let mut e = self.src.error(mark.map(|m| m.line), field, message);
+        if at.contains(['[', '.']) {
+            e.column = mark.map(|m| m.column);
         }
+        e
     }
 }
 
@@ -182,13 +143,42 @@ fn key_of(line: &str) -> Option<&str> {
     Some(key.trim().trim_matches(|c| c == '"' || c == '\''))
 }
 
-/// One problem in one profile: printed as `file:line: field `x`: message`.
+/// The longest message an error carries: a message quotes one value, trimmed (see
+/// [`crate::profile::validate::quote`]), and never echoes a file whole.
+const MAX_MESSAGE: usize = 400;
+
+/// One problem in one profile: printed as `file:line: field `x`: message`, with
+/// ` (column N)` when the line may hold several values.
 #[derive(Debug, Clone)]
 pub struct ProfileError {
+    /// The file as shown to the user.
     pub file: String,
+    /// 1-based line.
     pub line: usize,
+    /// 1-based column, for list items and nested keys.
+    pub column: Option<usize>,
+    /// The field (path) at fault, or `(file)`, `(file name)`, `(document)`.
     pub field: String,
+    /// What is wrong, at most [`MAX_MESSAGE`] characters.
     pub message: String,
+}
+
+impl ProfileError {
+    /// An error at `line` of `file`; the message is clipped to a bounded length.
+    pub fn new(file: String, line: usize, field: &str, message: impl Into<String>) -> ProfileError {
+        let message = message.into();
+        let message = match message.char_indices().nth(MAX_MESSAGE) {
+            Some((i, _)) => format!("{}…", &message[..i]),
+            None => message,
+        };
+        ProfileError {
+            file,
+            line,
+            column: None,
+            field: crate::profile::validate::clip(field),
+            message,
+        }
+    }
 }
 
 impl fmt::Display for ProfileError {
@@ -197,17 +187,22 @@ impl fmt::Display for ProfileError {
             f,
             "{}:{}: field `{}`: {}",
             self.file, self.line, self.field, self.message
-        )
+        )?;
+        match self.column {
+            Some(c) => write!(f, " (column {c})"),
+            None => Ok(()),
+        }
     }
 }
 
 impl std::error::Error for ProfileError {}
 
-/// Deserializes a flat profile, turning serde_yaml's errors into [`ProfileError`]s.
-pub fn parse<T: serde::de::DeserializeOwned>(
-    src: &Source,
+/// Deserializes a flat profile after walking it for positions and repeated keys,
+/// turning serde_yaml's errors into [`ProfileError`]s that point at the node.
+pub fn parse<'a, T: serde::de::DeserializeOwned>(
+    src: &'a Source,
     fields: &[&str],
-) -> Result<T, ProfileError> {
+) -> Result<(T, Located<'a>), ProfileError> {
     if src
         .text
         .lines()
@@ -222,11 +217,52 @@ pub fn parse<T: serde::de::DeserializeOwned>(
             ),
         ));
     }
-    serde_yaml::from_str(&src.text).map_err(|e| yaml_error(src, &e))
+    let marks = match marks::walk(&src.text) {
+        Ok(marks) => marks,
+        Err(WalkError::Refused {
+            mark,
+            path,
+            message,
+        }) => return Err(at_mark(src, mark, &path, message)),
+        Err(WalkError::Syntax(e)) => {
+            // libyaml's account of a syntax error says where a quote or bracket was
+            // opened; yaml-rust2's is the fallback should the two disagree.
+            let serde = serde_yaml::from_str::<T>(&src.text);
+            let marks = Marks::default();
+            return Err(match serde {
+                Err(se) => yaml_error(src, &se, &marks),
+                Ok(_) => {
+                    let line = e.marker().line();
+                    let field = src
+                        .key_at_or_above(line)
+                        .unwrap_or_else(|| "(document)".into());
+                    src.error(
+                        Some(line),
+                        &field,
+                        format!("YAML syntax error: {}", e.info()),
+                    )
+                }
+            });
+        }
+    };
+    let value = serde_yaml::from_str(&src.text).map_err(|e| yaml_error(src, &e, &marks))?;
+    Ok((value, Located { src, marks }))
 }
 
-fn yaml_error(src: &Source, e: &serde_yaml::Error) -> ProfileError {
+/// An error at the node `path` starting at `mark`: its line, and its column when it
+/// is a list item or a nested key.
+fn at_mark(src: &Source, mark: Mark, path: &str, message: String) -> ProfileError {
+    let field = if path.is_empty() { "(document)" } else { path };
+    let mut e = src.error(Some(mark.line), field, message);
+    if path.contains(['[', '.']) {
+        e.column = Some(mark.column);
+    }
+    e
+}
+
+fn yaml_error(src: &Source, e: &serde_yaml::Error, marks: &Marks) -> ProfileError {
     let (message, positions) = split_positions(&e.to_string());
+    let message = crate::profile::validate::clip_quoted(&message);
     // serde_yaml prefixes errors inside a field with its path ("packages[1]: ...").
     let (path_field, message) = match message.split_once(": ") {
         Some((p, rest)) if is_field_path(p) => (Some(p.to_owned()), rest.to_owned()),
@@ -238,42 +274,41 @@ fn yaml_error(src: &Source, e: &serde_yaml::Error) -> ProfileError {
     let location = e.location().map(|l| l.line());
 
     if let Some(field) = named {
-        let line = if message.starts_with("missing field") {
-            Some(1) // nowhere to point: the field is not there
-        } else if message.starts_with("duplicate field") {
-            src.nth_line_of(&field, 1)
-        } else {
-            location.or_else(|| src.line_of(&field))
-        };
-        let message = if message.starts_with("missing field") {
-            "required, but missing".to_owned()
-        } else {
-            message.replace(", expected one of", "; the known fields are")
-        };
+        if message.starts_with("missing field") {
+            // Nowhere to point: the field is not there.
+            return src.error(Some(1), &field, "required, but missing");
+        }
+        let line = marks.get(&field).map(|m| m.line).or(location);
+        let message = message.replace(", expected one of", "; the known fields are");
         return src.error(line, &field, message);
     }
 
     if let Some(field) = path_field {
-        // A top-level field points at its key; a list item or nested key at itself.
-        let line = if field.contains(['[', '.']) {
-            location
-        } else {
-            src.line_of(&field).or(location)
-        };
         let message = message
             .replace("expected u16", "expected a port number (1-65535)")
             .replace("expected u64", "expected a whole number");
-        return src.error(line, &field, message);
+        return match marks.get(&field) {
+            Some(mark) => at_mark(src, mark, &field, message),
+            None => src.error(location, &field, message),
+        };
     }
 
     if message.starts_with("invalid type:") {
         let message = format!("a profile is a mapping of fields, not this: {message}");
         return src.error(Some(1), "(document)", message);
     }
+    syntax_error(src, &message, &positions, location)
+}
 
-    // A syntax error is shown where it broke, except at the end of the file: then the
-    // construct left open (an unclosed quote or bracket) is where to look, and
-    // "while scanning X at line N" says where it began.
+/// A syntax error is shown where it broke, except at the end of the file: then the
+/// construct left open (an unclosed quote or bracket) is where to look, and "while
+/// scanning X at line N" says where it began.
+fn syntax_error(
+    src: &Source,
+    message: &str,
+    positions: &[(String, usize)],
+    location: Option<usize>,
+) -> ProfileError {
     let opened = positions
         .iter()
         .find(|(context, _)| context.contains("while scanning"))

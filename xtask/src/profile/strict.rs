@@ -26,18 +26,22 @@ impl<'de> Deserialize<'de> for Text {
     }
 }
 
+/// A string field that must be a YAML string.
 pub fn string<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
     Text::deserialize(d).map(|t| t.0)
 }
 
+/// An optional string field that must be a YAML string when given.
 pub fn opt_string<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
     Text::deserialize(d).map(|t| Some(t.0))
 }
 
+/// A list of YAML strings.
 pub fn strings<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
     Vec::<Text>::deserialize(d).map(|v| v.into_iter().map(|t| t.0).collect())
 }
 
+/// An optional mapping of names to YAML strings.
 pub fn opt_string_map<'de, D: Deserializer<'de>>(
     d: D,
 ) -> Result<Option<BTreeMap<String, String>>, D::Error> {

@@ -3,11 +3,54 @@
 //!
 //! [`ProfileError`]: crate::profile::source::ProfileError
 
+/// A check's result: what is wrong, as a sentence for a [`ProfileError`].
 pub type Check = Result<(), String>;
+
+/// The most characters of one value an error message quotes.
+pub const QUOTE_CHARS: usize = 80;
+
+/// `s` as an error message quotes it: Rust-escaped, in double quotes, and cut to
+/// [`QUOTE_CHARS`] characters with an ellipsis, so a huge value is never echoed whole.
+pub fn quote(s: &str) -> String {
+    match s.char_indices().nth(QUOTE_CHARS) {
+        Some((i, _)) => format!("{:?}…", &s[..i]),
+        None => format!("{s:?}"),
+    }
+}
+
+/// `s` cut to [`QUOTE_CHARS`] characters with an ellipsis, unquoted (field paths).
+pub fn clip(s: &str) -> String {
+    match s.char_indices().nth(QUOTE_CHARS) {
+        Some((i, _)) => format!("{}…", &s[..i]),
+        None => s.to_owned(),
+    }
+}
+
+/// A message from serde_yaml with every run between backticks or double quotes (the
+/// values it echoes) cut to [`QUOTE_CHARS`] characters.
+pub fn clip_quoted(message: &str) -> String {
+    let mut out = message.to_owned();
+    for delimiter in ['`', '"'] {
+        out = out
+            .split(delimiter)
+            .enumerate()
+            .map(|(i, part)| {
+                if i % 2 == 1 {
+                    clip(part)
+                } else {
+                    part.to_owned()
+                }
+            })
+            .collect::<Vec<_>>()
+            .join(&delimiter.to_string());
+    }
+    out
+}
 
 /// A distro package name: what apt, pacman, dnf, apk and zypper accept, and nothing a
 /// shell would read as an option, a glob or a separator.
 pub fn package_name(s: &str) -> Check {
+    let q = quote(s);
     let ok = !s.is_empty()
         && s.len() <= 128
         && s.starts_with(|c: char| c.is_ascii_alphanumeric())
@@ -17,13 +60,14 @@ pub fn package_name(s: &str) -> Check {
         Ok(())
     } else {
         Err(format!(
-            "{s:?} is not a safe package name (letters, digits and + - . _, starting with a letter or digit)"
+            "{q} is not a safe package name (letters, digits and + - . _, starting with a letter or digit)"
         ))
     }
 }
 
 /// A version pinned to `MAJOR.MINOR.PATCH`, no leading zeros.
 pub fn version(s: &str) -> Check {
+    let q = quote(s);
     let parts: Vec<&str> = s.split('.').collect();
     let number = |p: &&str| {
         !p.is_empty()
@@ -35,31 +79,31 @@ pub fn version(s: &str) -> Check {
         Ok(())
     } else {
         Err(format!(
-            "{s:?} is not a pinned version of the form MAJOR.MINOR.PATCH"
+            "{q} is not a pinned version of the form MAJOR.MINOR.PATCH"
         ))
     }
 }
 
 /// A lowercase hex sha256 sum.
 pub fn sha256_hex(s: &str) -> Check {
+    let q = quote(s);
     if s.len() == 64
         && s.chars()
             .all(|c| c.is_ascii_digit() || ('a'..='f').contains(&c))
     {
         Ok(())
     } else {
-        Err(format!(
-            "{s:?} is not a sha256 sum (64 lowercase hex digits)"
-        ))
+        Err(format!("{q} is not a sha256 sum (64 lowercase hex digits)"))
     }
 }
 
 /// An image digest, `sha256:` and 64 lowercase hex digits.
 pub fn digest(s: &str) -> Check {
+    let q = quote(s);
     match s.strip_prefix("sha256:") {
         Some(hex) if sha256_hex(hex).is_ok() => Ok(()),
         _ => Err(format!(
-            "{s:?} is not an image digest (sha256: and 64 lowercase hex digits)"
+            "{q} is not an image digest (sha256: and 64 lowercase hex digits)"
         )),
     }
 }
@@ -67,9 +111,10 @@ pub fn digest(s: &str) -> Check {
 /// An image reference `[registry[:port]/]path:tag`, the tag required (it pins what is
 /// built on) and no digest (digests go in their own field).
 pub fn image_tagged(s: &str) -> Check {
+    let q = quote(s);
     let bad = |why: &str| {
         Err(format!(
-            "{s:?} is not an image reference of the form name:tag ({why})"
+            "{q} is not an image reference of the form name:tag ({why})"
         ))
     };
     if s.contains('@') {
@@ -93,6 +138,7 @@ pub fn image_tagged(s: &str) -> Check {
 
 /// An image reference as given on the command line: `name[:tag][@sha256:...]`.
 pub fn image_any(s: &str) -> Check {
+    let q = quote(s);
     let (rest, digest_part) = match s.split_once('@') {
         Some((r, d)) => (r, Some(d)),
         None => (s, None),
@@ -102,7 +148,7 @@ pub fn image_any(s: &str) -> Check {
     }
     match rest.rsplit_once(':') {
         Some((_, t)) if !t.contains('/') => image_tagged(rest),
-        _ => image_name(rest).map_err(|why| format!("{s:?} is not an image reference ({why})")),
+        _ => image_name(rest).map_err(|why| format!("{q} is not an image reference ({why})")),
     }
 }
 
@@ -124,13 +170,14 @@ fn image_name(name: &str) -> Check {
                 .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-'))
             || !matches!(port.parse::<u16>(), Ok(1..))
         {
-            return Err(format!("{reg:?} is not a registry host[:port]"));
+            return Err(format!("{} is not a registry host[:port]", quote(reg)));
         }
     }
     for p in parts {
         if !path_component(p) {
             return Err(format!(
-                "the path component {p:?} may hold lowercase letters, digits and . _ -"
+                "the path component {} may hold lowercase letters, digits and . _ -",
+                quote(p)
             ));
         }
     }
@@ -168,6 +215,7 @@ fn path_component(p: &str) -> bool {
 /// A mount point for the cache volume: not a system directory, and not where the
 /// configs are mounted.
 pub fn volume_root(s: &str) -> Check {
+    let q = quote(s);
     const SYSTEM: &[&str] = &[
         "/bin", "/boot", "/dev", "/etc", "/lib", "/lib64", "/proc", "/root", "/run", "/sbin",
         "/sys", "/tmp", "/usr", "/var",
@@ -179,11 +227,11 @@ pub fn volume_root(s: &str) -> Check {
             .any(|d| under(d))
     {
         return Err(format!(
-            "{s:?} would put the cache volume over a system or config directory"
+            "{q} would put the cache volume over a system or config directory"
         ));
     }
     if s.split('/').any(|c| c == ".") {
-        return Err(format!("{s:?} has a `.` component"));
+        return Err(format!("{q} has a `.` component"));
     }
     Ok(())
 }
@@ -199,6 +247,7 @@ pub fn port(p: u16) -> Check {
 
 /// An absolute container path, safe to paste into TOML, a Dockerfile and a shell line.
 pub fn abs_path(s: &str) -> Check {
+    let q = quote(s);
     let ok = s.starts_with('/')
         && s.len() > 1
         && !s.ends_with('/')
@@ -209,13 +258,14 @@ pub fn abs_path(s: &str) -> Check {
         Ok(())
     } else {
         Err(format!(
-            "{s:?} is not an absolute path of letters, digits and / . _ - (no trailing slash, no ..)"
+            "{q} is not an absolute path of letters, digits and / . _ - (no trailing slash, no ..)"
         ))
     }
 }
 
 /// A Docker object name (container, volume, network): `[a-zA-Z0-9][a-zA-Z0-9_.-]*`.
 pub fn docker_name(s: &str) -> Check {
+    let q = quote(s);
     let ok = !s.is_empty()
         && s.len() <= 128
         && s.starts_with(|c: char| c.is_ascii_alphanumeric())
@@ -224,14 +274,13 @@ pub fn docker_name(s: &str) -> Check {
     if ok {
         Ok(())
     } else {
-        Err(format!(
-            "{s:?} is not a Docker name (letters, digits, _ . -)"
-        ))
+        Err(format!("{q} is not a Docker name (letters, digits, _ . -)"))
     }
 }
 
 /// A distro name, which becomes a directory, an image tag and a matrix entry.
 pub fn distro_name(s: &str) -> Check {
+    let q = quote(s);
     let ok = !s.is_empty()
         && s.len() <= 64
         && s.starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
@@ -241,7 +290,7 @@ pub fn distro_name(s: &str) -> Check {
         Ok(())
     } else {
         Err(format!(
-            "{s:?} is not a usable distro name (the file name: lowercase letters, digits, - _ .)"
+            "{q} is not a usable distro name (the file name: lowercase letters, digits, - _ .)"
         ))
     }
 }
@@ -249,6 +298,17 @@ pub fn distro_name(s: &str) -> Check {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn long_values_are_quoted_trimmed() {
+        let long = "x".repeat(20 * 1024 * 1024);
+        let q = quote(&long);
+        assert!(q.len() < 100 && q.ends_with('…'), "{q}");
+        assert_eq!(quote("ab\"c"), "\"ab\\\"c\"");
+        let m = clip_quoted(&format!("unknown variant `{long}`, expected one of `apt`"));
+        assert!(m.len() < 200 && m.ends_with("`apt`"), "{m}");
+        assert!(package_name(&long).unwrap_err().len() < 300);
+    }
 
     #[test]
     fn image_references() {

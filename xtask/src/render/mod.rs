@@ -93,7 +93,7 @@ impl Templates {
             base_image => distro.base_ref(),
             install => d.install.as_str(),
             runtime_install => d.family.install_command(&packages),
-            fetch_install => d.family.install_command(&d.family.fetch_packages()),
+            fetch_install => d.family.fetch_command(),
             sccache_version => d.sccache_version,
             release_sha256 => d.release_sha256,
             rust_image => d.rust_image,
