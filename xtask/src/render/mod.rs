@@ -9,6 +9,7 @@ use minijinja::{context, Environment, UndefinedBehavior};
 
 pub mod escape;
 pub mod generated;
+pub mod kube;
 pub mod matrix;
 
 use crate::profile::distro::{Distro, Install};
@@ -123,8 +124,23 @@ impl Templates {
         input: &ConfigInputs,
         header: &str,
     ) -> anyhow::Result<Configs> {
+        let url = format!(
+            "http://{}:{}",
+            input.advertise, profile.profile.scheduler_port
+        );
+        self.configs_at(profile, input, &url, header)
+    }
+
+    /// The three configs with the scheduler at `scheduler_url`: on Kubernetes that
+    /// is a Service's DNS name, not the address the build server advertises.
+    pub fn configs_at(
+        &self,
+        profile: &Profile,
+        input: &ConfigInputs,
+        scheduler_url: &str,
+        header: &str,
+    ) -> anyhow::Result<Configs> {
         let rt = &profile.profile;
-        let scheduler_url = format!("http://{}:{}", input.advertise, rt.scheduler_port);
         let server_auth = match rt.server_auth {
             crate::profile::runtime::ServerAuth::JwtHs256 => "jwt_hs256",
             crate::profile::runtime::ServerAuth::Token => "token",
