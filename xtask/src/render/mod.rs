@@ -124,20 +124,24 @@ impl Templates {
         input: &ConfigInputs,
         header: &str,
     ) -> anyhow::Result<Configs> {
-        let url = format!(
-            "http://{}:{}",
-            input.advertise, profile.profile.scheduler_port
-        );
-        self.configs_at(profile, input, &url, header)
+        let rt = &profile.profile;
+        let url = format!("http://{}:{}", input.advertise, rt.scheduler_port);
+        let network = match rt.network {
+            crate::profile::runtime::NetworkMode::Host => "host",
+            crate::profile::runtime::NetworkMode::Bridge => "bridge",
+        };
+        self.configs_at(profile, input, &url, network, header)
     }
 
-    /// The three configs with the scheduler at `scheduler_url`: on Kubernetes that
-    /// is a Service's DNS name, not the address the build server advertises.
+    /// The three configs with the scheduler at `scheduler_url` on `network` (named
+    /// in a comment): on Kubernetes the URL is a Service's DNS name, not the
+    /// address the build server advertises, and the network is the pod network.
     pub fn configs_at(
         &self,
         profile: &Profile,
         input: &ConfigInputs,
         scheduler_url: &str,
+        network: &str,
         header: &str,
     ) -> anyhow::Result<Configs> {
         let rt = &profile.profile;
@@ -145,10 +149,6 @@ impl Templates {
             crate::profile::runtime::ServerAuth::JwtHs256 => "jwt_hs256",
             crate::profile::runtime::ServerAuth::Token => "token",
             crate::profile::runtime::ServerAuth::DangerouslyInsecure => "DANGEROUSLY_INSECURE",
-        };
-        let network = match rt.network {
-            crate::profile::runtime::NetworkMode::Host => "host",
-            crate::profile::runtime::NetworkMode::Bridge => "bridge",
         };
         let ctx = context! {
             header => header,
