@@ -31,12 +31,15 @@ pub enum Builders {
 /// One `kube` request, as the command line hands it over.
 #[derive(Debug, Clone)]
 pub struct KubeRequest {
+    /// The distro whose image runs (it must have a profile in distros/).
     pub distro: String,
     /// Runtime profile from profiles/.
     pub profile: String,
+    /// How many build servers, and as what.
     pub builders: Builders,
     /// The image the cluster pulls: a registry reference it can reach.
     pub image: String,
+    /// The namespace every object goes in: a DNS-1123 label.
     pub namespace: String,
     /// Where the manifests go.
     pub output: PathBuf,
@@ -44,6 +47,7 @@ pub struct KubeRequest {
 
 /// What `render_to` wrote.
 pub struct Rendered {
+    /// The cluster model the manifests describe.
     pub cluster: Cluster,
     /// The files written, in apply order.
     pub files: Vec<PathBuf>,

@@ -49,6 +49,7 @@ pub enum Workload {
 pub struct KubeSpec {
     /// A DNS-1123 label, checked by the caller.
     pub namespace: String,
+    /// StatefulSet or DaemonSet for the build servers.
     pub workload: Workload,
 }
 
@@ -58,6 +59,7 @@ pub struct Manifest {
     /// The file name, e.g. `20-scheduler.yaml`; `kubectl apply -f DIR` takes them
     /// in this (name) order, the Namespace and Secrets first.
     pub file: String,
+    /// The manifest: a header comment, then the YAML document.
     pub yaml: String,
     /// Holds secret values: written mode 0600, never printed.
     pub secret: bool,
@@ -169,17 +171,22 @@ fn config_secret_volume(name: &str, secret: &str) -> Value {
     json!({ "name": name, "secret": { "secretName": secret, "defaultMode": 0o400 } })
 }
 
-fn scheduler_deployment(c: &Cluster, ns: &str) -> Value {
+fn scheduler_container(c: &Cluster) -> Value {
     let port = c.scheduler.port;
     let probe = |period: u32, failures: u32| {
         json!({
-            "httpGet": { "path": STATUS_PATH, "port": "scheduler" },
+            // The JSON form, as `cargo xtask status` reads it; any 200 means ready.
+            "httpGet": {
+                "path": STATUS_PATH,
+                "port": "scheduler",
+                "httpHeaders": [{ "name": "Accept", "value": "application/json" }],
+            },
             "periodSeconds": period,
             "timeoutSeconds": 5,
             "failureThreshold": failures,
         })
     };
-    let container = json!({
+    json!({
         "name": "scheduler",
         "image": c.image,
         "imagePullPolicy": "IfNotPresent",
@@ -200,12 +207,15 @@ fn scheduler_deployment(c: &Cluster, ns: &str) -> Value {
             "seccompProfile": { "type": "RuntimeDefault" },
         },
         "volumeMounts": [{ "name": "config", "mountPath": CONFIG_MOUNT, "readOnly": true }],
-    });
+    })
+}
+
+fn scheduler_deployment(c: &Cluster, ns: &str) -> Value {
     let pod = json!({
         "automountServiceAccountToken": false,
         "enableServiceLinks": false,
         "terminationGracePeriodSeconds": STOP_GRACE_SECS,
-        "containers": [container],
+        "containers": [scheduler_container(c)],
         "volumes": [config_secret_volume("config", &format!("{APP}-scheduler"))],
     });
     json!({
