@@ -394,3 +394,54 @@ fn bad_values_are_refused_before_anything_is_written() {
     );
     assert!(!r.status.success() && !out.exists());
 }
+
+#[test]
+fn default_output_is_private_in_the_state_directory() {
+    let state = tempfile::tempdir().unwrap();
+    let s = state.path().to_str().unwrap();
+    let r = xtask(
+        &project_root(),
+        &["--state-dir", s, "kube", "debian", "--builders", "1"],
+    );
+    assert!(r.status.success(), "{}", stderr(&r));
+    let dir = state.path().join("kube/sccache-dist");
+    assert_eq!(manifests(&dir).len(), 8);
+    let mode = std::fs::metadata(state.path().join("kube"))
+        .unwrap()
+        .permissions();
+    assert_eq!(std::os::unix::fs::PermissionsExt::mode(&mode) & 0o077, 0);
+}
+
+#[test]
+fn an_insecure_profile_is_not_rendered_for_kubernetes() {
+    let tree = support::copy_tree();
+    let profiles = tree.path().join("profiles");
+    let default = std::fs::read_to_string(profiles.join("default.yaml")).unwrap();
+    let insecure = default.replace(
+        "server_auth: jwt_hs256",
+        "server_auth: DANGEROUSLY_INSECURE",
+    );
+    assert_ne!(insecure, default);
+    std::fs::write(profiles.join("insecure.yaml"), insecure).unwrap();
+    let out = tree.path().join("m");
+    let r = xtask(
+        tree.path(),
+        &[
+            "kube",
+            "debian",
+            "--builders",
+            "1",
+            "--profile",
+            "insecure",
+            "--output",
+            out.to_str().unwrap(),
+        ],
+    );
+    assert!(!r.status.success());
+    assert!(
+        stderr(&r).contains("DANGEROUSLY_INSECURE"),
+        "{}",
+        stderr(&r)
+    );
+    assert!(!out.exists());
+}
