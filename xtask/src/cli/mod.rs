@@ -7,6 +7,7 @@ mod check_configs;
 mod cluster;
 mod generate;
 mod image;
+mod kube;
 mod up;
 
 use std::path::PathBuf;
@@ -58,6 +59,7 @@ enum Command {
     RemoveImage(image::RemoveImage),
     ClientConfig(cluster::ClientConfig),
     Doctor(cluster::Doctor),
+    Kube(kube::Kube),
     /// Benchmarks printing their figures.
     #[command(subcommand)]
     Bench(bench::Bench),
@@ -84,6 +86,7 @@ impl Cli {
             Command::RemoveImage(c) => c.run(&env),
             Command::ClientConfig(c) => c.run(&env),
             Command::Doctor(c) => c.run(&env),
+            Command::Kube(c) => c.run(&env),
             Command::Bench(c) => c.run(&env),
         }
     }

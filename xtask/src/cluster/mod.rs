@@ -5,6 +5,7 @@ pub mod configs;
 pub mod container;
 pub mod diagnose;
 pub mod doctor;
+pub mod kube;
 pub mod lifecycle;
 pub mod model;
 pub mod readiness;

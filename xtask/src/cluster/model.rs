@@ -16,6 +16,9 @@ pub enum Network {
     Host,
     /// A user-defined bridge network with fixed container addresses.
     Bridge { name: String, subnet: String },
+    /// Kubernetes' pod network (`cargo xtask kube`): each build server's address is
+    /// its pod IP, known only when the pod starts.
+    Pod,
 }
 
 impl Network {
@@ -24,6 +27,7 @@ impl Network {
         match self {
             Network::Host => "host",
             Network::Bridge { .. } => "bridge",
+            Network::Pod => "pod",
         }
     }
 }

@@ -214,7 +214,8 @@ fn run_spec(state: &StateDir, c: &Cluster) -> anyhow::Result<RunSpec> {
         ],
         env: vec![("SCCACHE_LOG".into(), rt.log_level.as_str().into())],
         bridge: match &c.network {
-            Network::Host => None,
+            // Pod is Kubernetes' (`kube` renders manifests, `start` never sees it).
+            Network::Host | Network::Pod => None,
             Network::Bridge { name, .. } => Some((name.clone(), server.address.to_string())),
         },
         command: Vec::new(),
@@ -227,7 +228,7 @@ fn launch(state: &StateDir, c: &Cluster) -> anyhow::Result<()> {
     let spec = run_spec(state, c)?;
     let created = match &c.network {
         Network::Bridge { name, subnet } => docker_network::ensure_bridge(name, subnet)?,
-        Network::Host => false,
+        Network::Host | Network::Pod => false,
     };
     if let Err(e) = docker::run_logged(&spec.args()) {
         if let (true, Network::Bridge { name, .. }) = (created, &c.network) {

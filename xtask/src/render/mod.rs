@@ -9,6 +9,7 @@ use minijinja::{context, Environment, UndefinedBehavior};
 
 pub mod escape;
 pub mod generated;
+pub mod kube;
 pub mod matrix;
 
 use crate::profile::distro::{Distro, Install};
@@ -124,15 +125,30 @@ impl Templates {
         header: &str,
     ) -> anyhow::Result<Configs> {
         let rt = &profile.profile;
-        let scheduler_url = format!("http://{}:{}", input.advertise, rt.scheduler_port);
+        let url = format!("http://{}:{}", input.advertise, rt.scheduler_port);
+        let network = match rt.network {
+            crate::profile::runtime::NetworkMode::Host => "host",
+            crate::profile::runtime::NetworkMode::Bridge => "bridge",
+        };
+        self.configs_at(profile, input, &url, network, header)
+    }
+
+    /// The three configs with the scheduler at `scheduler_url` on `network` (named
+    /// in a comment): on Kubernetes the URL is a Service's DNS name, not the
+    /// address the build server advertises, and the network is the pod network.
+    pub fn configs_at(
+        &self,
+        profile: &Profile,
+        input: &ConfigInputs,
+        scheduler_url: &str,
+        network: &str,
+        header: &str,
+    ) -> anyhow::Result<Configs> {
+        let rt = &profile.profile;
         let server_auth = match rt.server_auth {
             crate::profile::runtime::ServerAuth::JwtHs256 => "jwt_hs256",
             crate::profile::runtime::ServerAuth::Token => "token",
             crate::profile::runtime::ServerAuth::DangerouslyInsecure => "DANGEROUSLY_INSECURE",
-        };
-        let network = match rt.network {
-            crate::profile::runtime::NetworkMode::Host => "host",
-            crate::profile::runtime::NetworkMode::Bridge => "bridge",
         };
         let ctx = context! {
             header => header,

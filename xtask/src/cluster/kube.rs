@@ -1,0 +1,217 @@
+//! `kube`: the cluster model for Kubernetes, its secrets and configs, and the
+//! manifests written into a directory (Secrets mode 0600). Nothing is applied:
+//! `kubectl apply -f DIR` is the user's step.
+
+use std::net::Ipv4Addr;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+
+use super::model::{Cluster, Network, Scheduler, Server};
+use crate::atomic;
+use crate::profile::runtime::{self, ServerAuth};
+use crate::profile::{self, validate, Profile};
+use crate::render::kube::{self as manifests, KubeSpec, Manifest, Workload, POD_IP_PLACEHOLDER};
+use crate::render::{Configs, Templates};
+use crate::sccache::config_check;
+use crate::state::Secrets;
+
+/// The most StatefulSet replicas `--builders` takes (a guard against typos).
+pub const MAX_BUILDERS: u32 = 1000;
+
+/// How many build servers, and as what.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Builders {
+    /// A StatefulSet with this many replicas.
+    Replicas(u32),
+    /// A DaemonSet: one per node.
+    PerNode,
+}
+
+/// One `kube` request, as the command line hands it over.
+#[derive(Debug, Clone)]
+pub struct KubeRequest {
+    /// The distro whose image runs (it must have a profile in distros/).
+    pub distro: String,
+    /// Runtime profile from profiles/.
+    pub profile: String,
+    /// How many build servers, and as what.
+    pub builders: Builders,
+    /// The image the cluster pulls: a registry reference it can reach.
+    pub image: String,
+    /// The namespace every object goes in: a DNS-1123 label.
+    pub namespace: String,
+    /// Where the manifests go.
+    pub output: PathBuf,
+}
+
+/// What `render_to` wrote.
+pub struct Rendered {
+    /// The cluster model the manifests describe.
+    pub cluster: Cluster,
+    /// The files written, in apply order.
+    pub files: Vec<PathBuf>,
+    /// Why the profile's server auth was not used as is, if it was not.
+    pub note: Option<String>,
+}
+
+/// A DNS-1123 label, as Kubernetes requires of a namespace name.
+pub fn check_namespace(ns: &str) -> Result<(), String> {
+    let ok = !ns.is_empty()
+        && ns.len() <= 63
+        && ns
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        && !ns.starts_with('-')
+        && !ns.ends_with('-');
+    if ok {
+        Ok(())
+    } else {
+        Err(format!("{ns:?} is not a DNS-1123 label (a-z, 0-9 and -, at most 63, starting and ending with a letter or digit)"))
+    }
+}
+
+/// Checks the request, renders every manifest with fresh secrets and writes them.
+pub fn render_to(root: &Path, req: &KubeRequest) -> anyhow::Result<Rendered> {
+    check_request(root, req)?;
+    let (profile, note) = kube_profile(runtime::load_named(root, &req.profile)?)?;
+    let cluster = model(&req.distro, &req.image, profile, req.builders);
+    let spec = KubeSpec {
+        namespace: req.namespace.clone(),
+        workload: match req.builders {
+            Builders::Replicas(_) => Workload::StatefulSet,
+            Builders::PerNode => Workload::DaemonSet,
+        },
+    };
+    let configs = configs(root, &cluster, &spec)?;
+    let rendered = manifests::render(&cluster, &configs, &spec)?;
+    let files = write(&req.output, &rendered)?;
+    Ok(Rendered {
+        cluster,
+        files,
+        note,
+    })
+}
+
+fn check_request(root: &Path, req: &KubeRequest) -> anyhow::Result<()> {
+    profile::find_distro(root, &req.distro)?;
+    check_namespace(&req.namespace).map_err(|e| anyhow::anyhow!("--namespace: {e}"))?;
+    validate::image_any(&req.image).map_err(|e| anyhow::anyhow!("--image: {e}"))?;
+    if let Builders::Replicas(n) = req.builders {
+        anyhow::ensure!(
+            (1..=MAX_BUILDERS).contains(&n),
+            "--builders {n}: give 1 to {MAX_BUILDERS}"
+        );
+    }
+    Ok(())
+}
+
+/// The profile as Kubernetes runs it: a build server's address is its pod IP,
+/// unknown until the pod starts, so no JWT can be signed for it ahead of time and
+/// the servers share one token instead.
+fn kube_profile(mut p: Profile) -> anyhow::Result<(Profile, Option<String>)> {
+    let note = match p.profile.server_auth {
+        ServerAuth::Token => None,
+        ServerAuth::JwtHs256 => Some(format!(
+            "{}: server_auth jwt_hs256 becomes token on Kubernetes (pod IPs are not known ahead, a JWT binds one)",
+            p.file
+        )),
+        ServerAuth::DangerouslyInsecure => anyhow::bail!(
+            "{}: server_auth DANGEROUSLY_INSECURE is not rendered for Kubernetes, where any pod could register as a build server",
+            p.file
+        ),
+    };
+    p.profile.server_auth = ServerAuth::Token;
+    Ok((p, note))
+}
+
+/// The cluster model of `builders` servers running `image`: addresses are
+/// unspecified (0.0.0.0) because each is a pod IP, assigned when the pod starts.
+pub fn model(distro: &str, image: &str, profile: Profile, builders: Builders) -> Cluster {
+    let rt = &profile.profile;
+    let builder = format!("{}-builder", manifests::APP);
+    let server = |name: String| Server {
+        name,
+        container: "server".into(),
+        address: Ipv4Addr::UNSPECIFIED,
+        port: rt.server_port,
+        cache: "cache".into(),
+    };
+    let servers = match builders {
+        // StatefulSet pods are named NAME-0 .. NAME-(N-1).
+        Builders::Replicas(n) => (0..n).map(|i| server(format!("{builder}-{i}"))).collect(),
+        Builders::PerNode => vec![server(builder)],
+    };
+    Cluster {
+        distro: distro.to_owned(),
+        image: image.to_owned(),
+        // Not built here: the cluster pulls whatever the reference names.
+        image_hash: String::new(),
+        network: Network::Pod,
+        address_source:
+            "the pod IP (Downward API status.podIP), written into server.conf by the init container"
+                .into(),
+        scheduler: Scheduler {
+            container: "scheduler".into(),
+            address: Ipv4Addr::UNSPECIFIED,
+            port: rt.scheduler_port,
+        },
+        servers,
+        profile,
+    }
+}
+
+/// Fresh secrets from the OS random source, the three configs with the
+/// scheduler's Service as its URL and the pod IP as a placeholder, checked as
+/// sccache-dist reads them.
+fn configs(root: &Path, c: &Cluster, spec: &KubeSpec) -> anyhow::Result<Configs> {
+    let secrets = Secrets::generate(ServerAuth::Token)?;
+    let inputs = secrets.config_inputs(&c.profile, POD_IP_PLACEHOLDER)?;
+    let url = manifests::scheduler_url(&spec.namespace, c.scheduler.port);
+    let header = "generated by `cargo xtask kube`, do not edit; holds secrets";
+    let configs = Templates::load(root)?.configs_at(&c.profile, &inputs, &url, "pod", header)?;
+    let problems = check(&configs);
+    anyhow::ensure!(
+        problems.is_empty(),
+        "the rendered configs do not check out:\n{}",
+        problems.join("\n")
+    );
+    Ok(configs)
+}
+
+/// `config_check` on the configs as a pod sees them (a sample pod IP in place of
+/// the placeholder). Its rule that the server's scheduler URL names the server's
+/// own IP is Docker's: here the URL is the Service's name, and pod-to-Service
+/// traffic leaves from the pod IP, which is what the scheduler checks.
+pub fn check(configs: &Configs) -> Vec<String> {
+    let sample = Configs {
+        scheduler: configs.scheduler.clone(),
+        server: configs.server.replace(POD_IP_PLACEHOLDER, "10.0.0.1"),
+        client: configs.client.clone(),
+    };
+    config_check::check(&sample)
+        .into_iter()
+        .filter(|p| !p.starts_with("server.conf: `scheduler_url`: host "))
+        .collect()
+}
+
+/// Writes every manifest atomically; the directory is made private (0700) when
+/// it is new, Secrets are mode 0600 and the rest 0644.
+fn write(dir: &Path, manifests: &[Manifest]) -> anyhow::Result<Vec<PathBuf>> {
+    use std::os::unix::fs::DirBuilderExt;
+    if !dir.exists() {
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+            .with_context(|| format!("cannot create {}", dir.display()))?;
+    }
+    let mut files = Vec::new();
+    for m in manifests {
+        let path = dir.join(&m.file);
+        let mode = if m.secret { 0o600 } else { 0o644 };
+        atomic::write(&path, m.yaml.as_bytes(), mode)?;
+        files.push(path);
+    }
+    Ok(files)
+}
