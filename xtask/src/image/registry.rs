@@ -91,8 +91,8 @@ pub fn reuse(
     }
     if !args.pull && !args.push && !have_local {
         println!(
-            "{}: not pulled ({} stays as it was locally); --pull fetches it",
-            plan.distro, plan.tag
+            "{}: not pulled, local tags left as they were (--pull fetches it)",
+            plan.distro
         );
     }
     if args.push {
