@@ -461,3 +461,61 @@ fn a_registry_with_basic_auth_uses_the_stored_login_and_never_prints_it() {
     assert!(!built(&pulled), "{}", ok(&pulled));
     assert!(image_id(&format!("{repo}:debian")).is_some(), "not pulled");
 }
+
+#[test]
+fn dry_run_prints_the_registry_commands_and_local_repos_refuse_push() {
+    let root = support::project_root();
+    let repo = "127.0.0.1:5999/sccache-dist";
+    let out = support::xtask(
+        &root,
+        &[
+            "image",
+            "debian",
+            "--dry-run",
+            "--repo",
+            repo,
+            "--push",
+            "--pull",
+        ],
+    );
+    let text = ok(&out);
+    let hash = text
+        .lines()
+        .find_map(|l| l.strip_prefix("# debian: input hash "))
+        .and_then(|rest| rest.split_whitespace().next())
+        .expect("hash line")
+        .to_owned();
+    let hash_tag = format!("{repo}:debian-{}", &hash[..12]);
+    for line in [
+        format!("docker buildx imagetools inspect --format '{{{{json .}}}}' {hash_tag}"),
+        "docker pull --platform linux/".to_owned(),
+        format!("docker tag {hash_tag} {repo}:debian"),
+        format!("docker push {hash_tag}"),
+        format!("docker push {repo}:debian"),
+    ] {
+        assert!(text.contains(&line), "missing `{line}`:\n{text}");
+    }
+
+    for flag in ["--push", "--pull"] {
+        let out = support::xtask(
+            &root,
+            &[
+                "image",
+                "debian",
+                "--dry-run",
+                "--repo",
+                "someone/sccache-dist",
+                flag,
+            ],
+        );
+        assert!(
+            !out.status.success(),
+            "{flag} with a local repository succeeded"
+        );
+        assert!(
+            stderr(&out).contains("need a registry repository"),
+            "{}",
+            stderr(&out)
+        );
+    }
+}

@@ -86,8 +86,8 @@ pub fn lookup(
             return Ok(None);
         }
         anyhow::bail!(
-            "the registry {registry} did not answer a look-up of {reference} (`{}`): {}\n\
-             check that it is up and that `docker login {registry}` has been run",
+            "cannot look up {reference} in the registry {registry} (`{}`): {}\n\
+             check that the registry is up and that `docker login {registry}` stored credentials for it",
             docker::show(&args),
             stderr.trim()
         );
