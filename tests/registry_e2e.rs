@@ -20,7 +20,7 @@ const HASH_LABEL: &str = "io.github.sccache-docker.input-hash";
 struct Registry {
     child: Child,
     port: u16,
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
 }
 
 impl Registry {
@@ -44,12 +44,12 @@ impl Registry {
             .stderr(std::fs::File::create(dir.path().join("registry.log")).unwrap())
             .spawn()
             .expect("docker-registry starts");
-        let reg = Registry {
-            child,
-            port,
-            _dir: dir,
-        };
+        let mut reg = Registry { child, port, dir };
         support::wait_for("the registry's /v2/ to answer", 30, || {
+            if let Some(status) = reg.child.try_wait().unwrap() {
+                let log = std::fs::read_to_string(reg.dir.path().join("registry.log"));
+                panic!("docker-registry exited ({status}) before answering: {log:?}");
+            }
             reg.v2_status().is_some()
         });
         reg
