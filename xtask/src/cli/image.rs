@@ -89,6 +89,8 @@ impl BuildFlags {
             profile: profile.to_owned(),
             sccache_dist: self.sccache_dist.clone(),
             builder: self.builder.into(),
+            push: false,
+            pull: false,
         }
     }
 }
@@ -106,12 +108,22 @@ pub struct Image {
     /// Print the input hash and the docker commands without running any.
     #[arg(long)]
     dry_run: bool,
-    /// Image repository; tags are REPO:DISTRO and REPO:DISTRO-HASH12.
+    /// Image repository; tags are REPO:DISTRO and REPO:DISTRO-HASH12. A registry
+    /// repository (e.g. 127.0.0.1:5000/sccache-dist) is looked up in its registry
+    /// first, with the credentials `docker login` stored.
     #[arg(long, env = "SCCACHE_DOCKER_REPO", default_value = DEFAULT_REPO)]
     repo: String,
     /// Runtime profile whose ports and cache root the image is built for.
     #[arg(long, default_value = DEFAULT_PROFILE)]
     profile: String,
+    /// Push REPO:DISTRO-HASH12 and REPO:DISTRO to the registry of a registry
+    /// repository (first path component a host with a dot or a port, or localhost).
+    #[arg(long)]
+    push: bool,
+    /// When the registry already has the hash tag, pull it and tag it locally as
+    /// REPO:DISTRO too (without it, the build is skipped and nothing is pulled).
+    #[arg(long)]
+    pull: bool,
     #[command(flatten)]
     build: BuildFlags,
 }
@@ -123,9 +135,11 @@ impl Image {
         } else {
             Selection::Named(self.distros)
         };
-        let req = self
+        let mut req = self
             .build
             .request(selection, self.dry_run, &self.repo, &self.profile);
+        req.push = self.push;
+        req.pull = self.pull;
         build::run(&env.root, &env.state, &req).map(drop)
     }
 }

@@ -38,12 +38,14 @@ impl Up {
             .clone()
             .unwrap_or_else(|| DEFAULT_DISTRO.to_owned());
         step(1, &format!("image {distro}"));
-        let req = self.build.request(
+        let mut req = self.build.request(
             Selection::Named(vec![distro.clone()]),
             false,
             &self.repo,
             &self.profile,
         );
+        // `start` needs the image here: a registry's copy is pulled, not just found.
+        req.pull = crate::docker::registry::registry_host(&self.repo).is_some();
         build::run(&env.root, &env.state, &req)?;
         step(2, "start the scheduler and the build server");
         self.replace_running(env)?;

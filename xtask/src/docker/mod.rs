@@ -4,5 +4,6 @@
 pub mod api;
 pub mod cli;
 pub mod network;
+pub mod registry;
 
 pub use cli::*;

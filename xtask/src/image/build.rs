@@ -12,6 +12,7 @@ use super::{DISTRO_LABEL, HASH_LABEL};
 use crate::docker;
 use crate::image::hash::{self as content_hash, BuildContext, ContextFile, Data, HashInputs};
 use crate::image::lock;
+use crate::image::registry;
 use crate::profile;
 use crate::profile::distro::{Distro, Install};
 use crate::profile::{runtime as runtime_profile, validate};
@@ -56,6 +57,10 @@ pub struct ImageRequest {
     /// For `install: local`: the host's sccache-dist [default: the one on PATH].
     pub sccache_dist: Option<PathBuf>,
     pub builder: BuilderChoice,
+    /// Push the hash tag and the moving tag to the registry (registry repositories).
+    pub push: bool,
+    /// Pull the hash tag from the registry when it is there (registry repositories).
+    pub pull: bool,
 }
 
 /// What `image` did for one distro.
@@ -359,6 +364,7 @@ fn host_binary(args: &ImageRequest) -> anyhow::Result<PathBuf> {
 
 pub fn run(root: &Path, state: &StateDir, args: &ImageRequest) -> anyhow::Result<Vec<ImageResult>> {
     check_args(args)?;
+    registry::for_request(args)?;
     let distros = select(root, args)?;
     if args.base_image.is_some() && distros.len() > 1 {
         anyhow::bail!("--base-image replaces one distro's base: give one distro with it");
@@ -391,6 +397,9 @@ pub fn run(root: &Path, state: &StateDir, args: &ImageRequest) -> anyhow::Result
                 "{}",
                 docker::show(&p.build_command(Path::new("<context>"), builder))
             );
+            for cmd in registry::dry_run_commands(&p, args) {
+                println!("{}", docker::show(&cmd));
+            }
         }
         return Ok(Vec::new());
     }
@@ -423,8 +432,15 @@ fn build_one(
         built,
     };
 
+    let registry = registry::for_request(args)?;
     if !args.force {
-        if let Some(tags) = plan.built_image_tags()? {
+        let local = plan.built_image_tags()?;
+        if let Some(host) = &registry {
+            if registry::reuse(&plan, host, args, local.as_deref())? {
+                return Ok(result(false));
+            }
+        }
+        if let Some(tags) = local {
             if !tags.contains(&plan.tag) {
                 docker::output(&["tag", &plan.hash_tag, &plan.tag])?;
                 println!("{}: tagged {} again", d.name, plan.tag);
@@ -436,6 +452,7 @@ fn build_one(
                 &plan.hash[..12],
                 started.elapsed().as_secs_f64()
             );
+            registry::publish(&plan, registry.as_deref(), args)?;
             return Ok(result(false));
         }
     }
@@ -480,6 +497,7 @@ fn build_one(
         plan.hash_tag,
         started.elapsed().as_secs_f64()
     );
+    registry::publish(&plan, registry.as_deref(), args)?;
     Ok(result(true))
 }
 

@@ -5,6 +5,7 @@
 pub mod build;
 pub mod hash;
 pub mod lock;
+pub mod registry;
 pub mod remove;
 
 /// Label holding the full content hash of everything that went into an image.
