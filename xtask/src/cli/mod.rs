@@ -7,6 +7,7 @@ mod check_configs;
 mod cluster;
 mod generate;
 mod image;
+mod repro;
 mod up;
 
 use std::path::PathBuf;
@@ -50,6 +51,7 @@ enum Command {
     CheckConfigs(check_configs::CheckConfigs),
     Matrix(generate::Matrix),
     Image(image::Image),
+    VerifyRepro(repro::VerifyRepro),
     Start(cluster::Start),
     Stop(cluster::Stop),
     Status(cluster::Status),
@@ -76,6 +78,7 @@ impl Cli {
             Command::CheckConfigs(c) => c.run(&env),
             Command::Matrix(c) => c.run(&env),
             Command::Image(c) => c.run(&env),
+            Command::VerifyRepro(c) => c.run(&env),
             Command::Start(c) => c.run(&env),
             Command::Stop(c) => c.run(&env),
             Command::Status(c) => c.run(&env),
