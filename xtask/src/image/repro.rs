@@ -186,7 +186,8 @@ fn with_mtimes(a: &Tree, b: &Tree, layer: usize) -> Vec<Difference> {
     differences
 }
 
-/// The top-level fields of the image configs that differ.
+/// The top-level fields of the image configs that differ, beyond the layer list
+/// (`rootfs`), whose differences the layers themselves show.
 fn config_differences(a: &oci::OciImage, b: &oci::OciImage) -> anyhow::Result<Vec<Difference>> {
     if a.config_digest == b.config_digest {
         return Ok(Vec::new());
@@ -198,18 +199,17 @@ fn config_differences(a: &oci::OciImage, b: &oci::OciImage) -> anyhow::Result<Ve
         .chain(cb.as_object())
         .flat_map(|o| o.keys())
         .collect();
-    let what = keys
+    let what: Vec<String> = keys
         .into_iter()
         .filter(|k| ca.get(*k) != cb.get(*k) && k.as_str() != "rootfs")
         .map(|k| format!("{k} differs"))
-        .collect::<Vec<_>>();
+        .collect();
+    if what.is_empty() {
+        return Ok(Vec::new());
+    }
     Ok(vec![Difference {
         path: "(image config)".into(),
-        what: if what.is_empty() {
-            vec!["layer digests differ".into()]
-        } else {
-            what
-        },
+        what,
     }])
 }
 
