@@ -246,10 +246,7 @@ fn concurrent_runs_for_one_distro_build_once() {
         stderr(&a),
         stderr(&b)
     );
-    let built = [&a, &b]
-        .iter()
-        .filter(|o| ran_build(o))
-        .count();
+    let built = [&a, &b].iter().filter(|o| ran_build(o)).count();
     let skipped = [&a, &b]
         .iter()
         .filter(|o| stdout(o).contains("is up to date"))
@@ -416,13 +413,27 @@ fn build_skip_rebuild(builder: &str, repo: &str, shows: &str, runs: &str) {
     // A changed port: only the layers after the package install are built again.
     let path = root.join("profiles/default.yaml");
     let text = std::fs::read_to_string(&path).unwrap();
-    std::fs::write(&path, text.replace("server_port: 10501", "server_port: 10502")).unwrap();
+    std::fs::write(
+        &path,
+        text.replace("server_port: 10501", "server_port: 10502"),
+    )
+    .unwrap();
     let out = image_in(root, repo, &with);
     assert!(out.status.success(), "{}", stderr(&out));
-    assert!(stderr(&out).contains(runs), "no build ran:\n{}", stderr(&out));
+    assert!(
+        stderr(&out).contains(runs),
+        "no build ran:\n{}",
+        stderr(&out)
+    );
     let second_id = image_id(&tag).unwrap();
     assert_ne!(second_id, first_id);
-    let exposed = docker(&["image", "inspect", "--format", "{{json .Config.ExposedPorts}}", &tag]);
+    let exposed = docker(&[
+        "image",
+        "inspect",
+        "--format",
+        "{{json .Config.ExposedPorts}}",
+        &tag,
+    ]);
     assert!(exposed.contains("10502/tcp"), "{exposed}");
     remove_repo(repo);
 }
@@ -497,7 +508,14 @@ fn broken_buildx_is_said_never_silent() {
 
 fn verify_repro(root: &Path, repo: &str, extra: &[&str]) -> std::process::Output {
     let base = test_base_image();
-    let mut args = vec!["verify-repro", "debian", "--base-image", &base, "--repo", repo];
+    let mut args = vec![
+        "verify-repro",
+        "debian",
+        "--base-image",
+        &base,
+        "--repo",
+        repo,
+    ];
     args.extend_from_slice(extra);
     xtask(root, &args)
 }
@@ -513,7 +531,10 @@ fn verify_repro_debian_is_identical() {
         .lines()
         .find(|l| l.starts_with("debian: reproducible: sha256:"))
         .unwrap_or_else(|| panic!("no digest line:\n{text}"));
-    assert!(text.contains("compare: manifest digests of OCI exports"), "{text}");
+    assert!(
+        text.contains("compare: manifest digests of OCI exports"),
+        "{text}"
+    );
     println!("{line}");
 }
 
@@ -564,7 +585,11 @@ fn verify_repro_names_what_differs_legacy() {
     let tree = non_reproducible_tree();
     let repo = "sccache-dist-e2e-repro-legacy";
     let out = verify_repro(tree.path(), repo, &["--builder", "legacy"]);
-    assert!(stdout(&out).contains("compare: file trees"), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains("compare: file trees"),
+        "{}",
+        stdout(&out)
+    );
     assert_only_built_at_differs(&out);
     // The temporary tags are gone.
     assert_eq!(docker(&["images", repo, "--format", "{{.Tag}}"]), "");

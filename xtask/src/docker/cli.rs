@@ -180,8 +180,7 @@ pub fn buildx_version() -> Result<BuildxVersion, String> {
         let err = String::from_utf8_lossy(&out.stderr);
         return Err(format!("{} ({})", err.trim(), out.status));
     }
-    parse_buildx_version(&text)
-        .ok_or_else(|| format!("no version in its output {:?}", text.trim()))
+    parse_buildx_version(&text).ok_or_else(|| format!("no version in its output {:?}", text.trim()))
 }
 
 /// The first `name` on PATH.

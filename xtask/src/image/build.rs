@@ -237,10 +237,9 @@ fn output_words(builder: Builder, output: Output) -> Vec<String> {
     let value = match (builder, output) {
         (Builder::Legacy, _) => return Vec::new(),
         (_, Output::Store | Output::Tag(_)) => "type=docker".to_owned(),
-        (_, Output::OciFile(dest)) => format!(
-            "type=oci,dest={},rewrite-timestamp=true",
-            dest.display()
-        ),
+        (_, Output::OciFile(dest)) => {
+            format!("type=oci,dest={},rewrite-timestamp=true", dest.display())
+        }
     };
     vec!["--output".into(), value]
 }
@@ -394,7 +393,11 @@ pub fn run(root: &Path, state: &StateDir, args: &ImageRequest) -> anyhow::Result
 }
 
 /// Prints each distro's input hash, builder and the exact docker commands.
-fn dry_run(root: &Path, distros: &[Distro], args: &ImageRequest) -> anyhow::Result<Vec<ImageResult>> {
+fn dry_run(
+    root: &Path,
+    distros: &[Distro],
+    args: &ImageRequest,
+) -> anyhow::Result<Vec<ImageResult>> {
     let picked = builder::probe(args.builder)?;
     println!("# {picked}");
     for d in distros {
@@ -446,19 +449,33 @@ fn build_one(
         }
     }
 
+    docker_build(root, &plan, args.builder)?;
+    println!(
+        "{}: built {} and {} in {:.1}s",
+        d.name,
+        plan.tag,
+        plan.hash_tag,
+        started.elapsed().as_secs_f64()
+    );
+    Ok(result(true))
+}
+
+/// Picks the builder (saying which and why), writes the context and runs the
+/// build, then checks the new image carries the plan's hash.
+fn docker_build(root: &Path, plan: &Plan, choice: BuilderChoice) -> anyhow::Result<()> {
     docker::engine()?;
-    let picked = builder::probe(args.builder)?;
-    println!("{}: {picked}", d.name);
+    let picked = builder::probe(choice)?;
+    println!("{}: {picked}", plan.distro);
     let work = root.join("target/xtask");
     std::fs::create_dir_all(&work)?;
     let dir = tempfile::Builder::new()
-        .prefix(&format!("context-{}-", d.name))
+        .prefix(&format!("context-{}-", plan.distro))
         .tempdir_in(&work)
         .context("cannot create a build context directory")?;
     plan.write_context(dir.path())?;
     println!(
         "{}: building {} (input hash {})",
-        d.name,
+        plan.distro,
         plan.hash_tag,
         &plan.hash[..12]
     );
@@ -481,12 +498,5 @@ fn build_one(
         "{} was built but carries the hash label {label:?}",
         plan.hash_tag
     );
-    println!(
-        "{}: built {} and {} in {:.1}s",
-        d.name,
-        plan.tag,
-        plan.hash_tag,
-        started.elapsed().as_secs_f64()
-    );
-    Ok(result(true))
+    Ok(())
 }

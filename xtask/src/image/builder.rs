@@ -32,7 +32,10 @@ impl std::fmt::Display for Builder {
                 write!(f, "BuildKit (buildx {buildx}, rewrite-timestamp on export)")
             }
             Builder::BuildKit { buildx } => {
-                write!(f, "BuildKit (buildx {buildx}, no rewrite-timestamp: < 0.13)")
+                write!(
+                    f,
+                    "BuildKit (buildx {buildx}, no rewrite-timestamp: < 0.13)"
+                )
             }
         }
     }
@@ -68,7 +71,10 @@ impl std::fmt::Display for Picked {
 
 /// Picks the builder for `choice` given what `docker buildx version` gave: its
 /// version, or why it failed. `--builder buildkit` with a broken buildx is an error.
-pub fn pick(choice: BuilderChoice, buildx: Result<BuildxVersion, String>) -> anyhow::Result<Picked> {
+pub fn pick(
+    choice: BuilderChoice,
+    buildx: Result<BuildxVersion, String>,
+) -> anyhow::Result<Picked> {
     let picked = |builder, why: String| Ok(Picked { builder, why });
     match (choice, buildx) {
         (BuilderChoice::Legacy, _) => picked(Builder::Legacy, "--builder legacy".into()),

@@ -35,9 +35,8 @@ pub fn open(path: &Path) -> anyhow::Result<OciImage> {
         .with_context(|| format!("{}: index.json names no image manifest", path.display()))?;
     while INDEX_TYPES.contains(&descriptor["mediaType"].as_str().unwrap_or("")) {
         let nested: Value = serde_json::from_slice(&blob(path, &digest_of(&descriptor)?)?)?;
-        descriptor = image_descriptor(&nested).with_context(|| {
-            format!("{}: an index names no image manifest", path.display())
-        })?;
+        descriptor = image_descriptor(&nested)
+            .with_context(|| format!("{}: an index names no image manifest", path.display()))?;
     }
     let manifest_digest = digest_of(&descriptor)?;
     let manifest: Value = serde_json::from_slice(&blob(path, &manifest_digest)?)
@@ -46,7 +45,12 @@ pub fn open(path: &Path) -> anyhow::Result<OciImage> {
         .as_array()
         .context("the manifest has no layers")?
         .iter()
-        .map(|l| Ok((digest_of(l)?, l["mediaType"].as_str().unwrap_or("").to_owned())))
+        .map(|l| {
+            Ok((
+                digest_of(l)?,
+                l["mediaType"].as_str().unwrap_or("").to_owned(),
+            ))
+        })
         .collect::<anyhow::Result<_>>()?;
     Ok(OciImage {
         path: path.to_owned(),
@@ -125,6 +129,9 @@ impl OciImage {
 
     /// The image config, as JSON.
     pub fn config(&self) -> anyhow::Result<Value> {
-        Ok(serde_json::from_slice(&blob(&self.path, &self.config_digest)?)?)
+        Ok(serde_json::from_slice(&blob(
+            &self.path,
+            &self.config_digest,
+        )?)?)
     }
 }

@@ -80,7 +80,10 @@ fn method(builder: Builder) -> anyhow::Result<(Method, String)> {
         ));
     }
     let driver = docker::output(&["buildx", "inspect"])?;
-    if driver.lines().any(|l| l.starts_with("Driver:") && !l.ends_with(" docker")) {
+    if driver
+        .lines()
+        .any(|l| l.starts_with("Driver:") && !l.ends_with(" docker"))
+    {
         return Ok((
             Method::Oci,
             "manifest digests of OCI exports with rewrite-timestamp (buildx builder with its own store)".into(),
@@ -274,7 +277,11 @@ fn tree_digest(t: &Tree) -> String {
 }
 
 /// Prints each differing path and what differs, and fails.
-fn not_reproducible(distro: &str, note: &str, differences: &[Difference]) -> anyhow::Result<String> {
+fn not_reproducible(
+    distro: &str,
+    note: &str,
+    differences: &[Difference],
+) -> anyhow::Result<String> {
     println!("{distro}: NOT reproducible ({note}):");
     for d in differences {
         println!("  {}: {}", d.path, d.what.join(", "));
