@@ -135,3 +135,74 @@ impl OciImage {
         )?)?)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sha2::{Digest, Sha256};
+    use std::io::Write;
+
+    fn digest(bytes: &[u8]) -> String {
+        let hex: String = Sha256::digest(bytes)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        format!("sha256:{hex}")
+    }
+
+    /// An OCI layout as BuildKit writes it with attestations: index.json → an
+    /// index naming an attestation manifest first, then the image manifest.
+    fn layout() -> (tempfile::TempDir, String) {
+        let mut layer = tar::Builder::new(Vec::new());
+        let mut h = tar::Header::new_gnu();
+        h.set_size(2);
+        h.set_mode(0o644);
+        h.set_cksum();
+        layer.append_data(&mut h, "built-at", &b"1\n"[..]).unwrap();
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        gz.write_all(&layer.into_inner().unwrap()).unwrap();
+        let layer = gz.finish().unwrap();
+        let config = br#"{"architecture":"amd64"}"#.to_vec();
+        let manifest = serde_json::to_vec(&serde_json::json!({
+            "config": {"digest": digest(&config)},
+            "layers": [{"digest": digest(&layer), "mediaType": "application/vnd.oci.image.layer.v1.tar+gzip"}],
+        }))
+        .unwrap();
+        let nested = serde_json::to_vec(&serde_json::json!({"manifests": [
+            {"digest": digest(b"att"), "platform": {"os": "unknown", "architecture": "unknown"}},
+            {"digest": digest(&manifest), "mediaType": "application/vnd.oci.image.manifest.v1+json",
+             "platform": {"os": "linux", "architecture": "amd64"}},
+        ]}))
+        .unwrap();
+        let index = serde_json::to_vec(&serde_json::json!({"manifests": [
+            {"digest": digest(&nested), "mediaType": INDEX_TYPES[0]},
+        ]}))
+        .unwrap();
+        let mut out = tar::Builder::new(Vec::new());
+        let mut add = |name: String, bytes: &[u8]| {
+            let mut h = tar::Header::new_gnu();
+            h.set_size(bytes.len() as u64);
+            h.set_mode(0o644);
+            h.set_cksum();
+            out.append_data(&mut h, name, bytes).unwrap();
+        };
+        add("index.json".into(), &index);
+        for blob in [&layer, &config, &manifest, &nested] {
+            add(format!("blobs/sha256/{}", &digest(blob)[7..]), blob);
+        }
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("x.tar"), out.into_inner().unwrap()).unwrap();
+        (dir, digest(&manifest))
+    }
+
+    #[test]
+    fn image_manifest_through_a_nested_index() {
+        let (dir, manifest) = layout();
+        let img = open(&dir.path().join("x.tar")).unwrap();
+        assert_eq!(img.manifest_digest, manifest);
+        assert_eq!(img.config().unwrap()["architecture"], "amd64");
+        let (d, media) = &img.layers[0];
+        let tree = img.layer_tree(d, media).unwrap();
+        assert_eq!(tree["/built-at"].size, 2);
+    }
+}
