@@ -387,6 +387,29 @@ fn dry_run_prints_the_exact_commands() {
             && text.contains("DOCKER_BUILDKIT=0 docker build --force-rm "),
         "{text}"
     );
+    // verify-repro: two no-cache builds, exported with clamped times or loaded
+    // under temporary tags.
+    let text = stdout(&xtask(&root, &["verify-repro", "debian", "--dry-run"]));
+    let builds: Vec<&str> = text
+        .lines()
+        .filter(|l| l.starts_with("docker buildx build --no-cache "))
+        .collect();
+    assert_eq!(builds.len(), 2, "{text}");
+    assert!(
+        builds.iter().all(
+            |b| b.contains(",rewrite-timestamp=true ") && b.contains("--output type=oci,dest=")
+        ),
+        "{text}"
+    );
+    let text = stdout(&xtask(
+        &root,
+        &["verify-repro", "debian", "--dry-run", "--builder", "legacy"],
+    ));
+    assert!(
+        text.contains("DOCKER_BUILDKIT=0 docker build --force-rm --no-cache ")
+            && text.contains("--tag sccache-dist:debian-repro-2 "),
+        "{text}"
+    );
 }
 
 /// Build, no-op skip and rebuild on a change with one builder, in a repository of
