@@ -1,6 +1,8 @@
 //! `cargo xtask image` on a real Docker engine: builds the debian image with the
 //! host's sccache-dist, skips when nothing changed, rebuilds when an input changes,
-//! and leaves the previous image alone when a build fails.
+//! and leaves the previous image alone when a build fails; with BuildKit (what
+//! `auto` picks here) and with the legacy builder. `verify-repro` finds debian
+//! bit-for-bit reproducible and names the path of a build that is not.
 
 mod support;
 
@@ -16,10 +18,20 @@ const LOCK_REPO: &str = "sccache-dist-e2e-lock";
 const HASH_LABEL: &str = "io.github.sccache-docker.input-hash";
 
 fn image(root: &Path, extra: &[&str]) -> std::process::Output {
+    image_in(root, REPO, extra)
+}
+
+fn image_in(root: &Path, repo: &str, extra: &[&str]) -> std::process::Output {
     let base = test_base_image();
-    let mut args = vec!["image", "debian", "--base-image", &base, "--repo", REPO];
+    let mut args = vec!["image", "debian", "--base-image", &base, "--repo", repo];
     args.extend_from_slice(extra);
     xtask(root, &args)
+}
+
+/// Whether a run ran a docker build, with either builder.
+fn ran_build(out: &std::process::Output) -> bool {
+    let err = stderr(out);
+    err.contains("$ docker buildx build ") || err.contains("$ DOCKER_BUILDKIT=0 docker build ")
 }
 
 fn image_id(reference: &str) -> Option<String> {
@@ -40,11 +52,15 @@ fn add_package(root: &Path, package: &str) {
 fn dry_run_hash(root: &Path) -> String {
     let out = image(root, &["--dry-run"]);
     assert!(out.status.success(), "{}", stderr(&out));
-    let text = stdout(&out);
+    hash_line(&stdout(&out))
+}
+
+/// The hash of the `# debian: input hash HASH` line of a dry run.
+fn hash_line(text: &str) -> String {
     let line = text
         .lines()
         .find(|l| l.starts_with("# debian: input hash "))
-        .expect("hash line");
+        .unwrap_or_else(|| panic!("no hash line in:\n{text}"));
     line.split_whitespace()
         .nth(4)
         .expect("the hash after `input hash`")
@@ -69,13 +85,20 @@ fn build_skip_rebuild_and_failed_build() {
     let tree = copy_tree();
     let root = tree.path();
 
-    // A real build (forced: an earlier run may have left the same image behind).
+    // A real build (forced: an earlier run may have left the same image behind),
+    // with BuildKit, which `auto` picks here, saying so.
     let out = image(root, &["--force"]);
     assert!(
         out.status.success(),
         "first build failed:\n{}\n{}",
         stdout(&out),
         stderr(&out)
+    );
+    assert!(
+        stdout(&out).contains("debian: builder: BuildKit (buildx ")
+            && stdout(&out).contains("— auto: buildx works"),
+        "{}",
+        stdout(&out)
     );
     let hash = dry_run_hash(root);
     let tag = format!("{REPO}:debian");
@@ -106,18 +129,14 @@ fn build_skip_rebuild_and_failed_build() {
     let out = image(root, &[]);
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(stdout(&out).contains("is up to date"), "{}", stdout(&out));
-    assert!(
-        !stderr(&out).contains("$ docker build"),
-        "a build ran:\n{}",
-        stderr(&out)
-    );
+    assert!(!ran_build(&out), "a build ran:\n{}", stderr(&out));
     assert_eq!(image_id(&tag).as_deref(), Some(first_id.as_str()));
 
     // A lost distro tag comes back without a build.
     docker(&["image", "rm", &tag]);
     let out = image(root, &[]);
     assert!(
-        stdout(&out).contains("tagged") && !stderr(&out).contains("$ docker build"),
+        stdout(&out).contains("tagged") && !ran_build(&out),
         "{}",
         stdout(&out)
     );
@@ -129,7 +148,7 @@ fn build_skip_rebuild_and_failed_build() {
     assert_ne!(new_hash, hash);
     let out = image(root, &[]);
     assert!(out.status.success(), "{}", stderr(&out));
-    assert!(stderr(&out).contains("$ docker build"), "no build ran");
+    assert!(ran_build(&out), "no build ran");
     let second_id = image_id(&tag).unwrap();
     assert_ne!(second_id, first_id);
     assert_eq!(
@@ -227,10 +246,7 @@ fn concurrent_runs_for_one_distro_build_once() {
         stderr(&a),
         stderr(&b)
     );
-    let built = [&a, &b]
-        .iter()
-        .filter(|o| stderr(o).contains("$ docker build"))
-        .count();
+    let built = [&a, &b].iter().filter(|o| ran_build(o)).count();
     let skipped = [&a, &b]
         .iter()
         .filter(|o| stdout(o).contains("is up to date"))
@@ -339,7 +355,7 @@ fn dry_run_prints_the_exact_commands() {
             &root,
             &["image", "debian", "--dry-run", "--builder", builder],
         );
-        stdout(&out).split_whitespace().nth(4).unwrap().to_owned()
+        hash_line(&stdout(&out))
     };
     assert_eq!(hash_of("legacy"), hash_of("buildkit"));
     let out = xtask(
@@ -347,10 +363,257 @@ fn dry_run_prints_the_exact_commands() {
         &["image", "debian", "--dry-run", "--builder", "buildkit"],
     );
     let text = stdout(&out);
+    // The image is loaded as a plain image: rewrite-timestamp conflicts with the
+    // containerd store's unpack and the classic store ignores it.
+    let build = text
+        .lines()
+        .find(|l| l.starts_with("docker buildx build "))
+        .unwrap_or_else(|| panic!("no build line:\n{text}"));
     assert!(
-        text.contains("docker buildx build")
-            && text.contains("SOURCE_DATE_EPOCH=")
-            && text.contains("rewrite-timestamp=true"),
+        build.contains("SOURCE_DATE_EPOCH=")
+            && build.contains("--output type=docker ")
+            && !build.contains("rewrite-timestamp"),
         "{text}"
     );
+    // The legacy builder is asked for explicitly: a plain `docker build` is
+    // BuildKit wherever the buildx plugin is installed.
+    let out = xtask(
+        &root,
+        &["image", "debian", "--dry-run", "--builder", "legacy"],
+    );
+    let text = stdout(&out);
+    assert!(
+        text.contains("# builder: legacy — --builder legacy")
+            && text.contains("DOCKER_BUILDKIT=0 docker build --force-rm "),
+        "{text}"
+    );
+    // verify-repro: two no-cache builds, exported with clamped times or loaded
+    // under temporary tags.
+    let text = stdout(&xtask(&root, &["verify-repro", "debian", "--dry-run"]));
+    let builds: Vec<&str> = text
+        .lines()
+        .filter(|l| l.starts_with("docker buildx build --no-cache "))
+        .collect();
+    assert_eq!(builds.len(), 2, "{text}");
+    assert!(
+        builds.iter().all(
+            |b| b.contains(",rewrite-timestamp=true ") && b.contains("--output type=oci,dest=")
+        ),
+        "{text}"
+    );
+    let text = stdout(&xtask(
+        &root,
+        &["verify-repro", "debian", "--dry-run", "--builder", "legacy"],
+    ));
+    assert!(
+        text.contains("DOCKER_BUILDKIT=0 docker build --force-rm --no-cache ")
+            && text.contains("--tag sccache-dist:debian-repro-2 "),
+        "{text}"
+    );
+}
+
+/// Build, no-op skip and rebuild on a change with one builder, in a repository of
+/// its own; `shows` is the builder line the build prints, `runs` its command.
+fn build_skip_rebuild(builder: &str, repo: &str, shows: &str, runs: &str) {
+    require_docker();
+    remove_repo(repo);
+    let tree = copy_tree();
+    let root = tree.path();
+    let with = ["--builder", builder];
+
+    let out = image_in(root, repo, &with);
+    assert!(out.status.success(), "{}\n{}", stdout(&out), stderr(&out));
+    assert!(stdout(&out).contains(shows), "{}", stdout(&out));
+    assert!(stderr(&out).contains(runs), "{}", stderr(&out));
+    let tag = format!("{repo}:debian");
+    let first_id = image_id(&tag).expect("the distro tag exists");
+
+    let out = image_in(root, repo, &with);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains("is up to date"), "{}", stdout(&out));
+    assert!(!ran_build(&out), "a build ran:\n{}", stderr(&out));
+
+    // A changed port: only the layers after the package install are built again.
+    let path = root.join("profiles/default.yaml");
+    let text = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(
+        &path,
+        text.replace("server_port: 10501", "server_port: 10502"),
+    )
+    .unwrap();
+    let out = image_in(root, repo, &with);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains(runs),
+        "no build ran:\n{}",
+        stderr(&out)
+    );
+    let second_id = image_id(&tag).unwrap();
+    assert_ne!(second_id, first_id);
+    let exposed = docker(&[
+        "image",
+        "inspect",
+        "--format",
+        "{{json .Config.ExposedPorts}}",
+        &tag,
+    ]);
+    assert!(exposed.contains("10502/tcp"), "{exposed}");
+    remove_repo(repo);
+}
+
+#[test]
+fn buildkit_build_skip_rebuild() {
+    build_skip_rebuild(
+        "buildkit",
+        "sccache-dist-e2e-buildkit",
+        "debian: builder: BuildKit (buildx ",
+        "$ docker buildx build --platform",
+    );
+}
+
+#[test]
+fn legacy_build_skip_rebuild() {
+    build_skip_rebuild(
+        "legacy",
+        "sccache-dist-e2e-legacy",
+        "debian: builder: legacy — --builder legacy",
+        "$ DOCKER_BUILDKIT=0 docker build --force-rm",
+    );
+}
+
+/// A `docker` on PATH whose buildx plugin is broken; everything else passes through.
+fn docker_without_buildx() -> tempfile::TempDir {
+    use std::os::unix::fs::PermissionsExt;
+    let real = support::docker_path();
+    let dir = tempfile::tempdir().unwrap();
+    let script = format!(
+        "#!/bin/sh\nif [ \"$1\" = buildx ]; then echo \"docker: 'buildx' is not a docker command.\" >&2; exit 1; fi\nexec {} \"$@\"\n",
+        real.display()
+    );
+    let path = dir.path().join("docker");
+    std::fs::write(&path, script).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    dir
+}
+
+#[test]
+fn broken_buildx_is_said_never_silent() {
+    let fake = docker_without_buildx();
+    let path = format!(
+        "{}:{}",
+        fake.path().display(),
+        std::env::var("PATH").unwrap()
+    );
+    let run = |builder: &str| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_xtask"))
+            .args(["image", "debian", "--dry-run", "--builder", builder])
+            .env("PATH", &path)
+            .output()
+            .unwrap()
+    };
+    let out = run("auto");
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains(
+            "# builder: legacy — auto: `docker buildx version` failed: docker: 'buildx' is not a docker command."
+        ),
+        "{}",
+        stdout(&out)
+    );
+    let out = run("buildkit");
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("--builder buildkit: `docker buildx version` failed: docker: 'buildx' is not a docker command."),
+        "{}",
+        stderr(&out)
+    );
+}
+
+fn verify_repro(root: &Path, repo: &str, extra: &[&str]) -> std::process::Output {
+    let base = test_base_image();
+    let mut args = vec![
+        "verify-repro",
+        "debian",
+        "--base-image",
+        &base,
+        "--repo",
+        repo,
+    ];
+    args.extend_from_slice(extra);
+    xtask(root, &args)
+}
+
+#[test]
+fn verify_repro_debian_is_identical() {
+    require_docker();
+    let tree = copy_tree();
+    let out = verify_repro(tree.path(), "sccache-dist-e2e-repro", &[]);
+    let text = stdout(&out);
+    assert!(out.status.success(), "{text}\n{}", stderr(&out));
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("debian: reproducible: sha256:"))
+        .unwrap_or_else(|| panic!("no digest line:\n{text}"));
+    assert!(
+        text.contains("compare: manifest digests of OCI exports"),
+        "{text}"
+    );
+    println!("{line}");
+}
+
+/// A tree whose Dockerfile writes the build's time into the image.
+fn non_reproducible_tree() -> tempfile::TempDir {
+    let tree = copy_tree();
+    let path = tree.path().join("Dockerfile.j2");
+    let text = std::fs::read_to_string(&path).unwrap();
+    assert!(text.contains("RUN sccache-dist --version\n"));
+    let text = text.replace(
+        "RUN sccache-dist --version\n",
+        "RUN sccache-dist --version\nRUN date +%s%N > /built-at\n",
+    );
+    std::fs::write(&path, text).unwrap();
+    tree
+}
+
+/// verify-repro fails naming /built-at, and only it: everything else the two
+/// builds wrote is the same.
+fn assert_only_built_at_differs(out: &std::process::Output) {
+    let text = stdout(out);
+    assert_eq!(out.status.code(), Some(1), "{text}\n{}", stderr(out));
+    assert!(text.contains("debian: NOT reproducible"), "{text}");
+    let listed: Vec<&str> = text.lines().filter(|l| l.starts_with("  ")).collect();
+    assert_eq!(listed.len(), 1, "{text}");
+    assert!(
+        listed[0].starts_with("  /built-at: content sha256 ("),
+        "{text}"
+    );
+    assert!(
+        stderr(out).contains("debian is not reproducible: 1 paths differ"),
+        "{}",
+        stderr(out)
+    );
+}
+
+#[test]
+fn verify_repro_names_what_differs_buildkit() {
+    require_docker();
+    let tree = non_reproducible_tree();
+    let out = verify_repro(tree.path(), "sccache-dist-e2e-repro-bk", &[]);
+    assert_only_built_at_differs(&out);
+}
+
+#[test]
+fn verify_repro_names_what_differs_legacy() {
+    require_docker();
+    let tree = non_reproducible_tree();
+    let repo = "sccache-dist-e2e-repro-legacy";
+    let out = verify_repro(tree.path(), repo, &["--builder", "legacy"]);
+    assert!(
+        stdout(&out).contains("compare: file trees"),
+        "{}",
+        stdout(&out)
+    );
+    assert_only_built_at_differs(&out);
+    // The temporary tags are gone.
+    assert_eq!(docker(&["images", repo, "--format", "{{.Tag}}"]), "");
 }

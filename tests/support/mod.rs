@@ -171,3 +171,14 @@ pub struct HostNetworkTurn {
     _file: std::fs::File,
     _guard: std::sync::MutexGuard<'static, ()>,
 }
+
+/// The docker client on PATH.
+pub fn docker_path() -> PathBuf {
+    std::env::var_os("PATH")
+        .and_then(|p| {
+            std::env::split_paths(&p)
+                .map(|d| d.join("docker"))
+                .find(|p| p.is_file())
+        })
+        .expect("a docker client on PATH")
+}

@@ -8,6 +8,7 @@ mod cluster;
 mod generate;
 mod image;
 mod kube;
+mod repro;
 mod up;
 
 use std::path::PathBuf;
@@ -51,6 +52,7 @@ enum Command {
     CheckConfigs(check_configs::CheckConfigs),
     Matrix(generate::Matrix),
     Image(image::Image),
+    VerifyRepro(repro::VerifyRepro),
     Start(cluster::Start),
     Stop(cluster::Stop),
     Status(cluster::Status),
@@ -78,6 +80,7 @@ impl Cli {
             Command::CheckConfigs(c) => c.run(&env),
             Command::Matrix(c) => c.run(&env),
             Command::Image(c) => c.run(&env),
+            Command::VerifyRepro(c) => c.run(&env),
             Command::Start(c) => c.run(&env),
             Command::Stop(c) => c.run(&env),
             Command::Status(c) => c.run(&env),

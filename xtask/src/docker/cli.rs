@@ -24,12 +24,39 @@ pub fn show(args: &[String]) -> String {
     out
 }
 
+/// Shell-quoted with its environment, e.g. `DOCKER_BUILDKIT=0 docker build ...`.
+pub fn show_with_env(env: &[(&str, &str)], args: &[String]) -> String {
+    let mut out = String::new();
+    for (k, v) in env {
+        out.push_str(&format!("{k}={} ", crate::render::escape::sh_word(v)));
+    }
+    out + &show(args)
+}
+
 /// Runs `docker ARGS`, logging it, with output going to the terminal.
 pub fn run_logged(args: &[String]) -> anyhow::Result<()> {
-    eprintln!("$ {}", show(args));
-    let out = cmd(args).unchecked().run().context("cannot run docker")?;
+    run_shown(&[], args, false)
+}
+
+/// Runs `ENV... docker ARGS` (a build), logging it, with all its output on
+/// stderr: stdout carries only the tool's own report.
+pub fn run_logged_with_env(env: &[(&str, &str)], args: &[String]) -> anyhow::Result<()> {
+    run_shown(env, args, true)
+}
+
+fn run_shown(env: &[(&str, &str)], args: &[String], to_stderr: bool) -> anyhow::Result<()> {
+    let shown = show_with_env(env, args);
+    eprintln!("$ {shown}");
+    let mut c = cmd(args).unchecked();
+    for (k, v) in env {
+        c = c.env(k, v);
+    }
+    if to_stderr {
+        c = c.stdout_to_stderr();
+    }
+    let out = c.run().context("cannot run docker")?;
     if !out.status.success() {
-        anyhow::bail!("`{}` failed ({})", show(args), out.status);
+        anyhow::bail!("`{shown}` failed ({})", out.status);
     }
     Ok(())
 }
@@ -69,7 +96,7 @@ pub fn try_output(args: &[&str]) -> anyhow::Result<Option<String>> {
 /// What the engine can do.
 #[derive(Debug, Clone, Copy)]
 pub struct Engine {
-    /// `docker buildx` is available: BuildKit, SOURCE_DATE_EPOCH, rewrite-timestamp.
+    /// `docker buildx version` works: BuildKit, SOURCE_DATE_EPOCH, rewrite-timestamp.
     pub buildkit: bool,
 }
 
@@ -90,42 +117,70 @@ pub fn engine() -> anyhow::Result<Engine> {
             String::from_utf8_lossy(&out.stderr).trim()
         );
     }
-    let buildkit = buildx_available();
+    let buildkit = buildx_version().is_ok();
     Ok(Engine { buildkit })
 }
 
-/// Whether the docker CLI has the buildx plugin, found where the CLI looks for it
-/// (cheaper than running `docker buildx version`).
-pub fn buildx_available() -> bool {
-    let mut dirs: Vec<std::path::PathBuf> = Vec::new();
-    if let Some(c) = std::env::var_os("DOCKER_CONFIG") {
-        dirs.push(std::path::PathBuf::from(c).join("cli-plugins"));
-    } else if let Some(h) = std::env::var_os("HOME") {
-        dirs.push(std::path::PathBuf::from(h).join(".docker/cli-plugins"));
-    }
-    for d in [
-        "/usr/local/lib/docker/cli-plugins",
-        "/usr/local/libexec/docker/cli-plugins",
-        "/usr/lib/docker/cli-plugins",
-        "/usr/libexec/docker/cli-plugins",
-    ] {
-        dirs.push(d.into());
-    }
-    dirs.iter().any(|d| d.join("docker-buildx").is_file())
+/// A buildx plugin's version, as `docker buildx version` prints it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct BuildxVersion {
+    pub major: u32,
+    pub minor: u32,
+    pub patch: u32,
 }
 
-/// The buildx plugin's version (major, minor), from running it: `None` when there
-/// is none or it does not work.
-pub fn buildx_version() -> Option<(u32, u32)> {
-    let out = capture(&["buildx", "version"]).ok()?;
-    if !out.status.success() {
-        return None;
+impl std::fmt::Display for BuildxVersion {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}.{}.{}", self.major, self.minor, self.patch)
     }
-    // "github.com/docker/buildx v0.17.1 abc123"
+}
+
+impl BuildxVersion {
+    /// BuildKit >= 0.13 (shipped with buildx >= 0.13) clamps file times to
+    /// SOURCE_DATE_EPOCH on export (`rewrite-timestamp=true`).
+    pub fn rewrites_timestamps(self) -> bool {
+        (self.major, self.minor) >= (0, 13)
+    }
+}
+
+/// The version in the output of `docker buildx version`: the first word that reads
+/// `[v]MAJOR.MINOR[.PATCH]`, whatever follows it (`+ds1`, `-desktop.1`, `-rc1`).
+/// Upstream prints `github.com/docker/buildx v0.17.1 <commit>`, Debian
+/// `github.com/docker/buildx 0.13.1+ds1 0.13.1+ds1-3`.
+pub fn parse_buildx_version(text: &str) -> Option<BuildxVersion> {
+    text.split_whitespace().skip(1).find_map(version_word)
+}
+
+/// `[v]MAJOR.MINOR[.PATCH]` followed by anything that is not a digit or a dot.
+fn version_word(word: &str) -> Option<BuildxVersion> {
+    let word = word.strip_prefix('v').unwrap_or(word);
+    let end = word
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .unwrap_or(word.len());
+    let mut parts = word[..end].split('.');
+    let num = |p: Option<&str>| p.filter(|p| !p.is_empty())?.parse::<u32>().ok();
+    let major = num(parts.next())?;
+    let minor = num(parts.next())?;
+    let patch = match parts.next() {
+        None => 0,
+        p => num(p)?,
+    };
+    Some(BuildxVersion {
+        major,
+        minor,
+        patch,
+    })
+}
+
+/// Runs `docker buildx version`: the plugin's version, or why it does not work.
+pub fn buildx_version() -> Result<BuildxVersion, String> {
+    let out = capture(&["buildx", "version"]).map_err(|e| format!("{e:#}"))?;
     let text = String::from_utf8_lossy(&out.stdout);
-    let v = text.split_whitespace().find_map(|w| w.strip_prefix('v'))?;
-    let mut parts = v.split('.').map(|p| p.parse::<u32>().ok());
-    Some((parts.next()??, parts.next()??))
+    if !out.status.success() {
+        let err = String::from_utf8_lossy(&out.stderr);
+        return Err(format!("{} ({})", err.trim(), out.status));
+    }
+    parse_buildx_version(&text).ok_or_else(|| format!("no version in its output {:?}", text.trim()))
 }
 
 /// The first `name` on PATH.
@@ -165,4 +220,55 @@ pub fn image_label(reference: &str, label: &str) -> anyhow::Result<Option<String
         &label_format("image", label),
         reference,
     ])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn v(major: u32, minor: u32, patch: u32) -> Option<BuildxVersion> {
+        Some(BuildxVersion {
+            major,
+            minor,
+            patch,
+        })
+    }
+
+    #[test]
+    fn buildx_versions_as_released() {
+        let cases = [
+            // Upstream release binary.
+            ("github.com/docker/buildx v0.17.1 257815a", v(0, 17, 1)),
+            // Debian trixie's docker-buildx package (this project's CI).
+            (
+                "github.com/docker/buildx 0.13.1+ds1 0.13.1+ds1-3",
+                v(0, 13, 1),
+            ),
+            // Docker Desktop.
+            (
+                "github.com/docker/buildx v0.19.3-desktop.1 4c7a5ba1d0e9b51ecbb3bc9a2d4cdc4e2b0f5dc2",
+                v(0, 19, 3),
+            ),
+            // Release candidates and old releases.
+            ("github.com/docker/buildx v0.13.0-rc2 ed8b9e6", v(0, 13, 0)),
+            ("github.com/docker/buildx v0.10.4 c513d34\n", v(0, 10, 4)),
+            // Fedora / distro builds.
+            ("github.com/docker/buildx 0.11.2 (unknown)", v(0, 11, 2)),
+            // A commit that starts with digits is not a version.
+            ("github.com/docker/buildx 3c5d9f2", None),
+            ("", None),
+            ("docker: 'buildx' is not a docker command.", None),
+        ];
+        for (text, want) in cases {
+            assert_eq!(parse_buildx_version(text), want, "{text:?}");
+        }
+    }
+
+    #[test]
+    fn rewrite_timestamp_from_0_13() {
+        assert!(!v(0, 12, 1).unwrap().rewrites_timestamps());
+        assert!(v(0, 13, 1).unwrap().rewrites_timestamps());
+        assert!(v(1, 0, 0).unwrap().rewrites_timestamps());
+        assert_eq!(v(0, 13, 1).unwrap().to_string(), "0.13.1");
+    }
 }

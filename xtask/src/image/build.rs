@@ -10,6 +10,7 @@ use anyhow::Context as _;
 
 use super::{DISTRO_LABEL, HASH_LABEL};
 use crate::docker;
+use crate::image::builder;
 use crate::image::hash::{self as content_hash, BuildContext, ContextFile, Data, HashInputs};
 use crate::image::lock;
 use crate::image::registry;
@@ -21,14 +22,7 @@ use crate::render::generated;
 use crate::render::Templates;
 use crate::state::StateDir;
 
-/// Which builder the user asked for.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum BuilderChoice {
-    /// BuildKit when `docker buildx` works, else the legacy builder.
-    Auto,
-    Buildkit,
-    Legacy,
-}
+pub use super::builder::{Builder, BuilderChoice};
 
 /// Which distros a request is about.
 #[derive(Clone, Debug)]
@@ -85,98 +79,107 @@ pub struct Plan {
     pub hash_tag: String,
 }
 
-/// The builder a build runs with.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Builder {
-    Legacy,
-    /// `rewrite_timestamp`: BuildKit >= 0.13 clamps file times to SOURCE_DATE_EPOCH.
-    BuildKit {
-        rewrite_timestamp: bool,
-    },
+/// Where a build's image goes.
+#[derive(Clone, Copy, Debug)]
+pub enum Output<'a> {
+    /// Loaded into the engine's image store (classic or containerd), under the
+    /// plan's tags. No rewrite-timestamp: the containerd store refuses it
+    /// ("conflicts with unpack") and the classic store ignores it.
+    Store,
+    /// An OCI tarball at this path with file times clamped to SOURCE_DATE_EPOCH
+    /// (BuildKit >= 0.13); nothing is loaded.
+    OciFile(&'a Path),
+    /// Loaded under this one tag only (legacy builds that `verify-repro` compares).
+    Tag(&'a str),
 }
 
-impl std::fmt::Display for Builder {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Builder::Legacy => f.write_str("legacy"),
-            Builder::BuildKit {
-                rewrite_timestamp: true,
-            } => f.write_str("BuildKit (rewrite-timestamp)"),
-            Builder::BuildKit {
-                rewrite_timestamp: false,
-            } => f.write_str("BuildKit"),
-        }
-    }
-}
-
-impl Builder {
-    /// What a real run would pick, worked out without running anything (dry runs):
-    /// a buildx plugin is taken to be a recent one.
-    pub fn assumed(choice: BuilderChoice) -> Builder {
-        match choice {
-            BuilderChoice::Legacy => Builder::Legacy,
-            BuilderChoice::Buildkit => Builder::BuildKit {
-                rewrite_timestamp: true,
-            },
-            BuilderChoice::Auto if docker::buildx_available() => Builder::BuildKit {
-                rewrite_timestamp: true,
-            },
-            BuilderChoice::Auto => Builder::Legacy,
-        }
-    }
-
-    /// Probes the docker CLI's buildx plugin (run when a build is due).
-    pub fn probe(choice: BuilderChoice) -> anyhow::Result<Builder> {
-        if choice == BuilderChoice::Legacy {
-            return Ok(Builder::Legacy);
-        }
-        match docker::buildx_version() {
-            Some(v) => Ok(Builder::BuildKit {
-                rewrite_timestamp: v >= (0, 13),
-            }),
-            None if choice == BuilderChoice::Buildkit => {
-                anyhow::bail!("--builder buildkit: `docker buildx version` does not work here")
-            }
-            None => Ok(Builder::Legacy),
-        }
-    }
+/// How one `docker build` runs.
+#[derive(Clone, Copy, Debug)]
+pub struct BuildSpec<'a> {
+    pub builder: Builder,
+    pub output: Output<'a>,
+    /// `--no-cache`: every step runs again.
+    pub no_cache: bool,
 }
 
 impl Plan {
-    /// The `docker build` arguments for a context written to `dir`.
+    /// What `image` reports for this plan.
+    pub fn result(&self, built: bool) -> ImageResult {
+        ImageResult {
+            distro: self.distro.clone(),
+            tag: self.tag.clone(),
+            hash_tag: self.hash_tag.clone(),
+            hash: self.hash.clone(),
+            built,
+        }
+    }
+
+    /// The `docker build` arguments that load the image of a context written to
+    /// `dir` into the image store (the environment is `builder.env()`).
     pub fn build_command(&self, dir: &Path, builder: Builder) -> Vec<String> {
-        let mut args: Vec<String> = match builder {
-            Builder::BuildKit { .. } => vec!["buildx".into(), "build".into()],
-            Builder::Legacy => vec!["build".into(), "--force-rm".into()],
-        };
+        self.build_command_with(
+            dir,
+            BuildSpec {
+                builder,
+                output: Output::Store,
+                no_cache: false,
+            },
+        )
+    }
+
+    /// The `docker build` arguments of `spec` for a context written to `dir`.
+    pub fn build_command_with(&self, dir: &Path, spec: BuildSpec) -> Vec<String> {
+        let mut args = builder_words(spec.builder);
+        if spec.no_cache {
+            args.push("--no-cache".into());
+        }
         args.extend(["--platform".into(), self.platform.clone()]);
+        args.extend(self.arg_words(spec.builder));
+        args.extend(output_words(spec.builder, spec.output));
+        args.extend(self.label_words());
+        args.extend(self.tag_words(spec.output));
+        args.push(dir.display().to_string());
+        args
+    }
+
+    /// `--build-arg`s: the plan's, and SOURCE_DATE_EPOCH for BuildKit (the legacy
+    /// builder does not use it).
+    fn arg_words(&self, builder: Builder) -> Vec<String> {
+        let mut args = Vec::new();
         for (k, v) in &self.build_args {
             args.extend(["--build-arg".into(), format!("{k}={v}")]);
         }
-        if let Builder::BuildKit { rewrite_timestamp } = builder {
+        if let Builder::BuildKit { .. } = builder {
             args.extend([
                 "--build-arg".into(),
                 format!("SOURCE_DATE_EPOCH={}", self.source_date_epoch),
             ]);
-            let output = if rewrite_timestamp {
-                "type=docker,rewrite-timestamp=true"
-            } else {
-                "type=docker"
-            };
-            args.extend(["--output".into(), output.into()]);
         }
-        args.extend([
+        args
+    }
+
+    /// The hash and distro labels.
+    fn label_words(&self) -> Vec<String> {
+        vec![
             "--label".into(),
             format!("{HASH_LABEL}={}", self.hash),
             "--label".into(),
             format!("{DISTRO_LABEL}={}", self.distro),
-            "--tag".into(),
-            self.hash_tag.clone(),
-            "--tag".into(),
-            self.tag.clone(),
-            dir.display().to_string(),
-        ]);
-        args
+        ]
+    }
+
+    /// The tags an output gets: the hash tag and the distro tag in the store.
+    fn tag_words(&self, output: Output) -> Vec<String> {
+        match output {
+            Output::Store => vec![
+                "--tag".into(),
+                self.hash_tag.clone(),
+                "--tag".into(),
+                self.tag.clone(),
+            ],
+            Output::Tag(tag) => vec!["--tag".into(), tag.to_owned()],
+            Output::OciFile(_) => Vec::new(),
+        }
     }
 
     /// The query a no-op run makes (over the engine's API where it can): the
@@ -237,6 +240,27 @@ impl Plan {
     }
 }
 
+/// `docker buildx build`, or the legacy `docker build` (which removes the
+/// intermediate containers of a failed build too).
+fn builder_words(builder: Builder) -> Vec<String> {
+    match builder {
+        Builder::BuildKit { .. } => vec!["buildx".into(), "build".into()],
+        Builder::Legacy => vec!["build".into(), "--force-rm".into()],
+    }
+}
+
+/// The `--output` of BuildKit builds; the legacy builder always loads.
+fn output_words(builder: Builder, output: Output) -> Vec<String> {
+    let value = match (builder, output) {
+        (Builder::Legacy, _) => return Vec::new(),
+        (_, Output::Store | Output::Tag(_)) => "type=docker".to_owned(),
+        (_, Output::OciFile(dest)) => {
+            format!("type=oci,dest={},rewrite-timestamp=true", dest.display())
+        }
+    };
+    vec!["--output".into(), value]
+}
+
 /// Resolves the distros a request names, listing the known ones if one is unknown.
 fn select(root: &Path, req: &ImageRequest) -> anyhow::Result<Vec<Distro>> {
     let all = profile::all_distros(root)?;
@@ -249,7 +273,8 @@ fn select(root: &Path, req: &ImageRequest) -> anyhow::Result<Vec<Distro>> {
     }
 }
 
-fn check_args(args: &ImageRequest) -> anyhow::Result<()> {
+/// Checks the repository, base image and platform of a request.
+pub fn check_args(args: &ImageRequest) -> anyhow::Result<()> {
     if args.repo.contains(['@'])
         || args
             .repo
@@ -388,26 +413,34 @@ pub fn run(root: &Path, state: &StateDir, args: &ImageRequest) -> anyhow::Result
         );
     }
     if args.dry_run {
-        let builder = Builder::assumed(args.builder);
-        for d in &distros {
-            let p = plan(root, d, args)?;
-            println!("# {}: input hash {} ({builder:?} builder)", d.name, p.hash);
-            println!("{}", docker::show(&p.lookup_command()));
-            println!(
-                "{}",
-                docker::show(&p.build_command(Path::new("<context>"), builder))
-            );
-            for cmd in registry::dry_run_commands(&p, args) {
-                println!("{}", docker::show(&cmd));
-            }
-        }
-        return Ok(Vec::new());
+        return dry_run(root, &distros, args);
     }
     let locks = state.lock_dir()?;
     distros
         .iter()
         .map(|d| build_one(root, &locks, d, args))
         .collect()
+}
+
+/// Prints each distro's input hash, builder and the exact docker commands.
+fn dry_run(
+    root: &Path,
+    distros: &[Distro],
+    args: &ImageRequest,
+) -> anyhow::Result<Vec<ImageResult>> {
+    let picked = builder::probe(args.builder)?;
+    println!("# {picked}");
+    for d in distros {
+        let p = plan(root, d, args)?;
+        println!("# {}: input hash {}", d.name, p.hash);
+        println!("{}", docker::show(&p.lookup_command()));
+        let build = p.build_command(Path::new("<context>"), picked.builder);
+        println!("{}", docker::show_with_env(picked.builder.env(), &build));
+        for cmd in registry::dry_run_commands(&p, args) {
+            println!("{}", docker::show(&cmd));
+        }
+    }
+    Ok(Vec::new())
 }
 
 fn build_one(
@@ -424,55 +457,75 @@ fn build_one(
         d.name
     );
     let _lock = lock::acquire(&locks.join(lock_name), &plan.tag)?;
-    let result = |built| ImageResult {
-        distro: d.name.clone(),
-        tag: plan.tag.clone(),
-        hash_tag: plan.hash_tag.clone(),
-        hash: plan.hash.clone(),
-        built,
-    };
-
     let registry = registry::for_request(args)?;
-    if !args.force {
-        let local = plan.built_image_tags()?;
-        if let Some(host) = &registry {
-            if registry::reuse(&plan, host, args, local.as_deref())? {
-                return Ok(result(false));
-            }
-        }
-        if let Some(tags) = local {
-            if !tags.contains(&plan.tag) {
-                docker::output(&["tag", &plan.hash_tag, &plan.tag])?;
-                println!("{}: tagged {} again", d.name, plan.tag);
-            }
-            println!(
-                "{}: {} is up to date (input hash {}), no build needed ({:.2}s)",
-                d.name,
-                plan.tag,
-                &plan.hash[..12],
-                started.elapsed().as_secs_f64()
-            );
-            registry::publish(&plan, registry.as_deref(), args)?;
-            return Ok(result(false));
+    if !args.force && reuse_existing(&plan, registry.as_deref(), args, started)? {
+        return Ok(plan.result(false));
+    }
+    docker_build(root, &plan, args.builder)?;
+    println!(
+        "{}: built {} and {} in {:.1}s",
+        d.name,
+        plan.tag,
+        plan.hash_tag,
+        started.elapsed().as_secs_f64()
+    );
+    registry::publish(&plan, registry.as_deref(), args)?;
+    Ok(plan.result(true))
+}
+
+/// An image built from these inputs already exists (in the registry, or here):
+/// true after tagging (and publishing) it as needed, so no build runs.
+fn reuse_existing(
+    plan: &Plan,
+    registry: Option<&str>,
+    args: &ImageRequest,
+    started: Instant,
+) -> anyhow::Result<bool> {
+    let local = plan.built_image_tags()?;
+    if let Some(host) = registry {
+        if registry::reuse(plan, host, args, local.as_deref())? {
+            return Ok(true);
         }
     }
+    let Some(tags) = local else {
+        return Ok(false);
+    };
+    if !tags.contains(&plan.tag) {
+        docker::output(&["tag", &plan.hash_tag, &plan.tag])?;
+        println!("{}: tagged {} again", plan.distro, plan.tag);
+    }
+    println!(
+        "{}: {} is up to date (input hash {}), no build needed ({:.2}s)",
+        plan.distro,
+        plan.tag,
+        &plan.hash[..12],
+        started.elapsed().as_secs_f64()
+    );
+    registry::publish(plan, registry, args)?;
+    Ok(true)
+}
 
+/// Picks the builder (saying which and why), writes the context and runs the
+/// build, then checks the new image carries the plan's hash.
+fn docker_build(root: &Path, plan: &Plan, choice: BuilderChoice) -> anyhow::Result<()> {
     docker::engine()?;
-    let builder = Builder::probe(args.builder)?;
+    let picked = builder::probe(choice)?;
+    println!("{}: {picked}", plan.distro);
     let work = root.join("target/xtask");
     std::fs::create_dir_all(&work)?;
     let dir = tempfile::Builder::new()
-        .prefix(&format!("context-{}-", d.name))
+        .prefix(&format!("context-{}-", plan.distro))
         .tempdir_in(&work)
         .context("cannot create a build context directory")?;
     plan.write_context(dir.path())?;
     println!(
         "{}: building {} (input hash {})",
-        d.name,
+        plan.distro,
         plan.hash_tag,
         &plan.hash[..12]
     );
-    docker::run_logged(&plan.build_command(dir.path(), builder)).with_context(|| {
+    let build = plan.build_command(dir.path(), picked.builder);
+    docker::run_logged_with_env(picked.builder.env(), &build).with_context(|| {
         format!(
             "building {} failed; the previous {} and its tags are untouched",
             plan.hash_tag, plan.tag
@@ -490,15 +543,7 @@ fn build_one(
         "{} was built but carries the hash label {label:?}",
         plan.hash_tag
     );
-    println!(
-        "{}: built {} and {} in {:.1}s",
-        d.name,
-        plan.tag,
-        plan.hash_tag,
-        started.elapsed().as_secs_f64()
-    );
-    registry::publish(&plan, registry.as_deref(), args)?;
-    Ok(result(true))
+    Ok(())
 }
 
 #[cfg(test)]

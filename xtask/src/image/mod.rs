@@ -3,10 +3,14 @@
 //! their removal.
 
 pub mod build;
+pub mod builder;
 pub mod hash;
 pub mod lock;
+pub mod oci;
 pub mod registry;
 pub mod remove;
+pub mod repro;
+pub mod tree;
 
 /// Label holding the full content hash of everything that went into an image.
 pub const HASH_LABEL: &str = "io.github.sccache-docker.input-hash";

@@ -21,21 +21,25 @@ pub enum Family {
 
 impl Family {
     /// A shell command installing `packages`; the names are validated before this.
+    /// It also removes, in the same layer, the package index, the download cache
+    /// and every file the package manager writes with the build's time in it
+    /// (logs, history databases, ldconfig's aux-cache), so two builds from the same
+    /// inputs give the same bytes (`cargo xtask verify-repro`).
     pub fn install_command(self, packages: &[String]) -> String {
         let list = packages.join(" ");
         match self {
             Family::Apt => format!(
-                "apt-get update \\\n && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends {list} \\\n && apt-get clean \\\n && rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin"
+                "apt-get update \\\n && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends {list} \\\n && apt-get clean \\\n && rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin \\\n && rm -f /var/log/apt/history.log /var/log/apt/term.log /var/log/dpkg.log /var/log/alternatives.log /var/cache/ldconfig/aux-cache"
             ),
             Family::Pacman => format!(
-                "pacman -Syu --noconfirm --needed {list} \\\n && pacman -Scc --noconfirm \\\n && rm -rf /var/cache/pacman/pkg/*"
+                "pacman -Syu --noconfirm --needed {list} \\\n && pacman -Scc --noconfirm \\\n && rm -rf /var/cache/pacman/pkg/* /var/lib/pacman/sync /var/log/pacman.log"
             ),
             Family::Dnf => format!(
-                "dnf install -y --setopt=install_weak_deps=False {list} \\\n && dnf clean all"
+                "dnf install -y --setopt=install_weak_deps=False {list} \\\n && dnf clean all \\\n && rm -rf /var/log/dnf* /var/cache/dnf /var/lib/dnf/history*"
             ),
-            Family::Apk => format!("apk add --no-cache {list}"),
+            Family::Apk => format!("apk add --no-cache {list} \\\n && rm -rf /var/cache/apk/*"),
             Family::Zypper => format!(
-                "zypper --non-interactive install --no-recommends {list} \\\n && zypper clean --all"
+                "zypper --non-interactive install --no-recommends {list} \\\n && zypper clean --all \\\n && rm -rf /var/log/zypper.log /var/log/zypp /var/cache/zypp"
             ),
         }
     }
