@@ -330,12 +330,12 @@ fn dry_run_prints_the_exact_commands() {
             "--base-image",
             "mirror.example:5000/ubuntu:24.04",
             "--platform",
-            "linux/arm64",
+            "linux/amd64",
         ],
     );
     assert!(out.status.success(), "{}", stderr(&out));
     let text = stdout(&out);
-    assert!(text.contains("docker build --force-rm --platform linux/arm64 --build-arg BASE_IMAGE=mirror.example:5000/ubuntu:24.04"), "{text}");
+    assert!(text.contains("docker build --force-rm --platform linux/amd64 --build-arg BASE_IMAGE=mirror.example:5000/ubuntu:24.04"), "{text}");
     assert!(text.contains(&format!("--label {HASH_LABEL}=")), "{text}");
     assert!(text.contains("--tag sccache-dist:ubuntu-"), "{text}");
     // The host's binary cannot go into an image for another machine.
