@@ -407,7 +407,9 @@ pub fn run(root: &Path, state: &StateDir, args: &ImageRequest) -> anyhow::Result
         );
     }
     if args.release_mirror.is_some()
-        && !distros.iter().any(|d| d.profile.install == Install::Release)
+        && !distros
+            .iter()
+            .any(|d| d.profile.install == Install::Release)
     {
         eprintln!("note: --release-mirror is only used by distros with install: release");
     }

@@ -276,12 +276,13 @@ pub fn http_base_url(s: &str) -> Check {
         return Err(format!("{q} is not an http:// or https:// URL"));
     };
     let host = rest.split('/').next().unwrap_or_default();
-    if let Some(bad) = s
-        .chars()
-        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_' | '~' | ':' | '/' | '%' | '+' | ',' | '=')))
-    {
+    if let Some(bad) = s.chars().find(|c| {
+        !(c.is_ascii_alphanumeric()
+            || matches!(c, '-' | '.' | '_' | '~' | ':' | '/' | '%' | '+' | ',' | '='))
+    }) {
         let why = match bad {
-            '@' => "credentials do not belong in it: they would be stored in the image's history".to_owned(),
+            '@' => "credentials do not belong in it: they would be stored in the image's history"
+                .to_owned(),
             '?' | '#' => "a query or fragment cannot take a path after it".to_owned(),
             c => format!("{c:?} is not allowed (letters, digits and - . _ ~ : / % + , = only)"),
         };
@@ -292,7 +293,9 @@ pub fn http_base_url(s: &str) -> Check {
         return Err(format!("{q} has no usable host[:port]"));
     }
     if s.ends_with('/') {
-        return Err(format!("{q} ends with `/`: give the base without a trailing slash"));
+        return Err(format!(
+            "{q} ends with `/`: give the base without a trailing slash"
+        ));
     }
     Ok(())
 }
