@@ -125,7 +125,7 @@ fn tarball(with_binary: bool) -> Vec<u8> {
     let inner = dir.path().join(tarball_name());
     std::fs::create_dir(&inner).unwrap();
     if with_binary {
-        let host = support_which("sccache-dist");
+        let host = on_path("sccache-dist");
         std::fs::copy(host, inner.join("sccache-dist")).unwrap();
     } else {
         std::fs::write(inner.join("README"), "no binary here\n").unwrap();
@@ -143,7 +143,7 @@ fn tarball(with_binary: bool) -> Vec<u8> {
 }
 
 /// `name` found on PATH.
-fn support_which(name: &str) -> std::path::PathBuf {
+fn on_path(name: &str) -> std::path::PathBuf {
     std::env::var_os("PATH")
         .iter()
         .flat_map(std::env::split_paths)
@@ -301,7 +301,9 @@ fn release_tarball_without_sccache_dist_fails_clearly() {
 }
 
 /// The host's stable toolchain (bin/ and lib/ only) on the local Debian base, with
-/// a C toolchain and OpenSSL's headers: made once, then found by its tag.
+/// a C toolchain, OpenSSL's headers and the host's own CA certificates (so cargo
+/// trusts what the host trusts, a TLS-intercepting proxy included): made once, then
+/// found by its tag while its recipe label matches.
 fn local_rust_image() -> String {
     let rustc = |arg: &str| {
         let out = Command::new("rustc")
@@ -318,34 +320,63 @@ fn local_rust_image() -> String {
     let version = rustc("--version");
     let version = version.split_whitespace().nth(1).unwrap().to_owned();
     let tag = format!("local/rust:{version}-trixie");
-    if support::docker_maybe(&["image", "inspect", "--format", "{{.Id}}", &tag]).is_some() {
+    let dir = tempfile::tempdir().unwrap();
+    let recipe = rust_image_context(dir.path());
+    let label = "io.github.sccache-docker.test-recipe";
+    let format = format!("{{{{index .Config.Labels \"{label}\"}}}}");
+    if support::docker_maybe(&["image", "inspect", "--format", &format, &tag]).as_deref()
+        == Some(recipe.as_str())
+    {
         return tag;
     }
-    let sysroot = rustc("--print=sysroot");
-    let dir = tempfile::tempdir().unwrap();
+    let context = format!("toolchain={}", rustc("--print=sysroot"));
+    let label = format!("{label}={recipe}");
+    let dir_arg = dir.path().to_str().unwrap();
+    docker(&[
+        "buildx",
+        "build",
+        "--build-context",
+        &context,
+        "--label",
+        &label,
+        "--tag",
+        &tag,
+        dir_arg,
+    ]);
+    tag
+}
+
+/// Writes the Rust image's Dockerfile and the host's local CA certificates into
+/// `dir`; the sha256 of both, which names the recipe.
+fn rust_image_context(dir: &Path) -> String {
     let dockerfile = format!(
         "FROM {}\n\
          RUN apt-get update \\\n && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends ca-certificates gcc libc6-dev pkg-config libssl-dev \\\n && rm -rf /var/lib/apt/lists/*\n\
+         COPY local-ca/ /usr/local/share/ca-certificates/\n\
+         RUN update-ca-certificates\n\
          COPY --from=toolchain bin /opt/rust/bin\n\
          COPY --from=toolchain lib /opt/rust/lib\n\
          ENV PATH=/opt/rust/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\n\
          RUN rustc --version && cargo --version\n",
         test_base_image()
     );
-    std::fs::write(dir.path().join("Dockerfile"), dockerfile).unwrap();
-    let context = format!("toolchain={sysroot}");
-    let dir_arg = dir.path().to_str().unwrap();
-    let args = [
-        "buildx",
-        "build",
-        "--build-context",
-        &context,
-        "--tag",
-        &tag,
-        dir_arg,
-    ];
-    docker(&args);
-    tag
+    std::fs::write(dir.join("Dockerfile"), &dockerfile).unwrap();
+    let ca = dir.join("local-ca");
+    std::fs::create_dir(&ca).unwrap();
+    let mut recipe = dockerfile.into_bytes();
+    let mut certs: Vec<_> = std::fs::read_dir("/usr/local/share/ca-certificates")
+        .into_iter()
+        .flatten()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "crt"))
+        .collect();
+    certs.sort();
+    for cert in certs {
+        let bytes = std::fs::read(&cert).unwrap();
+        std::fs::write(ca.join(cert.file_name().unwrap()), &bytes).unwrap();
+        recipe.extend(bytes);
+    }
+    sha256(&recipe)
 }
 
 #[test]
