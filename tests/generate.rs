@@ -160,6 +160,70 @@ fn parse_dockerfile(path: &Path) {
     assert!(text.contains(r#"ENTRYPOINT ["tini", "--", "/usr/local/bin/sccache-dist-entrypoint"]"#));
 }
 
+/// Renders one distro profile in a copy of the tree; its Dockerfile.
+fn render_one(name: &str, yaml: &str) -> String {
+    let tree = copy_tree();
+    std::fs::write(tree.path().join(format!("distros/{name}.yaml")), yaml).unwrap();
+    let out = xtask(tree.path(), &["generate"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let path = tree.path().join(format!("generated/{name}/Dockerfile"));
+    parse_dockerfile(&path);
+    std::fs::read_to_string(path).unwrap()
+}
+
+/// `install: package` cannot be built here (no Arch registry): the image's own
+/// check that the package brought sccache-dist is checked in the rendering.
+#[test]
+fn a_package_install_checks_that_it_got_sccache_dist() {
+    let df = render_one(
+        "deb-pkg",
+        "base_image: debian:trixie-slim\nfamily: apt\npackages: [bash, bubblewrap, ca-certificates, tini]\ninstall: package\nsccache_package: sccache\n",
+    );
+    assert!(
+        df.contains("bubblewrap ca-certificates tini sccache"),
+        "{df}"
+    );
+    assert!(
+        df.contains("RUN if ! command -v sccache-dist >/dev/null; then")
+            && df.contains("the package sccache installs no sccache-dist: Debian/Ubuntu's sccache does not ship it; use install: release or cargo (Arch: sccache; Alpine: sccache-dist)"),
+        "{df}"
+    );
+    let shipped =
+        std::fs::read_to_string(project_root().join("generated/arch-pkg/Dockerfile")).unwrap();
+    assert!(shipped.contains("the package sccache installs no sccache-dist"));
+    // The other methods bring their own binary and only run it.
+    let local =
+        std::fs::read_to_string(project_root().join("generated/debian/Dockerfile")).unwrap();
+    assert!(
+        !local.contains("command -v sccache-dist") && local.contains("RUN sccache-dist --version")
+    );
+}
+
+/// `release_base_url` becomes the default of the fetch stage's build argument, and
+/// the stage names both sums on a mismatch.
+#[test]
+fn a_release_base_url_is_the_fetch_stages_default() {
+    let sum = "4c6f890434cee3521206c2f1f5a772587e5b8f02635a85fe0ade3e83d9b2ec58";
+    let df = render_one(
+        "mirrored",
+        &format!("base_image: ubuntu:24.04\nfamily: apt\npackages: [bash, bubblewrap, ca-certificates, tini]\ninstall: release\nsccache_version: 0.12.0\nrelease_sha256: {{x86_64: {sum}}}\nrelease_base_url: https://mirror.example:8443/sccache\n"),
+    );
+    assert!(
+        df.contains("ARG RELEASE_BASE_URL=https://mirror.example:8443/sccache\n"),
+        "{df}"
+    );
+    assert!(
+        df.contains(r#"url="${RELEASE_BASE_URL}/v0.12.0/$name.tar.gz""#),
+        "{df}"
+    );
+    assert!(df.contains("expected $sum, actual $actual"), "{df}");
+    assert!(df.contains("the tarball holds no sccache-dist"), "{df}");
+    let upstream =
+        std::fs::read_to_string(project_root().join("generated/ubuntu/Dockerfile")).unwrap();
+    assert!(upstream
+        .contains("ARG RELEASE_BASE_URL=https://github.com/mozilla/sccache/releases/download\n"));
+}
+
 #[test]
 fn every_generated_dockerfile_parses() {
     let gen = project_root().join("generated");

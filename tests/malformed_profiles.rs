@@ -148,6 +148,11 @@ const CASES: &[Case] = &[
     distro("non-hex sha256", &[RELEASE[0], RELEASE[1], RELEASE[2], add("  x86_64: 4c6f890434cee3521206c2f1f5a772587e5b8f02635a85fe0ade3e83d9b2ec5z")], 7, "release_sha256.x86_64"),
     distro("unknown machine in release_sha256", &[RELEASE[0], RELEASE[1], RELEASE[2], add(concat!("  x86_64: ", "4c6f890434cee3521206c2f1f5a772587e5b8f02635a85fe0ade3e83d9b2ec58")), add(concat!("  riscv64: ", "4c6f890434cee3521206c2f1f5a772587e5b8f02635a85fe0ade3e83d9b2ec58"))], 8, "release_sha256.riscv64"),
     distro("install: release without release_sha256", &[set("install", "release"), add("sccache_version: 0.12.0")], 4, "release_sha256"),
+    distro("release_base_url that is not http(s)", &[RELEASE[0], RELEASE[1], add("release_sha256: {x86_64: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa}"), add("release_base_url: ftp://mirror.example/sccache")], 7, "release_base_url"),
+    distro("release_base_url with a quote", &[RELEASE[0], RELEASE[1], add("release_sha256: {x86_64: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa}"), add("release_base_url: 'http://mirror.example/a\"b'")], 7, "release_base_url"),
+    distro("release_base_url with a command substitution", &[RELEASE[0], RELEASE[1], add("release_sha256: {x86_64: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa}"), add("release_base_url: http://mirror.example/$(id)")], 7, "release_base_url"),
+    distro("release_base_url with credentials", &[RELEASE[0], RELEASE[1], add("release_sha256: {x86_64: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa}"), add("release_base_url: https://user:secret@mirror.example/x")], 7, "release_base_url"),
+    distro("release_base_url on a non-release install", &[add("release_base_url: https://mirror.example/sccache")], 5, "release_base_url"),
     distro("field not used by the install method", &[add("rust_image: rust:1.91-slim-bookworm")], 5, "rust_image"),
     distro("image without a tag", &[set("base_image", "debian")], 1, "base_image"),
     distro("image with uppercase", &[set("base_image", "Debian:12")], 1, "base_image"),
@@ -302,6 +307,8 @@ fn the_bases_and_harmless_edits_load() {
     const FINE: &[(Kind, &[Edit])] = &[
         (Kind::Distro, &[]),
         (Kind::Runtime, &[]),
+        // A mirror for the release tarballs.
+        (Kind::Distro, &[RELEASE[0], RELEASE[1], add("release_sha256: {x86_64: 4c6f890434cee3521206c2f1f5a772587e5b8f02635a85fe0ade3e83d9b2ec58}"), add("release_base_url: http://127.0.0.1:8080/sccache")]),
         // Static musl release tarballs run on a musl base; so does an Alpine builder.
         (Kind::Distro, &[set("base_image", "alpine:3.20"), set("family", "apk"), RELEASE[0], RELEASE[1], add("release_sha256: {x86_64: 4c6f890434cee3521206c2f1f5a772587e5b8f02635a85fe0ade3e83d9b2ec58}")]),
         (Kind::Distro, &[set("base_image", "alpine:3.20"), set("family", "apk"), set("install", "cargo"), add("sccache_version: 0.19.0"), add("rust_image: rust:1.91-alpine")]),

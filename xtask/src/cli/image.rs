@@ -30,6 +30,16 @@ impl From<BuilderArg> for BuilderChoice {
     }
 }
 
+/// The network a build's RUN steps use.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum BuildNetworkArg {
+    /// The engine's default (a bridge network).
+    Default,
+    /// The host's network: RUN steps reach servers on the host's loopback (a
+    /// release mirror on 127.0.0.1), which a bridge network cannot.
+    Host,
+}
+
 /// The flags that say how an image is built, shared by `image`, `up` and `bench image`.
 #[derive(clap::Args, Clone, Debug)]
 pub struct BuildFlags {
@@ -48,6 +58,15 @@ pub struct BuildFlags {
     /// Which builder to use.
     #[arg(long, value_enum, default_value = "auto")]
     pub builder: BuilderArg,
+    /// For `install: release`: fetch the tarballs from this base URL (laid out as
+    /// upstream's: BASE/vVER/sccache-dist-vVER-MACHINE-unknown-linux-musl.tar.gz)
+    /// instead of the profile's `release_base_url`.
+    #[arg(long, value_name = "URL")]
+    pub release_mirror: Option<String>,
+    /// The network of the build's RUN steps; `host` to reach a mirror on this
+    /// host's loopback.
+    #[arg(long, value_enum, default_value = "default")]
+    pub build_network: BuildNetworkArg,
 }
 
 impl BuildFlags {
@@ -68,6 +87,12 @@ impl BuildFlags {
             .to_possible_value()
             .expect("no skipped variants");
         v.extend(["--builder".into(), builder.get_name().to_owned()]);
+        if let Some(url) = &self.release_mirror {
+            v.extend(["--release-mirror".into(), url.clone()]);
+        }
+        if let BuildNetworkArg::Host = self.build_network {
+            v.extend(["--build-network".into(), "host".into()]);
+        }
         v
     }
 
@@ -91,6 +116,8 @@ impl BuildFlags {
             builder: self.builder.into(),
             push: false,
             pull: false,
+            release_mirror: self.release_mirror.clone(),
+            build_network_host: matches!(self.build_network, BuildNetworkArg::Host),
         }
     }
 }

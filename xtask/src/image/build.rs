@@ -55,6 +55,13 @@ pub struct ImageRequest {
     pub push: bool,
     /// Pull the hash tag from the registry when it is there (registry repositories).
     pub pull: bool,
+    /// For `install: release`: fetch the tarballs from this base URL instead of the
+    /// profile's `release_base_url` (a build argument, so the hash covers it).
+    pub release_mirror: Option<String>,
+    /// Run the build's RUN steps on the host's network (`docker build --network
+    /// host`), so they reach a mirror on the host's loopback. Not hashed: the
+    /// network decides where bytes come from, the pinned sums what they are.
+    pub build_network_host: bool,
 }
 
 /// What `image` did for one distro.
@@ -77,6 +84,8 @@ pub struct Plan {
     pub hash: String,
     pub tag: String,
     pub hash_tag: String,
+    /// `docker build --network host` (see [`ImageRequest::build_network_host`]).
+    pub build_network_host: bool,
 }
 
 /// Where a build's image goes.
@@ -135,11 +144,22 @@ impl Plan {
         }
         args.extend(["--platform".into(), self.platform.clone()]);
         args.extend(self.arg_words(spec.builder));
+        args.extend(self.network_words());
         args.extend(output_words(spec.builder, spec.output));
         args.extend(self.label_words());
         args.extend(self.tag_words(spec.output));
         args.push(dir.display().to_string());
         args
+    }
+
+    /// `--network host` when the build must reach the host's loopback (a release
+    /// mirror on 127.0.0.1).
+    fn network_words(&self) -> Vec<String> {
+        if self.build_network_host {
+            vec!["--network".into(), "host".into()]
+        } else {
+            Vec::new()
+        }
     }
 
     /// `--build-arg`s: the plan's, and SOURCE_DATE_EPOCH for BuildKit (the legacy
@@ -288,6 +308,9 @@ pub fn check_args(args: &ImageRequest) -> anyhow::Result<()> {
         );
     }
     validate::image_any(&args.repo).map_err(|e| anyhow::anyhow!("--repo: {e}"))?;
+    if let Some(url) = &args.release_mirror {
+        validate::http_base_url(url).map_err(|e| anyhow::anyhow!("--release-mirror: {e}"))?;
+    }
     if let Some(b) = &args.base_image {
         validate::image_any(b).map_err(|e| anyhow::anyhow!("--base-image: {e}"))?;
     }
@@ -336,6 +359,9 @@ pub fn plan(root: &Path, d: &Distro, args: &ImageRequest) -> anyhow::Result<Plan
     if let Some(base) = &args.base_image {
         build_args.insert("BASE_IMAGE".to_owned(), base.clone());
     }
+    if let (Install::Release, Some(url)) = (d.profile.install, &args.release_mirror) {
+        build_args.insert("RELEASE_BASE_URL".to_owned(), url.clone());
+    }
     let epoch = std::env::var("SOURCE_DATE_EPOCH").unwrap_or_else(|_| "0".into());
     if epoch.is_empty() || !epoch.chars().all(|c| c.is_ascii_digit()) {
         anyhow::bail!("SOURCE_DATE_EPOCH={epoch:?} is not a number of seconds");
@@ -357,6 +383,7 @@ pub fn plan(root: &Path, d: &Distro, args: &ImageRequest) -> anyhow::Result<Plan
         platform: args.platform.clone(),
         source_date_epoch: epoch,
         hash,
+        build_network_host: args.build_network_host,
     })
 }
 
@@ -411,6 +438,13 @@ pub fn run(root: &Path, state: &StateDir, args: &ImageRequest) -> anyhow::Result
         eprintln!(
             "note: --sccache-dist (SCCACHE_DIST_BIN) is only used by distros with install: local"
         );
+    }
+    if args.release_mirror.is_some()
+        && !distros
+            .iter()
+            .any(|d| d.profile.install == Install::Release)
+    {
+        eprintln!("note: --release-mirror is only used by distros with install: release");
     }
     if args.dry_run {
         return dry_run(root, &distros, args);

@@ -64,6 +64,10 @@ pub struct DistroProfile {
     /// For `release`: sha256 of the upstream tarball per machine (`x86_64`, `aarch64`).
     #[serde(default, deserialize_with = "strict::opt_string_map")]
     pub release_sha256: Option<BTreeMap<String, String>>,
+    /// For `release`: where the tarballs are, `<base>/v<ver>/<tarball>` as upstream lays
+    /// them out [default: [`UPSTREAM_RELEASE_URL`]]; `image --release-mirror` overrides it.
+    #[serde(default, deserialize_with = "strict::opt_string")]
+    pub release_base_url: Option<String>,
     /// For `cargo`: the Rust image of the builder stage, `name:tag`.
     #[serde(default, deserialize_with = "strict::opt_string")]
     pub rust_image: Option<String>,
@@ -82,9 +86,13 @@ const FIELDS: &[&str] = &[
     "sccache_package",
     "sccache_version",
     "release_sha256",
+    "release_base_url",
     "rust_image",
     "tini_static_image",
 ];
+
+/// Where upstream publishes its release tarballs: the default `release_base_url`.
+pub const UPSTREAM_RELEASE_URL: &str = "https://github.com/mozilla/sccache/releases/download";
 
 /// The machines upstream publishes `sccache-dist` release tarballs for.
 pub const RELEASE_MACHINES: &[&str] = &["x86_64", "aarch64"];
@@ -171,6 +179,13 @@ impl Distro {
 }
 
 impl DistroProfile {
+    /// The base URL release tarballs are fetched from: the profile's, else upstream's.
+    pub fn release_base_url(&self) -> &str {
+        self.release_base_url
+            .as_deref()
+            .unwrap_or(UPSTREAM_RELEASE_URL)
+    }
+
     fn validate(&self, at: &Located) -> Result<(), ProfileError> {
         validate::image_tagged(&self.base_image).map_err(|m| at.error("base_image", m))?;
         if let Some(d) = &self.base_digest {
@@ -190,6 +205,9 @@ impl DistroProfile {
         }
         if let Some(sums) = &self.release_sha256 {
             validate_sums(sums, at)?;
+        }
+        if let Some(url) = &self.release_base_url {
+            validate::http_base_url(url).map_err(|m| at.error("release_base_url", m))?;
         }
         self.validate_libc(at)
     }
@@ -261,6 +279,7 @@ impl DistroProfile {
             ("sccache_version", self.sccache_version.is_some()),
             ("release_sha256", self.release_sha256.is_some()),
             ("rust_image", self.rust_image.is_some()),
+            ("release_base_url", self.release_base_url.is_some()),
         ];
         let wanted: &[&str] = match self.install {
             Install::Package => &["sccache_package"],
@@ -268,7 +287,15 @@ impl DistroProfile {
             Install::Cargo => &["sccache_version", "rust_image"],
             Install::Local => &[],
         };
+        // Fields a method may take but need not.
+        let optional: &[&str] = match self.install {
+            Install::Release => &["release_base_url"],
+            _ => &[],
+        };
         for (field, present) in given {
+            if optional.contains(&field) {
+                continue;
+            }
             if present && !wanted.contains(&field) {
                 return Err(at.error(field, format!("not used by `install: {method}`; remove it")));
             }

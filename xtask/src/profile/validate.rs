@@ -263,6 +263,43 @@ pub fn abs_path(s: &str) -> Check {
     }
 }
 
+/// A download base URL (`http://` or `https://`, a host, an optional path), pasted
+/// into a Dockerfile `ARG` and a double-quoted shell word: no quotes, spaces, `$`,
+/// backticks or other shell syntax, no credentials (they would stay in the image's
+/// history), no query or fragment, and no trailing slash (paths are appended).
+pub fn http_base_url(s: &str) -> Check {
+    let q = quote(s);
+    let Some(rest) = s
+        .strip_prefix("http://")
+        .or_else(|| s.strip_prefix("https://"))
+    else {
+        return Err(format!("{q} is not an http:// or https:// URL"));
+    };
+    let host = rest.split('/').next().unwrap_or_default();
+    if let Some(bad) = s.chars().find(|c| {
+        !(c.is_ascii_alphanumeric()
+            || matches!(c, '-' | '.' | '_' | '~' | ':' | '/' | '%' | '+' | ',' | '='))
+    }) {
+        let why = match bad {
+            '@' => "credentials do not belong in it: they would be stored in the image's history"
+                .to_owned(),
+            '?' | '#' => "a query or fragment cannot take a path after it".to_owned(),
+            c => format!("{c:?} is not allowed (letters, digits and - . _ ~ : / % + , = only)"),
+        };
+        return Err(format!("{q} is not a usable base URL: {why}"));
+    }
+    let (name, port) = host.split_once(':').unwrap_or((host, "80"));
+    if name.is_empty() || name.starts_with(['-', '.']) || !matches!(port.parse::<u16>(), Ok(1..)) {
+        return Err(format!("{q} has no usable host[:port]"));
+    }
+    if s.ends_with('/') {
+        return Err(format!(
+            "{q} ends with `/`: give the base without a trailing slash"
+        ));
+    }
+    Ok(())
+}
+
 /// A Docker object name (container, volume, network): `[a-zA-Z0-9][a-zA-Z0-9_.-]*`.
 pub fn docker_name(s: &str) -> Check {
     let q = quote(s);
@@ -373,6 +410,34 @@ mod tests {
         assert!(abs_path("/var/sccache").is_ok());
         for bad in ["var", "/", "/a/../b", "/a b", "/a/", "/a\"b"] {
             assert!(abs_path(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn base_urls() {
+        for ok in [
+            "https://github.com/mozilla/sccache/releases/download",
+            "http://127.0.0.1:8080",
+            "http://mirror.example/sccache/v%2B",
+        ] {
+            assert!(http_base_url(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "ftp://x/y",
+            "https://",
+            "https://:80/x",
+            "http://x:0/y",
+            "http://x/a b",
+            "http://x/\"a",
+            "http://x/$HOME",
+            "http://x/`id`",
+            "http://x/a;b",
+            "http://u:p@x/y",
+            "http://x/?a=b",
+            "http://x/y/",
+            "http://x/'y'",
+        ] {
+            assert!(http_base_url(bad).is_err(), "{bad}");
         }
     }
 }

@@ -97,6 +97,8 @@ impl Templates {
             fetch_install => d.family.fetch_command(),
             sccache_version => d.sccache_version,
             release_sha256 => d.release_sha256,
+            release_base_url => d.release_base_url(),
+            sccache_package => d.sccache_package,
             rust_image => d.rust_image,
             tini_static_image => d.tini_static_image,
             cache_root => rt.cache_root,
