@@ -5,6 +5,7 @@ use super::image::{BuildFlags, DEFAULT_REPO};
 use super::Env;
 use crate::bench;
 use crate::image::build::Selection;
+use crate::profile::runtime::{self, LogLevel};
 use crate::profile::DEFAULT_PROFILE;
 
 #[derive(clap::Subcommand)]
@@ -26,8 +27,9 @@ pub enum Bench {
         #[arg(long, default_value_t = 10)]
         runs: usize,
     },
-    /// `start` → ready time, and a batch of C compiles through the cluster against
-    /// the same batch compiled locally.
+    /// `start` → ready time, and the same batch of C compiles four ways side by
+    /// side: local `cc`, distcc (distccd on 127.0.0.1), sccache-dist run natively on
+    /// the host, and the container cluster.
     Cluster {
         /// The distro whose (already built) image to run.
         distro: String,
@@ -49,7 +51,41 @@ pub enum Bench {
         /// scheduler gives one server of this machine's CPUs: cores + 1 + cores/8].
         #[arg(long)]
         jobs: Option<usize>,
+        /// SCCACHE_LOG of sccache-dist, native and in the container [default: the
+        /// runtime profile's].
+        #[arg(long, value_enum)]
+        log_level: Option<LogLevelArg>,
+        /// sccache-dist's cache root (toolchains and the overlay build dir) on tmpfs
+        /// (/dev/shm) instead of a disk directory (native) or the volume (container).
+        #[arg(long)]
+        tmpfs: bool,
+        /// Also measure each deployment control flipped, one at a time (log level
+        /// info <-> warn, tmpfs on <-> off), native and in the container.
+        #[arg(long)]
+        controls: bool,
     },
+}
+
+/// `SCCACHE_LOG` levels as the command line spells them.
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+pub enum LogLevelArg {
+    Error,
+    Warn,
+    Info,
+    Debug,
+    Trace,
+}
+
+impl From<LogLevelArg> for LogLevel {
+    fn from(l: LogLevelArg) -> LogLevel {
+        match l {
+            LogLevelArg::Error => LogLevel::Error,
+            LogLevelArg::Warn => LogLevel::Warn,
+            LogLevelArg::Info => LogLevel::Info,
+            LogLevelArg::Debug => LogLevel::Debug,
+            LogLevelArg::Trace => LogLevel::Trace,
+        }
+    }
 }
 
 impl Bench {
@@ -87,15 +123,30 @@ impl Bench {
                 starts,
                 compiles,
                 jobs,
+                log_level,
+                tmpfs,
+                controls,
             } => {
                 let cores = std::thread::available_parallelism()
                     .map(|n| n.get())
                     .unwrap_or(2);
+                let mut start = cluster.request(&distro, &repo, &profile);
+                // Its own container (and volume), beside any cluster of the user's.
+                start.name = format!("{}-bench", start.name);
+                let level = match log_level {
+                    Some(l) => l.into(),
+                    None => runtime::load_named(&env.root, &profile)?.profile.log_level,
+                };
                 let b = bench::cluster::ClusterBench {
-                    start: cluster.request(&distro, &repo, &profile),
+                    start,
                     starts,
                     compiles,
                     jobs: jobs.unwrap_or_else(|| bench::cluster::scheduler_jobs_per_server(cores)),
+                    setup: bench::cluster::Setup {
+                        log_level: level,
+                        tmpfs,
+                    },
+                    controls,
                 };
                 bench::cluster::run(&env.root, &b)
             }
