@@ -25,6 +25,8 @@ pub struct ClusterBench {
     pub compiles: usize,
     /// Compiles at once, in every way.
     pub jobs: usize,
+    /// Rounds of every way, interleaved; each row shows the median round.
+    pub rounds: usize,
     /// sccache-dist's deployment, native and in the container.
     pub setup: Setup,
     /// Also measure each control flipped from `setup`, one at a time.
@@ -75,7 +77,7 @@ pub fn scheduler_jobs_per_server(cores: usize) -> usize {
 /// Runs the benchmark with a cluster of its own, removed afterwards.
 pub fn run(root: &Path, b: &ClusterBench) -> anyhow::Result<()> {
     anyhow::ensure!(
-        b.starts >= 1 && b.compiles >= 1 && b.jobs >= 1,
+        b.starts >= 1 && b.compiles >= 1 && b.jobs >= 1 && b.rounds >= 1,
         "counts must be at least 1"
     );
     let state_dir = tempfile::Builder::new().prefix("bench-state-").tempdir()?;
@@ -88,59 +90,115 @@ pub fn run(root: &Path, b: &ClusterBench) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The four ways with `b.setup`, then each control: every way of a phase runs
+/// once per round, interleaved, so a change in the machine's load hits them alike.
 fn measure(
     root: &Path,
     state: &StateDir,
     b: &ClusterBench,
 ) -> anyhow::Result<(Vec<Duration>, Vec<Row>)> {
     let w = Workload::new(b.compiles)?;
-    println!(
-        "measuring {} compiles, {} at a time ...",
-        b.compiles, b.jobs
-    );
-    let mut rows = vec![Row::new("local (cc)", w.local(b.jobs)?)];
     let distccd = Distccd::start(b.jobs, b.start.timeout)?;
-    rows.push(Row::new(
-        "distcc (distccd, 127.0.0.1)",
-        distccd.run(&w, b.jobs)?,
-    ));
-    drop(distccd);
-    rows.push(native(root, b, &w, b.setup)?);
-    let (ready, container_row) = container(root, state, b, &w, b.setup, b.starts)?;
-    rows.push(container_row);
+    let native = start_native(root, b, b.setup)?;
+    let container = start_container(root, state, b, b.setup, b.starts)?;
+    let ways = vec![
+        ("local (cc)".to_owned(), Way::Local),
+        (
+            "distcc (distccd, 127.0.0.1)".to_owned(),
+            Way::Distcc(&distccd),
+        ),
+        native_way(b.setup, &native.client_conf),
+        container_way(b.setup, &container.client_conf),
+    ];
+    let mut rows = rounds(&w, &ways, b)?;
+    let ready = container.ready.clone();
+    drop((container, native, distccd));
     if b.controls {
         for setup in b.setup.controls() {
-            rows.push(native(root, b, &w, setup)?);
-            rows.push(container(root, state, b, &w, setup, 1)?.1);
+            let native = start_native(root, b, setup)?;
+            let container = start_container(root, state, b, setup, 1)?;
+            let ways = [
+                native_way(setup, &native.client_conf),
+                container_way(setup, &container.client_conf),
+            ];
+            rows.extend(rounds(&w, &ways, b)?);
         }
     }
     Ok((ready, rows))
 }
 
-/// The batch through a native scheduler and server with `setup`.
-fn native(root: &Path, b: &ClusterBench, w: &Workload, setup: Setup) -> anyhow::Result<Row> {
-    let profile = runtime::load_named(root, &b.start.profile)?;
-    let parent = cache_parent(setup.tmpfs, &std::env::temp_dir())?;
-    let dist = NativeDist::start(root, &profile, setup.log_level, &parent, b.start.timeout)?;
-    let m: Measured = w.sccache(&dist.client_conf, b.jobs, "native")?;
-    Ok(Row::new(
-        &format!("sccache-dist native ({})", setup.label("disk")),
-        m,
-    ))
+/// One way of compiling the batch.
+enum Way<'a> {
+    Local,
+    Distcc(&'a Distccd),
+    /// A private sccache client with this config; the tag names its objects.
+    Sccache(&'a str, &'static str),
 }
 
-/// The batch through the container cluster started `starts` times with `setup`;
-/// the start → ready times of those starts.
-fn container(
+fn native_way(setup: Setup, conf: &str) -> (String, Way<'_>) {
+    let label = format!("sccache-dist native ({})", setup.label("disk"));
+    (label, Way::Sccache(conf, "native"))
+}
+
+fn container_way(setup: Setup, conf: &str) -> (String, Way<'_>) {
+    let label = format!("sccache-dist container ({})", setup.label("volume"));
+    (label, Way::Sccache(conf, "container"))
+}
+
+/// `b.rounds` rounds of every way in turn; a row per way.
+fn rounds(w: &Workload, ways: &[(String, Way)], b: &ClusterBench) -> anyhow::Result<Vec<Row>> {
+    let mut got: Vec<Vec<Measured>> = ways.iter().map(|_| Vec::new()).collect();
+    for round in 1..=b.rounds {
+        for ((label, way), ms) in ways.iter().zip(&mut got) {
+            let m = match way {
+                Way::Local => w.local(b.jobs)?,
+                Way::Distcc(d) => d.run(w, b.jobs)?,
+                Way::Sccache(conf, tag) => w.sccache(conf, b.jobs, tag)?,
+            };
+            let wall = m.wall.as_secs_f64();
+            println!("round {round}/{}: {label}: {wall:.2} s", b.rounds);
+            ms.push(m);
+        }
+    }
+    Ok(ways
+        .iter()
+        .zip(got)
+        .map(|((label, _), ms)| Row::from_rounds(label, ms))
+        .collect())
+}
+
+/// A native scheduler and server with `setup`, registered.
+fn start_native(root: &Path, b: &ClusterBench, setup: Setup) -> anyhow::Result<NativeDist> {
+    let profile = runtime::load_named(root, &b.start.profile)?;
+    let parent = cache_parent(setup.tmpfs, &std::env::temp_dir())?;
+    NativeDist::start(root, &profile, setup.log_level, &parent, b.start.timeout)
+}
+
+/// The benchmark's container cluster while it runs; dropping it removes the
+/// container (and volume), then the tmpfs cache it wrote as root.
+struct ContainerCluster<'a> {
+    state: &'a StateDir,
+    client_conf: String,
+    ready: Vec<Duration>,
+    _tmpfs_cache: Option<tempfile::TempDir>,
+}
+
+impl Drop for ContainerCluster<'_> {
+    fn drop(&mut self) {
+        let _ = lifecycle::remove_containers(self.state, true);
+    }
+}
+
+/// The container cluster with `setup`, started `starts` times (stopped between).
+fn start_container<'a>(
     root: &Path,
-    state: &StateDir,
+    state: &'a StateDir,
     b: &ClusterBench,
-    w: &Workload,
     setup: Setup,
     starts: usize,
-) -> anyhow::Result<(Vec<Duration>, Row)> {
+) -> anyhow::Result<ContainerCluster<'a>> {
     lifecycle::remove_containers(state, true)?;
-    let shm = match setup.tmpfs {
+    let tmpfs_cache = match setup.tmpfs {
         true => Some(
             tempfile::Builder::new()
                 .prefix("bench-cache-")
@@ -150,19 +208,21 @@ fn container(
     };
     let mut req = b.start.clone();
     req.log_level = Some(setup.log_level);
-    req.cache_dir = shm.as_ref().map(|d| d.path().to_owned());
-    let mut ready = Vec::new();
+    req.cache_dir = tmpfs_cache.as_ref().map(|d| d.path().to_owned());
+    let mut c = ContainerCluster {
+        state,
+        client_conf: String::new(),
+        ready: Vec::new(),
+        _tmpfs_cache: tmpfs_cache,
+    };
     for i in 0..starts {
         if i > 0 {
             lifecycle::stop(state)?;
         }
-        ready.push(start::start(root, state, &req)?.ready_after);
+        c.ready.push(start::start(root, state, &req)?.ready_after);
     }
-    let m = w.sccache(&client_config::render(root, state)?, b.jobs, "container")?;
-    // The container writes the tmpfs cache as root: remove it before the directory.
-    lifecycle::remove_containers(state, true)?;
-    let label = format!("sccache-dist container ({})", setup.label("volume"));
-    Ok((ready, Row::new(&label, m)))
+    c.client_conf = client_config::render(root, state)?;
+    Ok(c)
 }
 
 /// Where a cache root goes: `/dev/shm` (checked to be tmpfs) or `disk`.
@@ -170,13 +230,11 @@ fn cache_parent(tmpfs: bool, disk: &Path) -> anyhow::Result<PathBuf> {
     if !tmpfs {
         return Ok(disk.to_owned());
     }
-    let shm = PathBuf::from("/dev/shm");
     let mounts = std::fs::read_to_string("/proc/mounts")?;
-    anyhow::ensure!(
-        mounts.lines().any(
-            |l| l.split(' ').nth(1) == Some("/dev/shm") && l.split(' ').nth(2) == Some("tmpfs")
-        ),
-        "--tmpfs: /dev/shm is not a tmpfs here"
-    );
-    Ok(shm)
+    let is_tmpfs = mounts.lines().any(|l| {
+        let f: Vec<&str> = l.split(' ').collect();
+        f.get(1) == Some(&"/dev/shm") && f.get(2) == Some(&"tmpfs")
+    });
+    anyhow::ensure!(is_tmpfs, "--tmpfs: /dev/shm is not a tmpfs here");
+    Ok(PathBuf::from("/dev/shm"))
 }

@@ -6,19 +6,26 @@ use super::cluster::ClusterBench;
 use super::workload::Measured;
 use super::{median, verdict};
 
-/// One way of compiling the batch and what it measured.
+/// One way of compiling the batch and what its rounds measured.
 pub struct Row {
     /// The way, as printed.
     pub way: String,
+    /// The median round's wall time; the remote and failed counts of all rounds.
     pub m: Measured,
 }
 
 impl Row {
-    /// A row named `way`.
-    pub fn new(way: &str, m: Measured) -> Row {
+    /// A row named `way` from its rounds (at least one).
+    pub fn from_rounds(way: &str, rounds: Vec<Measured>) -> Row {
+        let wall = median(rounds.iter().map(|m| m.wall).collect());
+        let distributed = rounds.iter().map(|m| m.distributed).sum();
         Row {
             way: way.to_owned(),
-            m,
+            m: Measured {
+                wall,
+                distributed,
+                failed: rounds.iter().map(|m| m.failed).sum(),
+            },
         }
     }
 }
@@ -42,10 +49,11 @@ pub fn load_average() -> String {
 /// Prints the table, the container-vs-native comparison and the targets.
 pub fn print(b: &ClusterBench, ready: &[Duration], rows: &[Row], load_before: &str) {
     println!(
-        "cluster {}: {} C compiles, {} at a time ({load_before} before, {} after)",
+        "cluster {}: {} C compiles, {} at a time, median of {} round(s) ({load_before} before, {} after)",
         b.start.distro,
         b.compiles,
         b.jobs,
+        b.rounds,
         load_average()
     );
     let r = median(ready.to_vec());
@@ -79,7 +87,7 @@ pub fn print(b: &ClusterBench, ready: &[Duration], rows: &[Row], load_before: &s
             remote
         );
     }
-    println!("  per job = wall x jobs / compiles (one job slot's time per compile); overhead = per job - local's per job");
+    println!("  per job = wall x jobs / compiles (one job slot's time per compile); overhead = per job - local's per job; remote/fail: all rounds");
     targets(b, local, &rows[2].m, &rows[3].m);
 }
 
@@ -96,9 +104,9 @@ fn targets(b: &ClusterBench, local: &Measured, native: &Measured, container: &Me
         "  container throughput: {ratio:.2}x local (target >= 0.8x): {}",
         verdict(ratio >= 0.8)
     );
-    let (n, d) = (b.compiles, container.distributed.unwrap_or(0));
+    let (n, d) = (b.compiles * b.rounds, container.distributed.unwrap_or(0));
     println!(
-        "  container distributed: {d}/{n} ({:.0} %), {} failed (target 100 %): {}",
+        "  container distributed: {d}/{n} ({:.0} %), {} failed, over all rounds (target 100 %): {}",
         100.0 * d as f64 / n as f64,
         container.failed,
         verdict(d as usize == n && container.failed == 0)

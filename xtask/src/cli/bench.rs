@@ -1,11 +1,13 @@
 //! `bench image` and `bench cluster`.
 
+use std::net::Ipv4Addr;
+
 use super::cluster::ClusterFlags;
 use super::image::{BuildFlags, DEFAULT_REPO};
 use super::Env;
 use crate::bench;
 use crate::image::build::Selection;
-use crate::profile::runtime::{self, LogLevel};
+use crate::profile::runtime::{self, LogLevel, NetworkMode};
 use crate::profile::DEFAULT_PROFILE;
 
 #[derive(clap::Subcommand)]
@@ -51,6 +53,9 @@ pub enum Bench {
         /// scheduler gives one server of this machine's CPUs: cores + 1 + cores/8].
         #[arg(long)]
         jobs: Option<usize>,
+        /// Rounds of every way, interleaved; each row shows the median round.
+        #[arg(long, default_value_t = 1)]
+        rounds: usize,
         /// SCCACHE_LOG of sccache-dist, native and in the container [default: the
         /// runtime profile's].
         #[arg(long, value_enum)]
@@ -123,6 +128,7 @@ impl Bench {
                 starts,
                 compiles,
                 jobs,
+                rounds,
                 log_level,
                 tmpfs,
                 controls,
@@ -133,15 +139,18 @@ impl Bench {
                 let mut start = cluster.request(&distro, &repo, &profile);
                 // Its own container (and volume), beside any cluster of the user's.
                 start.name = format!("{}-bench", start.name);
-                let level = match log_level {
-                    Some(l) => l.into(),
-                    None => runtime::load_named(&env.root, &profile)?.profile.log_level,
-                };
+                let rt = runtime::load_named(&env.root, &profile)?.profile;
+                // On the host network, on loopback like the native run unless told.
+                if start.network.unwrap_or(rt.network) == NetworkMode::Host {
+                    start.advertise.get_or_insert(Ipv4Addr::LOCALHOST);
+                }
+                let level = log_level.map_or(rt.log_level, LogLevel::from);
                 let b = bench::cluster::ClusterBench {
                     start,
                     starts,
                     compiles,
                     jobs: jobs.unwrap_or_else(|| bench::cluster::scheduler_jobs_per_server(cores)),
+                    rounds,
                     setup: bench::cluster::Setup {
                         log_level: level,
                         tmpfs,
