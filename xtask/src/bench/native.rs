@@ -17,7 +17,9 @@ use crate::state::Secrets;
 /// Where a native scheduler and build server run.
 #[derive(Debug, Clone)]
 pub struct NativeSpec {
+    /// The scheduler's port on 127.0.0.1.
     pub scheduler_port: u16,
+    /// The build server's port on 127.0.0.1 (in its `public_addr` and JWT).
     pub server_port: u16,
     /// The cache root: toolchains and the overlay builder's build dir go below it
     /// (a real file system or tmpfs, never overlayfs).
