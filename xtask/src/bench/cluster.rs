@@ -85,18 +85,20 @@ pub fn run(root: &Path, b: &ClusterBench) -> anyhow::Result<()> {
     let load_before = report::load_average();
     let result = measure(root, &state, b);
     let _ = lifecycle::remove_containers(&state, true);
-    let (ready, rows) = result?;
-    report::print(b, &ready, &rows, &load_before);
+    let (ready, phases) = result?;
+    report::print(b, &ready, &phases, &load_before);
     Ok(())
 }
 
-/// The four ways with `b.setup`, then each control: every way of a phase runs
-/// once per round, interleaved, so a change in the machine's load hits them alike.
+/// The phases: the four ways with `b.setup`, then local, native and container
+/// with each control flipped. Every way of a phase runs once per round,
+/// interleaved, so a change in the machine's load hits them alike; a phase's first
+/// row is local, its reference.
 fn measure(
     root: &Path,
     state: &StateDir,
     b: &ClusterBench,
-) -> anyhow::Result<(Vec<Duration>, Vec<Row>)> {
+) -> anyhow::Result<(Vec<Duration>, Vec<Vec<Row>>)> {
     let w = Workload::new(b.compiles)?;
     let distccd = Distccd::start(b.jobs, b.start.timeout)?;
     let native = start_native(root, b, b.setup)?;
@@ -110,21 +112,23 @@ fn measure(
         native_way(b.setup, &native.client_conf),
         container_way(b.setup, &container.client_conf),
     ];
-    let mut rows = rounds(&w, &ways, b)?;
+    let mut phases = vec![rounds(&w, &ways, b)?];
     let ready = container.ready.clone();
     drop((container, native, distccd));
     if b.controls {
         for setup in b.setup.controls() {
             let native = start_native(root, b, setup)?;
             let container = start_container(root, state, b, setup, 1)?;
+            // Local again: the reference of this phase, measured under its load.
             let ways = [
+                ("local (cc)".to_owned(), Way::Local),
                 native_way(setup, &native.client_conf),
                 container_way(setup, &container.client_conf),
             ];
-            rows.extend(rounds(&w, &ways, b)?);
+            phases.push(rounds(&w, &ways, b)?);
         }
     }
-    Ok((ready, rows))
+    Ok((ready, phases))
 }
 
 /// One way of compiling the batch.

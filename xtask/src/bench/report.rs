@@ -46,8 +46,8 @@ pub fn load_average() -> String {
     )
 }
 
-/// Prints the table, the container-vs-native comparison and the targets.
-pub fn print(b: &ClusterBench, ready: &[Duration], rows: &[Row], load_before: &str) {
+/// Prints the phases' tables, the container-vs-native comparison and the targets.
+pub fn print(b: &ClusterBench, ready: &[Duration], phases: &[Vec<Row>], load_before: &str) {
     println!(
         "cluster {}: {} C compiles, {} at a time, median of {} round(s) ({load_before} before, {} after)",
         b.start.distro,
@@ -63,12 +63,25 @@ pub fn print(b: &ClusterBench, ready: &[Duration], rows: &[Row], load_before: &s
         r.as_secs_f64(),
         verdict(r <= Duration::from_secs(2))
     );
-    let local = &rows[0].m;
-    let local_job = per_job(local.wall, b.jobs, b.compiles);
     println!(
         "  {:<48} {:>8} {:>9} {:>8} {:>8} {:>9} {:>11}",
         "way", "wall", "compile/s", "vs local", "per job", "overhead", "remote/fail"
     );
+    for (i, rows) in phases.iter().enumerate() {
+        if i > 0 {
+            println!("  control {i} (its own rounds; vs local and overhead against this local):");
+        }
+        table(b, rows);
+    }
+    println!("  per job = wall x jobs / compiles (one job slot's time per compile); overhead = per job - local's per job; remote/fail: all rounds");
+    let rows = &phases[0];
+    targets(b, &rows[0].m, &rows[2].m, &rows[3].m);
+}
+
+/// The rows of one phase against its first, local.
+fn table(b: &ClusterBench, rows: &[Row]) {
+    let local = &rows[0].m;
+    let local_job = per_job(local.wall, b.jobs, b.compiles);
     for row in rows {
         let m = &row.m;
         let job = per_job(m.wall, b.jobs, b.compiles);
@@ -87,8 +100,6 @@ pub fn print(b: &ClusterBench, ready: &[Duration], rows: &[Row], load_before: &s
             remote
         );
     }
-    println!("  per job = wall x jobs / compiles (one job slot's time per compile); overhead = per job - local's per job; remote/fail: all rounds");
-    targets(b, local, &rows[2].m, &rows[3].m);
 }
 
 /// Container against native (the same setup), and the cluster's targets.
