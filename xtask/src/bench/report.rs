@@ -12,12 +12,15 @@ pub struct Row {
     pub way: String,
     /// The median round's wall time; the remote and failed counts of all rounds.
     pub m: Measured,
+    /// Each round's wall time, in order: paired with the same round of another way.
+    pub walls: Vec<Duration>,
 }
 
 impl Row {
     /// A row named `way` from its rounds (at least one).
     pub fn from_rounds(way: &str, rounds: Vec<Measured>) -> Row {
-        let wall = median(rounds.iter().map(|m| m.wall).collect());
+        let walls: Vec<Duration> = rounds.iter().map(|m| m.wall).collect();
+        let wall = median(walls.clone());
         let distributed = rounds.iter().map(|m| m.distributed).sum();
         Row {
             way: way.to_owned(),
@@ -26,6 +29,7 @@ impl Row {
                 distributed,
                 failed: rounds.iter().map(|m| m.failed).sum(),
             },
+            walls,
         }
     }
 }
@@ -34,6 +38,19 @@ impl Row {
 /// slots kept busy, this is the mean time from a job's start to its end.
 pub fn per_job(wall: Duration, jobs: usize, compiles: usize) -> Duration {
     wall.mul_f64(jobs as f64 / compiles as f64)
+}
+
+/// The median over rounds of `f(this round's wall of a, of b)` in seconds: a
+/// paired figure, so a round the machine's load slowed counts against both.
+pub fn paired(a: &Row, b: &Row, f: impl Fn(f64, f64) -> f64) -> f64 {
+    let mut xs: Vec<f64> = a
+        .walls
+        .iter()
+        .zip(&b.walls)
+        .map(|(x, y)| f(x.as_secs_f64(), y.as_secs_f64()))
+        .collect();
+    xs.sort_by(f64::total_cmp);
+    xs[xs.len() / 2]
 }
 
 /// `/proc/loadavg`'s 1-minute figure with the CPU count, for noting the load.
@@ -73,18 +90,18 @@ pub fn print(b: &ClusterBench, ready: &[Duration], phases: &[Vec<Row>], load_bef
         }
         table(b, rows);
     }
+    println!("  wall, compile/s, per job: the median round; vs local, overhead, container vs native: the median of per-round pairs");
     println!("  per job = wall x jobs / compiles (one job slot's time per compile); overhead = per job - local's per job; remote/fail: all rounds");
     let rows = &phases[0];
-    targets(b, &rows[0].m, &rows[2].m, &rows[3].m);
+    targets(b, &rows[0], &rows[2], &rows[3]);
 }
 
-/// The rows of one phase against its first, local.
+/// The rows of one phase against its first, local, round by round.
 fn table(b: &ClusterBench, rows: &[Row]) {
-    let local = &rows[0].m;
-    let local_job = per_job(local.wall, b.jobs, b.compiles);
+    let local = &rows[0];
+    let slots = b.jobs as f64 / b.compiles as f64;
     for row in rows {
         let m = &row.m;
-        let job = per_job(m.wall, b.jobs, b.compiles);
         let remote = match m.distributed {
             Some(d) => format!("{d}/{}", m.failed),
             None => "-".to_owned(),
@@ -94,27 +111,27 @@ fn table(b: &ClusterBench, rows: &[Row]) {
             row.way,
             m.wall.as_secs_f64(),
             b.compiles as f64 / m.wall.as_secs_f64(),
-            local.wall.as_secs_f64() / m.wall.as_secs_f64(),
-            job.as_secs_f64() * 1e3,
-            (job.as_secs_f64() - local_job.as_secs_f64()) * 1e3,
+            paired(local, row, |l, w| l / w),
+            per_job(m.wall, b.jobs, b.compiles).as_secs_f64() * 1e3,
+            paired(local, row, |l, w| (w - l) * slots * 1e3),
             remote
         );
     }
 }
 
-/// Container against native (the same setup), and the cluster's targets.
-fn targets(b: &ClusterBench, local: &Measured, native: &Measured, container: &Measured) {
-    let secs = |m: &Measured| m.wall.as_secs_f64();
-    let pct = 100.0 * (secs(container) / secs(native) - 1.0);
+/// Container against native (the same setup, round by round), and the targets.
+fn targets(b: &ClusterBench, local: &Row, native: &Row, container: &Row) {
+    let pct = paired(native, container, |n, c| 100.0 * (c / n - 1.0));
     println!(
         "  container vs native: {pct:+.1} % wall (within 5 %: {})",
         if pct.abs() <= 5.0 { "yes" } else { "no" }
     );
-    let ratio = secs(local) / secs(container);
+    let ratio = paired(local, container, |l, c| l / c);
     println!(
         "  container throughput: {ratio:.2}x local (target >= 0.8x): {}",
         verdict(ratio >= 0.8)
     );
+    let container = &container.m;
     let (n, d) = (b.compiles * b.rounds, container.distributed.unwrap_or(0));
     println!(
         "  container distributed: {d}/{n} ({:.0} %), {} failed, over all rounds (target 100 %): {}",
@@ -122,4 +139,38 @@ fn targets(b: &ClusterBench, local: &Measured, native: &Measured, container: &Me
         container.failed,
         verdict(d as usize == n && container.failed == 0)
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(walls: &[u64]) -> Row {
+        let ms: Vec<Measured> = walls
+            .iter()
+            .map(|&s| Measured {
+                wall: Duration::from_secs(s),
+                distributed: Some(1),
+                failed: 0,
+            })
+            .collect();
+        Row::from_rounds("x", ms)
+    }
+
+    #[test]
+    fn per_job_is_one_slots_time_per_compile() {
+        assert_eq!(
+            per_job(Duration::from_secs(10), 3, 60),
+            Duration::from_millis(500)
+        );
+    }
+
+    #[test]
+    fn pairs_are_taken_round_by_round() {
+        // The load doubled in round 3: both ways slowed alike, the ratio holds.
+        let (local, way) = (row(&[4, 4, 8]), row(&[5, 5, 10]));
+        assert_eq!(way.m.wall, Duration::from_secs(5));
+        assert_eq!(way.m.distributed, Some(3));
+        assert_eq!(paired(&local, &way, |l, w| l / w), 0.8);
+    }
 }
