@@ -1,12 +1,17 @@
-//! `bench cluster`: start → ready, and a batch of C compiles through the cluster
-//! against the same batch compiled locally.
+//! `bench cluster`: start → ready, and the same batch of C compiles four ways side
+//! by side (local `cc`, distcc, sccache-dist native on the host, the container
+//! cluster), then the deployment controls of sccache-dist one at a time.
 
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use super::workload::{compile_batch, BatchResult};
-use super::{median, verdict};
+use super::distcc::Distccd;
+use super::native::NativeDist;
+use super::report::{self, Row};
+use super::workload::{Measured, Workload};
 use crate::cluster::lifecycle;
 use crate::cluster::start::{self, StartRequest};
+use crate::profile::runtime::{self, LogLevel};
 use crate::sccache::client_config;
 use crate::state::StateDir;
 
@@ -18,8 +23,49 @@ pub struct ClusterBench {
     pub starts: usize,
     /// C files in the batch.
     pub compiles: usize,
-    /// Compiles at once, locally and through the cluster.
+    /// Compiles at once, in every way.
     pub jobs: usize,
+    /// Rounds of every way, interleaved; each row shows the median round.
+    pub rounds: usize,
+    /// sccache-dist's deployment, native and in the container.
+    pub setup: Setup,
+    /// Also measure each control flipped from `setup`, one at a time.
+    pub controls: bool,
+}
+
+/// The deployment controls of sccache-dist the benchmark can vary.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Setup {
+    /// `SCCACHE_LOG` of the scheduler and the server.
+    pub log_level: LogLevel,
+    /// The cache root (toolchains and the overlay build dir) on tmpfs (/dev/shm)
+    /// instead of a disk directory (native) or the named volume (container).
+    pub tmpfs: bool,
+}
+
+impl Setup {
+    /// The controls flipped one at a time: the log level (info ↔ warn) and tmpfs.
+    pub fn controls(self) -> Vec<Setup> {
+        let other = match self.log_level {
+            LogLevel::Info => LogLevel::Warn,
+            _ => LogLevel::Info,
+        };
+        vec![
+            Setup {
+                log_level: other,
+                ..self
+            },
+            Setup {
+                tmpfs: !self.tmpfs,
+                ..self
+            },
+        ]
+    }
+
+    fn label(self, disk: &str) -> String {
+        let build = if self.tmpfs { "tmpfs" } else { disk };
+        format!("log {}, cache {build}", self.log_level.as_str())
+    }
 }
 
 /// The scheduler gives one server at most this many jobs at once (sccache-dist's
@@ -28,66 +74,171 @@ pub fn scheduler_jobs_per_server(cores: usize) -> usize {
     cores + 1 + cores / 8
 }
 
-/// Runs the benchmark on a cluster of its own, removed afterwards.
-pub fn run(root: &std::path::Path, b: &ClusterBench) -> anyhow::Result<()> {
+/// Runs the benchmark with a cluster of its own, removed afterwards.
+pub fn run(root: &Path, b: &ClusterBench) -> anyhow::Result<()> {
     anyhow::ensure!(
-        b.starts >= 1 && b.compiles >= 1 && b.jobs >= 1,
+        b.starts >= 1 && b.compiles >= 1 && b.jobs >= 1 && b.rounds >= 1,
         "counts must be at least 1"
     );
     let state_dir = tempfile::Builder::new().prefix("bench-state-").tempdir()?;
     let state = StateDir::new(Some(state_dir.path().to_owned()));
+    let load_before = report::load_average();
     let result = measure(root, &state, b);
     let _ = lifecycle::remove_containers(&state, true);
-    let (ready, batch) = result?;
-    report(b, &ready, &batch);
+    let (ready, phases) = result?;
+    report::print(b, &ready, &phases, &load_before);
     Ok(())
 }
 
+/// The phases: the four ways with `b.setup`, then local, native and container
+/// with each control flipped. Every way of a phase runs once per round,
+/// interleaved, so a change in the machine's load hits them alike; a phase's first
+/// row is local, its reference.
 fn measure(
-    root: &std::path::Path,
+    root: &Path,
     state: &StateDir,
     b: &ClusterBench,
-) -> anyhow::Result<(Vec<Duration>, BatchResult)> {
-    let mut ready = Vec::new();
-    for i in 0..b.starts {
+) -> anyhow::Result<(Vec<Duration>, Vec<Vec<Row>>)> {
+    let w = Workload::new(b.compiles)?;
+    let distccd = Distccd::start(b.jobs, b.start.timeout)?;
+    let native = start_native(root, b, b.setup)?;
+    let container = start_container(root, state, b, b.setup, b.starts)?;
+    let ways = vec![
+        ("local (cc)".to_owned(), Way::Local),
+        (
+            "distcc (distccd, 127.0.0.1)".to_owned(),
+            Way::Distcc(&distccd),
+        ),
+        native_way(b.setup, &native.client_conf),
+        container_way(b.setup, &container.client_conf),
+    ];
+    let mut phases = vec![rounds(&w, &ways, b)?];
+    let ready = container.ready.clone();
+    drop((container, native, distccd));
+    if b.controls {
+        for setup in b.setup.controls() {
+            let native = start_native(root, b, setup)?;
+            let container = start_container(root, state, b, setup, 1)?;
+            // Local again: the reference of this phase, measured under its load.
+            let ways = [
+                ("local (cc)".to_owned(), Way::Local),
+                native_way(setup, &native.client_conf),
+                container_way(setup, &container.client_conf),
+            ];
+            phases.push(rounds(&w, &ways, b)?);
+        }
+    }
+    Ok((ready, phases))
+}
+
+/// One way of compiling the batch.
+enum Way<'a> {
+    Local,
+    Distcc(&'a Distccd),
+    /// A private sccache client with this config; the tag names its objects.
+    Sccache(&'a str, &'static str),
+}
+
+fn native_way(setup: Setup, conf: &str) -> (String, Way<'_>) {
+    let label = format!("sccache-dist native ({})", setup.label("disk"));
+    (label, Way::Sccache(conf, "native"))
+}
+
+fn container_way(setup: Setup, conf: &str) -> (String, Way<'_>) {
+    let label = format!("sccache-dist container ({})", setup.label("volume"));
+    (label, Way::Sccache(conf, "container"))
+}
+
+/// `b.rounds` rounds of every way in turn; a row per way.
+fn rounds(w: &Workload, ways: &[(String, Way)], b: &ClusterBench) -> anyhow::Result<Vec<Row>> {
+    let mut got: Vec<Vec<Measured>> = ways.iter().map(|_| Vec::new()).collect();
+    for round in 1..=b.rounds {
+        for ((label, way), ms) in ways.iter().zip(&mut got) {
+            let m = match way {
+                Way::Local => w.local(b.jobs)?,
+                Way::Distcc(d) => d.run(w, b.jobs)?,
+                Way::Sccache(conf, tag) => w.sccache(conf, b.jobs, tag)?,
+            };
+            let wall = m.wall.as_secs_f64();
+            println!("round {round}/{}: {label}: {wall:.2} s", b.rounds);
+            ms.push(m);
+        }
+    }
+    Ok(ways
+        .iter()
+        .zip(got)
+        .map(|((label, _), ms)| Row::from_rounds(label, ms))
+        .collect())
+}
+
+/// A native scheduler and server with `setup`, registered.
+fn start_native(root: &Path, b: &ClusterBench, setup: Setup) -> anyhow::Result<NativeDist> {
+    let profile = runtime::load_named(root, &b.start.profile)?;
+    let parent = cache_parent(setup.tmpfs, &std::env::temp_dir())?;
+    NativeDist::start(root, &profile, setup.log_level, &parent, b.start.timeout)
+}
+
+/// The benchmark's container cluster while it runs; dropping it removes the
+/// container (and volume), then the tmpfs cache it wrote as root.
+struct ContainerCluster<'a> {
+    state: &'a StateDir,
+    client_conf: String,
+    ready: Vec<Duration>,
+    _tmpfs_cache: Option<tempfile::TempDir>,
+}
+
+impl Drop for ContainerCluster<'_> {
+    fn drop(&mut self) {
+        let _ = lifecycle::remove_containers(self.state, true);
+    }
+}
+
+/// The container cluster with `setup`, started `starts` times (stopped between).
+fn start_container<'a>(
+    root: &Path,
+    state: &'a StateDir,
+    b: &ClusterBench,
+    setup: Setup,
+    starts: usize,
+) -> anyhow::Result<ContainerCluster<'a>> {
+    lifecycle::remove_containers(state, true)?;
+    let tmpfs_cache = match setup.tmpfs {
+        true => Some(
+            tempfile::Builder::new()
+                .prefix("bench-cache-")
+                .tempdir_in(cache_parent(true, Path::new("/"))?)?,
+        ),
+        false => None,
+    };
+    let mut req = b.start.clone();
+    req.log_level = Some(setup.log_level);
+    req.cache_dir = tmpfs_cache.as_ref().map(|d| d.path().to_owned());
+    let mut c = ContainerCluster {
+        state,
+        client_conf: String::new(),
+        ready: Vec::new(),
+        _tmpfs_cache: tmpfs_cache,
+    };
+    for i in 0..starts {
         if i > 0 {
             lifecycle::stop(state)?;
         }
-        ready.push(start::start(root, state, &b.start)?.ready_after);
+        c.ready.push(start::start(root, state, &req)?.ready_after);
     }
-    let batch = compile_batch(&client_config::render(root, state)?, b.compiles, b.jobs)?;
-    Ok((ready, batch))
+    c.client_conf = client_config::render(root, state)?;
+    Ok(c)
 }
 
-fn report(b: &ClusterBench, ready: &[Duration], r: &BatchResult) {
-    println!(
-        "cluster {}: {} starts, {} C compiles, {} at a time",
-        b.start.distro, b.starts, b.compiles, b.jobs
-    );
-    let ready = median(ready.to_vec());
-    println!(
-        "  start -> ready: median {:.2} s (target <= 2 s): {}",
-        ready.as_secs_f64(),
-        verdict(ready <= Duration::from_secs(2))
-    );
-    let n = b.compiles as f64;
-    let (local, remote) = (r.local.as_secs_f64(), r.remote.as_secs_f64());
-    println!("  local:       {local:.2} s ({:.1} compiles/s)", n / local);
-    println!(
-        "  distributed: {remote:.2} s ({:.1} compiles/s)",
-        n / remote
-    );
-    let ratio = local / remote;
-    println!(
-        "  throughput: {ratio:.2}x local (target >= 0.8x): {}",
-        verdict(ratio >= 0.8)
-    );
-    println!(
-        "  distributed: {}/{} ({:.0} %), {} failed (target 100 %): {}",
-        r.distributed,
-        b.compiles,
-        100.0 * r.distributed as f64 / n,
-        r.failed,
-        verdict(r.distributed as usize == b.compiles && r.failed == 0)
-    );
+/// Where a cache root goes: `/dev/shm` (checked to be tmpfs) or `disk`.
+fn cache_parent(tmpfs: bool, disk: &Path) -> anyhow::Result<PathBuf> {
+    if !tmpfs {
+        return Ok(disk.to_owned());
+    }
+    let mounts = std::fs::read_to_string("/proc/mounts")?;
+    let is_tmpfs = mounts.lines().any(|l| {
+        let f: Vec<&str> = l.split(' ').collect();
+        f.get(1) == Some(&"/dev/shm") && f.get(2) == Some(&"tmpfs")
+    });
+    anyhow::ensure!(is_tmpfs, "--tmpfs: /dev/shm is not a tmpfs here");
+    Ok(PathBuf::from("/dev/shm"))
 }

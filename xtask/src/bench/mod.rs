@@ -1,8 +1,12 @@
 //! `cargo xtask bench ...`: benchmarks that print their figures against the targets.
 //! Targets are reported, not asserted: a slow machine makes a slow run, not a bug.
 
+pub mod child;
 pub mod cluster;
+pub mod distcc;
 pub mod image;
+pub mod native;
+pub mod report;
 pub mod workload;
 
 use std::process::Command;

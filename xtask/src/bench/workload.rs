@@ -1,5 +1,6 @@
 //! The workload `bench cluster` times: a batch of distinct C files, compiled
-//! locally and through a private sccache client on a number of threads.
+//! `jobs` at a time, locally and through a private sccache client (distcc's way
+//! is in `distcc.rs`).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -20,60 +21,96 @@ pub fn c_source(i: usize, nonce: u128) -> String {
     s
 }
 
-/// What one batch measured.
-pub struct BatchResult {
-    pub local: Duration,
-    pub remote: Duration,
-    pub distributed: u64,
+/// What one way of compiling the batch measured.
+#[derive(Debug, Clone)]
+pub struct Measured {
+    /// Wall time of the whole batch.
+    pub wall: Duration,
+    /// Compiles that ran remotely (None: the way does not distribute).
+    pub distributed: Option<u64>,
+    /// Compiles whose distribution failed.
     pub failed: u64,
 }
 
-/// Compiles `n` fresh C files locally, then through a private client using
-/// `client_conf`, `jobs` at a time.
-pub fn compile_batch(client_conf: &str, n: usize, jobs: usize) -> anyhow::Result<BatchResult> {
-    let work = tempfile::Builder::new().prefix("bench-c-").tempdir()?;
-    let nonce = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)?
-        .as_nanos();
-    let sources: Vec<PathBuf> = (0..n)
-        .map(|i| {
-            let p = work.path().join(format!("unit{i}.c"));
+/// The batch: `n` distinct C files (fresh each run, so no cache can answer) and
+/// one more for the untimed warm-up of each way.
+pub struct Workload {
+    dir: tempfile::TempDir,
+    /// The timed sources.
+    pub sources: Vec<PathBuf>,
+    /// Compiled once, untimed, before each way's batch.
+    pub warmup: PathBuf,
+}
+
+impl Workload {
+    /// Writes the `n` sources and the warm-up source to a new temporary directory.
+    pub fn new(n: usize) -> anyhow::Result<Workload> {
+        let dir = tempfile::Builder::new().prefix("bench-c-").tempdir()?;
+        let nonce = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)?
+            .as_nanos();
+        let write = |i: usize, name: &str| -> std::io::Result<PathBuf> {
+            let p = dir.path().join(name);
             std::fs::write(&p, c_source(i, nonce)).map(|_| p)
+        };
+        let sources = (0..n)
+            .map(|i| write(i, &format!("unit{i}.c")))
+            .collect::<Result<_, _>>()?;
+        let warmup = write(n, "warmup.c")?;
+        Ok(Workload {
+            sources,
+            warmup,
+            dir,
         })
-        .collect::<Result<_, _>>()?;
+    }
 
-    let local = parallel(&sources, jobs, |src| {
-        let out = Command::new("cc")
-            .args(["-O2", "-c"])
-            .arg(src)
-            .arg("-o")
-            .arg(src.with_extension("local.o"))
-            .output()?;
-        anyhow::ensure!(
-            out.status.success(),
-            "cc failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        Ok(())
-    })?;
+    /// The directory holding the sources (and the objects).
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
 
-    let client = PrivateClient::new(client_conf)?;
-    client.start()?;
-    // Warm-up, not timed: the first job packages and uploads the toolchain.
-    let warm = work.path().join("warmup.c");
-    std::fs::write(&warm, c_source(n, nonce + 1))?;
-    client.compile("cc", &["-O2"], &warm, &warm.with_extension("o"))?;
-    let before = client.stats()?;
-    let remote = parallel(&sources, jobs, |src| {
-        client.compile("cc", &["-O2"], src, &src.with_extension("dist.o"))
-    })?;
-    let after = client.stats()?;
-    Ok(BatchResult {
-        local,
-        remote,
-        distributed: after.distributed() - before.distributed(),
-        failed: after.failed - before.failed,
-    })
+    /// The batch with `cc` directly, `jobs` at a time.
+    pub fn local(&self, jobs: usize) -> anyhow::Result<Measured> {
+        let cc = |src: &Path, obj: &Path| {
+            crate::bench::timed(
+                Command::new("cc")
+                    .args(["-O2", "-c"])
+                    .arg(src)
+                    .arg("-o")
+                    .arg(obj),
+            )
+            .map(drop)
+        };
+        cc(&self.warmup, &self.warmup.with_extension("local.o"))?;
+        let wall = parallel(&self.sources, jobs, |src| {
+            cc(src, &src.with_extension("local.o"))
+        })?;
+        Ok(Measured {
+            wall,
+            distributed: None,
+            failed: 0,
+        })
+    }
+
+    /// The batch through a private sccache client using `client_conf`, `jobs` at
+    /// a time; `tag` names the object files. The counts are `--show-stats`'.
+    pub fn sccache(&self, client_conf: &str, jobs: usize, tag: &str) -> anyhow::Result<Measured> {
+        let client = PrivateClient::new(client_conf)?;
+        client.start()?;
+        let obj = |src: &Path| src.with_extension(format!("{tag}.o"));
+        // Warm-up, not timed: the first job packages and uploads the toolchain.
+        client.compile("cc", &["-O2"], &self.warmup, &obj(&self.warmup))?;
+        let before = client.stats()?;
+        let wall = parallel(&self.sources, jobs, |src| {
+            client.compile("cc", &["-O2"], src, &obj(src))
+        })?;
+        let after = client.stats()?;
+        Ok(Measured {
+            wall,
+            distributed: Some(after.distributed() - before.distributed()),
+            failed: after.failed - before.failed,
+        })
+    }
 }
 
 /// Runs `f` over `items` on `jobs` threads; the wall time of the whole batch.

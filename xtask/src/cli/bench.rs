@@ -1,10 +1,13 @@
 //! `bench image` and `bench cluster`.
 
+use std::net::Ipv4Addr;
+
 use super::cluster::ClusterFlags;
 use super::image::{BuildFlags, DEFAULT_REPO};
 use super::Env;
 use crate::bench;
 use crate::image::build::Selection;
+use crate::profile::runtime::{self, LogLevel, NetworkMode};
 use crate::profile::DEFAULT_PROFILE;
 
 #[derive(clap::Subcommand)]
@@ -26,30 +29,72 @@ pub enum Bench {
         #[arg(long, default_value_t = 10)]
         runs: usize,
     },
-    /// `start` → ready time, and a batch of C compiles through the cluster against
-    /// the same batch compiled locally.
-    Cluster {
-        /// The distro whose (already built) image to run.
-        distro: String,
-        /// Image repository.
-        #[arg(long, env = "SCCACHE_DOCKER_REPO", default_value = DEFAULT_REPO)]
-        repo: String,
-        /// Runtime profile.
-        #[arg(long, default_value = DEFAULT_PROFILE)]
-        profile: String,
-        #[command(flatten)]
-        cluster: ClusterFlags,
-        /// Start → ready measurements.
-        #[arg(long, default_value_t = 3)]
-        starts: usize,
-        /// C files in the batch.
-        #[arg(long, default_value_t = 200)]
-        compiles: usize,
-        /// Compiles at once, locally and through the cluster [default: as many as the
-        /// scheduler gives one server of this machine's CPUs: cores + 1 + cores/8].
-        #[arg(long)]
-        jobs: Option<usize>,
-    },
+    /// `start` → ready time, and the same batch of C compiles four ways side by
+    /// side: local `cc`, distcc (distccd on 127.0.0.1), sccache-dist run natively on
+    /// the host, and the container cluster.
+    Cluster(ClusterArgs),
+}
+
+/// `bench cluster`'s arguments.
+#[derive(clap::Args)]
+pub struct ClusterArgs {
+    /// The distro whose (already built) image to run.
+    distro: String,
+    /// Image repository.
+    #[arg(long, env = "SCCACHE_DOCKER_REPO", default_value = DEFAULT_REPO)]
+    repo: String,
+    /// Runtime profile.
+    #[arg(long, default_value = DEFAULT_PROFILE)]
+    profile: String,
+    #[command(flatten)]
+    cluster: ClusterFlags,
+    /// Start → ready measurements.
+    #[arg(long, default_value_t = 3)]
+    starts: usize,
+    /// C files in the batch.
+    #[arg(long, default_value_t = 200)]
+    compiles: usize,
+    /// Compiles at once, locally and through the cluster [default: as many as the
+    /// scheduler gives one server of this machine's CPUs: cores + 1 + cores/8].
+    #[arg(long)]
+    jobs: Option<usize>,
+    /// Rounds of every way, interleaved; each row shows the median round.
+    #[arg(long, default_value_t = 1)]
+    rounds: usize,
+    /// SCCACHE_LOG of sccache-dist, native and in the container [default: the
+    /// runtime profile's].
+    #[arg(long, value_enum)]
+    log_level: Option<LogLevelArg>,
+    /// sccache-dist's cache root (toolchains and the overlay build dir) on tmpfs
+    /// (/dev/shm) instead of a disk directory (native) or the volume (container).
+    #[arg(long)]
+    tmpfs: bool,
+    /// Also measure each deployment control flipped, one at a time (log level
+    /// info <-> warn, tmpfs on <-> off), native and in the container.
+    #[arg(long)]
+    controls: bool,
+}
+
+/// `SCCACHE_LOG` levels as the command line spells them.
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+pub enum LogLevelArg {
+    Error,
+    Warn,
+    Info,
+    Debug,
+    Trace,
+}
+
+impl From<LogLevelArg> for LogLevel {
+    fn from(l: LogLevelArg) -> LogLevel {
+        match l {
+            LogLevelArg::Error => LogLevel::Error,
+            LogLevelArg::Warn => LogLevel::Warn,
+            LogLevelArg::Info => LogLevel::Info,
+            LogLevelArg::Debug => LogLevel::Debug,
+            LogLevelArg::Trace => LogLevel::Trace,
+        }
+    }
 }
 
 impl Bench {
@@ -79,26 +124,40 @@ impl Bench {
                 args.extend(build.to_args());
                 bench::image::run(&env.root, &env.state, &req, &args, runs)
             }
-            Bench::Cluster {
-                distro,
-                repo,
-                profile,
-                cluster,
-                starts,
-                compiles,
-                jobs,
-            } => {
-                let cores = std::thread::available_parallelism()
-                    .map(|n| n.get())
-                    .unwrap_or(2);
-                let b = bench::cluster::ClusterBench {
-                    start: cluster.request(&distro, &repo, &profile),
-                    starts,
-                    compiles,
-                    jobs: jobs.unwrap_or_else(|| bench::cluster::scheduler_jobs_per_server(cores)),
-                };
-                bench::cluster::run(&env.root, &b)
-            }
+            Bench::Cluster(args) => args.run(env),
         }
+    }
+}
+
+impl ClusterArgs {
+    fn run(self, env: &Env) -> anyhow::Result<()> {
+        let cores = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(2);
+        let mut start = self
+            .cluster
+            .request(&self.distro, &self.repo, &self.profile);
+        // Its own container (and volume), beside any cluster of the user's.
+        start.name = format!("{}-bench", start.name);
+        let rt = runtime::load_named(&env.root, &self.profile)?.profile;
+        // On the host network, on loopback like the native run unless told.
+        if start.network.unwrap_or(rt.network) == NetworkMode::Host {
+            start.advertise.get_or_insert(Ipv4Addr::LOCALHOST);
+        }
+        let b = bench::cluster::ClusterBench {
+            start,
+            starts: self.starts,
+            compiles: self.compiles,
+            jobs: self
+                .jobs
+                .unwrap_or_else(|| bench::cluster::scheduler_jobs_per_server(cores)),
+            rounds: self.rounds,
+            setup: bench::cluster::Setup {
+                log_level: self.log_level.map_or(rt.log_level, LogLevel::from),
+                tmpfs: self.tmpfs,
+            },
+            controls: self.controls,
+        };
+        bench::cluster::run(&env.root, &b)
     }
 }

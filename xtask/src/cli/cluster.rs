@@ -60,6 +60,7 @@ impl ClusterFlags {
             name: self.name.clone(),
             repo: repo.to_owned(),
             timeout: Duration::from_secs(self.timeout),
+            log_level: None,
         }
     }
 }

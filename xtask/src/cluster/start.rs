@@ -12,7 +12,7 @@ use super::model::{Cluster, Network, Scheduler, Server};
 use super::readiness::wait_ready;
 use crate::docker::{self, network as docker_network};
 use crate::image::HASH_LABEL;
-use crate::profile::runtime::NetworkMode;
+use crate::profile::runtime::{LogLevel, NetworkMode};
 use crate::profile::{self, validate, Profile};
 use crate::render::Templates;
 use crate::sccache::config_check;
@@ -37,6 +37,8 @@ pub struct StartRequest {
     pub repo: String,
     /// How long to wait for the build server to register.
     pub timeout: Duration,
+    /// Override the profile's log level (`SCCACHE_LOG` of both processes).
+    pub log_level: Option<LogLevel>,
 }
 
 /// What a successful start reports.
@@ -54,7 +56,10 @@ pub fn start(
     req: &StartRequest,
 ) -> anyhow::Result<Started> {
     check_request(root, req)?;
-    let profile = crate::profile::runtime::load_named(root, &req.profile)?;
+    let mut profile = crate::profile::runtime::load_named(root, &req.profile)?;
+    if let Some(level) = req.log_level {
+        profile.profile.log_level = level;
+    }
     docker::engine()?;
     let image = format!("{}:{}", req.repo, req.distro);
     let Some(image_hash) = docker::image_label(&image, HASH_LABEL)? else {

@@ -1,0 +1,176 @@
+//! The side-by-side table `bench cluster` prints, and what its columns mean.
+
+use std::time::Duration;
+
+use super::cluster::ClusterBench;
+use super::workload::Measured;
+use super::{median, verdict};
+
+/// One way of compiling the batch and what its rounds measured.
+pub struct Row {
+    /// The way, as printed.
+    pub way: String,
+    /// The median round's wall time; the remote and failed counts of all rounds.
+    pub m: Measured,
+    /// Each round's wall time, in order: paired with the same round of another way.
+    pub walls: Vec<Duration>,
+}
+
+impl Row {
+    /// A row named `way` from its rounds (at least one).
+    pub fn from_rounds(way: &str, rounds: Vec<Measured>) -> Row {
+        let walls: Vec<Duration> = rounds.iter().map(|m| m.wall).collect();
+        let wall = median(walls.clone());
+        let distributed = rounds.iter().map(|m| m.distributed).sum();
+        Row {
+            way: way.to_owned(),
+            m: Measured {
+                wall,
+                distributed,
+                failed: rounds.iter().map(|m| m.failed).sum(),
+            },
+            walls,
+        }
+    }
+}
+
+/// What one job slot spends per compile: wall × jobs / compiles. With `jobs`
+/// slots kept busy, this is the mean time from a job's start to its end.
+pub fn per_job(wall: Duration, jobs: usize, compiles: usize) -> Duration {
+    wall.mul_f64(jobs as f64 / compiles as f64)
+}
+
+/// The median over rounds of `f(this round's wall of a, of b)` in seconds: a
+/// paired figure, so a round the machine's load slowed counts against both.
+pub fn paired(a: &Row, b: &Row, f: impl Fn(f64, f64) -> f64) -> f64 {
+    let mut xs: Vec<f64> = a
+        .walls
+        .iter()
+        .zip(&b.walls)
+        .map(|(x, y)| f(x.as_secs_f64(), y.as_secs_f64()))
+        .collect();
+    xs.sort_by(f64::total_cmp);
+    xs[xs.len() / 2]
+}
+
+/// `/proc/loadavg`'s 1-minute figure with the CPU count, for noting the load.
+pub fn load_average() -> String {
+    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    let cpus = std::thread::available_parallelism().map_or(0, |n| n.get());
+    format!(
+        "load {} on {cpus} CPUs",
+        load.split(' ').next().unwrap_or("?")
+    )
+}
+
+/// Prints the phases' tables, the container-vs-native comparison and the targets.
+pub fn print(b: &ClusterBench, ready: &[Duration], phases: &[Vec<Row>], load_before: &str) {
+    println!(
+        "cluster {}: {} C compiles, {} at a time, median of {} round(s) ({load_before} before, {} after)",
+        b.start.distro,
+        b.compiles,
+        b.jobs,
+        b.rounds,
+        load_average()
+    );
+    let r = median(ready.to_vec());
+    println!(
+        "  start -> ready: median of {} {:.2} s (target <= 2 s): {}",
+        ready.len(),
+        r.as_secs_f64(),
+        verdict(r <= Duration::from_secs(2))
+    );
+    println!(
+        "  {:<48} {:>8} {:>9} {:>8} {:>8} {:>9} {:>11}",
+        "way", "wall", "compile/s", "vs local", "per job", "overhead", "remote/fail"
+    );
+    for (i, rows) in phases.iter().enumerate() {
+        if i > 0 {
+            println!("  control {i} (its own rounds; vs local and overhead against this local):");
+        }
+        table(b, rows);
+    }
+    println!("  wall, compile/s, per job: the median round; vs local, overhead, container vs native: the median of per-round pairs");
+    println!("  per job = wall x jobs / compiles (one job slot's time per compile); overhead = per job - local's per job; remote/fail: all rounds");
+    let rows = &phases[0];
+    targets(b, &rows[0], &rows[2], &rows[3]);
+}
+
+/// The rows of one phase against its first, local, round by round.
+fn table(b: &ClusterBench, rows: &[Row]) {
+    let local = &rows[0];
+    let slots = b.jobs as f64 / b.compiles as f64;
+    for row in rows {
+        let m = &row.m;
+        let remote = match m.distributed {
+            Some(d) => format!("{d}/{}", m.failed),
+            None => "-".to_owned(),
+        };
+        println!(
+            "  {:<48} {:>6.2} s {:>9.1} {:>7.2}x {:>5.0} ms {:>+6.0} ms {:>11}",
+            row.way,
+            m.wall.as_secs_f64(),
+            b.compiles as f64 / m.wall.as_secs_f64(),
+            paired(local, row, |l, w| l / w),
+            per_job(m.wall, b.jobs, b.compiles).as_secs_f64() * 1e3,
+            paired(local, row, |l, w| (w - l) * slots * 1e3),
+            remote
+        );
+    }
+}
+
+/// Container against native (the same setup, round by round), and the targets.
+fn targets(b: &ClusterBench, local: &Row, native: &Row, container: &Row) {
+    let pct = paired(native, container, |n, c| 100.0 * (c / n - 1.0));
+    println!(
+        "  container vs native: {pct:+.1} % wall (within 5 %: {})",
+        if pct.abs() <= 5.0 { "yes" } else { "no" }
+    );
+    let ratio = paired(local, container, |l, c| l / c);
+    println!(
+        "  container throughput: {ratio:.2}x local (target >= 0.8x): {}",
+        verdict(ratio >= 0.8)
+    );
+    let container = &container.m;
+    let (n, d) = (b.compiles * b.rounds, container.distributed.unwrap_or(0));
+    println!(
+        "  container distributed: {d}/{n} ({:.0} %), {} failed, over all rounds (target 100 %): {}",
+        100.0 * d as f64 / n as f64,
+        container.failed,
+        verdict(d as usize == n && container.failed == 0)
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(walls: &[u64]) -> Row {
+        let ms: Vec<Measured> = walls
+            .iter()
+            .map(|&s| Measured {
+                wall: Duration::from_secs(s),
+                distributed: Some(1),
+                failed: 0,
+            })
+            .collect();
+        Row::from_rounds("x", ms)
+    }
+
+    #[test]
+    fn per_job_is_one_slots_time_per_compile() {
+        assert_eq!(
+            per_job(Duration::from_secs(10), 3, 60),
+            Duration::from_millis(500)
+        );
+    }
+
+    #[test]
+    fn pairs_are_taken_round_by_round() {
+        // The load doubled in round 3: both ways slowed alike, the ratio holds.
+        let (local, way) = (row(&[4, 4, 8]), row(&[5, 5, 10]));
+        assert_eq!(way.m.wall, Duration::from_secs(5));
+        assert_eq!(way.m.distributed, Some(3));
+        assert_eq!(paired(&local, &way, |l, w| l / w), 0.8);
+    }
+}
