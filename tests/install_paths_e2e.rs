@@ -208,7 +208,10 @@ fn dry_run_hash(root: &Path, distro: &str, extra: &[&str]) -> String {
     args.extend_from_slice(extra);
     let out = xtask(root, &args);
     assert!(out.status.success(), "{}", stderr(&out));
-    stdout(&out).split_whitespace().nth(4).unwrap().to_owned()
+    let text = stdout(&out);
+    let prefix = format!("# {distro}: input hash ");
+    let line = text.lines().find_map(|l| l.strip_prefix(&prefix));
+    line.expect("a dry run names the input hash").to_owned()
 }
 
 #[test]
