@@ -20,13 +20,14 @@ fn recorded(state: &StateDir, doing: &str) -> anyhow::Result<Option<Cluster>> {
     state.record().map(Some)
 }
 
-/// Stops every container of the cluster (SIGTERM, then the grace period).
+/// Stops every container of the cluster (SIGTERM, then the grace period), the
+/// build servers before the scheduler.
 pub fn stop(state: &StateDir) -> anyhow::Result<()> {
     let Some(c) = recorded(state, "stop")? else {
         return Ok(());
     };
     docker::engine()?;
-    for name in c.containers() {
+    for name in c.containers().into_iter().rev() {
         match container::state(name)? {
             None => println!("no container {name}: nothing to stop"),
             Some(s) if !s.is_up() => println!("{name} is not running ({})", s.status),
@@ -74,7 +75,7 @@ pub fn remove_containers(state: &StateDir, purge: bool) -> anyhow::Result<()> {
     for name in c.containers() {
         if container::state(name)?.is_some() {
             container::stop(name)?;
-            docker::run_logged(&["rm".into(), name.to_owned()])?;
+            container::remove(name)?;
             println!("removed the container {name}");
         } else {
             println!("no container {name}: nothing to remove");

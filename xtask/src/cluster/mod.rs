@@ -1,5 +1,6 @@
 //! A running cluster: its typed model (one scheduler, a list of build servers),
-//! starting it, waiting until it is ready, its lifecycle, status and diagnosis.
+//! where its servers go, its `docker run` specs, starting and scaling it, waiting
+//! until it is ready, its lifecycle, status and diagnosis.
 
 pub mod configs;
 pub mod container;
@@ -7,7 +8,10 @@ pub mod diagnose;
 pub mod doctor;
 pub mod lifecycle;
 pub mod model;
+pub mod plan;
 pub mod readiness;
+pub mod scale;
+pub mod specs;
 pub mod start;
 pub mod status;
 

@@ -1,5 +1,5 @@
-//! `start`: secrets, configs, networking, the container, and the wait until a build
-//! server has registered.
+//! `start`: secrets, configs, networking, the containers (a scheduler and N build
+//! servers), and the wait until every build server has registered.
 
 use std::net::Ipv4Addr;
 use std::path::PathBuf;
@@ -7,9 +7,10 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 
-use super::container::{self, RunSpec, CONFIG_MOUNT};
+use super::container;
 use super::model::{Cluster, Network, Scheduler, Server};
 use super::readiness::wait_ready;
+use super::{plan, specs};
 use crate::docker::{self, network as docker_network};
 use crate::image::HASH_LABEL;
 use crate::profile::runtime::NetworkMode;
@@ -35,8 +36,11 @@ pub struct StartRequest {
     pub name: String,
     /// Image repository the image was built into.
     pub repo: String,
-    /// How long to wait for the build server to register.
+    /// How long to wait for the build servers to register.
     pub timeout: Duration,
+    /// How many build servers. None: 1, in the scheduler's container (role `all`).
+    /// Some(n) on a cluster that runs: scale it to n without restarting the scheduler.
+    pub builders: Option<usize>,
 }
 
 /// What a successful start reports.
@@ -47,13 +51,23 @@ pub struct Started {
     pub ready_after: Duration,
 }
 
-/// Starts the cluster of `req` and waits until its build server has registered.
+/// Starts the cluster of `req` and waits until its build servers have registered;
+/// `--builders` on a running cluster of the same name scales it instead.
 pub fn start(
     root: &std::path::Path,
     state: &StateDir,
     req: &StartRequest,
 ) -> anyhow::Result<Started> {
     check_request(root, req)?;
+    if let Some(n) = req.builders {
+        if let Some(c) = running_record(state, &req.name)? {
+            println!(
+                "the cluster {} runs: scaling it to {n} build server(s)",
+                req.name
+            );
+            return super::scale::scale_to(root, state, c, n, req.timeout);
+        }
+    }
     let profile = crate::profile::runtime::load_named(root, &req.profile)?;
     docker::engine()?;
     let image = format!("{}:{}", req.repo, req.distro);
@@ -63,8 +77,8 @@ pub fn start(
             req.distro
         );
     };
-    clear_stopped_container(&req.name)?;
     let cluster = describe(req, profile, image, image_hash)?;
+    clear_stopped_containers(state, &cluster)?;
     write_configs(root, state, &cluster)?;
     println!(
         "advertising {} ({})",
@@ -72,15 +86,26 @@ pub fn start(
     );
     let t0 = Instant::now();
     launch(state, &cluster)?;
-    // Recorded once the container exists: a failed `docker run` leaves the record
-    // of the previous cluster as it was.
-    state.save_record(&cluster)?;
     let status = wait_ready(&cluster, cluster.servers.len() as u64, req.timeout)?;
     Ok(Started {
         cluster,
         status,
         ready_after: t0.elapsed(),
     })
+}
+
+/// The recorded cluster named `name`, when its scheduler's container is up.
+fn running_record(state: &StateDir, name: &str) -> anyhow::Result<Option<Cluster>> {
+    if !state.has_record() {
+        return Ok(None);
+    }
+    let c = state.record()?;
+    if c.base_name() != name {
+        return Ok(None);
+    }
+    docker::engine()?;
+    let up = container::state(&c.scheduler.container)?.is_some_and(|s| s.is_up());
+    Ok(up.then_some(c))
 }
 
 fn check_request(root: &std::path::Path, req: &StartRequest) -> anyhow::Result<()> {
@@ -94,9 +119,27 @@ fn check_request(root: &std::path::Path, req: &StartRequest) -> anyhow::Result<(
     Ok(())
 }
 
+/// Stopped containers of ours under the cluster's names (and those of the cluster
+/// recorded before, which may have had more servers) are removed; a running one,
+/// or anyone else's, is an error.
+fn clear_stopped_containers(state: &StateDir, c: &Cluster) -> anyhow::Result<()> {
+    let mut names: Vec<String> = c.containers().iter().map(|n| n.to_string()).collect();
+    if state.has_record() {
+        if let Ok(old) = state.record() {
+            names.extend(old.containers().iter().map(|n| n.to_string()));
+        }
+    }
+    names.sort();
+    names.dedup();
+    for name in &names {
+        clear_stopped_container(name)?;
+    }
+    Ok(())
+}
+
 /// A stopped container of ours under the name is replaced; a running one, or
 /// anyone else's, is an error.
-fn clear_stopped_container(name: &str) -> anyhow::Result<()> {
+pub(crate) fn clear_stopped_container(name: &str) -> anyhow::Result<()> {
     match container::state(name)? {
         Some(s) if s.is_up() => anyhow::bail!(
             "the container {name} is already {}: `cargo xtask stop` it first, or use `status`",
@@ -107,7 +150,7 @@ fn clear_stopped_container(name: &str) -> anyhow::Result<()> {
                 container::is_ours(name)?,
                 "a container named {name} exists and was not started by this tool: choose another --name"
             );
-            docker::output(&["rm", name]).map(drop)
+            container::remove(name)
         }
         None => Ok(()),
     }
@@ -120,38 +163,42 @@ fn describe(
     image: String,
     image_hash: String,
 ) -> anyhow::Result<Cluster> {
-    let rt = &profile.profile;
-    let mode = req.network.unwrap_or(rt.network);
+    let mode = req.network.unwrap_or(profile.profile.network);
     let (address, address_source, network) = choose_address(req, &profile, mode)?;
-    let cache = match &req.cache_dir {
+    let cache_dir = match &req.cache_dir {
         Some(dir) => {
             std::fs::create_dir_all(dir)
                 .with_context(|| format!("cannot create {}", dir.display()))?;
-            container::mount_source(&dir.canonicalize()?, "--cache-dir")?
+            Some(container::mount_source(
+                &dir.canonicalize()?,
+                "--cache-dir",
+            )?)
         }
-        None => format!("{}-cache", req.name),
+        None => None,
     };
-    let server = Server {
-        name: format!("{}-server-1", req.name),
-        container: req.name.clone(),
-        address,
-        port: rt.server_port,
-        cache,
-    };
-    Ok(Cluster {
+    let n = req.builders.unwrap_or(1);
+    let all_in_one = n == 1;
+    let mut c = Cluster {
+        name: req.name.clone(),
+        cache_dir,
         distro: req.distro.clone(),
         image,
         image_hash,
         scheduler: Scheduler {
-            container: req.name.clone(),
+            container: plan::scheduler_container(&req.name, all_in_one),
             address,
-            port: rt.scheduler_port,
+            port: profile.profile.scheduler_port,
         },
-        servers: vec![server],
+        servers: Vec::new(),
         network,
         address_source,
         profile,
-    })
+    };
+    for i in 1..=n {
+        let s = plan::server(&c, i, all_in_one)?;
+        c.servers.push(s);
+    }
+    Ok(c)
 }
 
 /// The address the scheduler and server advertise, why, and the network it is on.
@@ -185,12 +232,23 @@ fn choose_address(
     }
 }
 
-/// Secrets and configs live in the state directory and reach the container only as
-/// a read-only mount: never in the image, the environment or the logs.
-fn write_configs(root: &std::path::Path, state: &StateDir, c: &Cluster) -> anyhow::Result<()> {
+/// Secrets and configs live in the state directory and reach the containers only
+/// as read-only mounts: never in the image, the environment or the logs.
+pub(crate) fn write_configs(
+    root: &std::path::Path,
+    state: &StateDir,
+    c: &Cluster,
+) -> anyhow::Result<()> {
     let secrets = state.secrets(c.profile.profile.server_auth)?;
     let configs = super::configs::render(&Templates::load(root)?, c, &secrets, "start")?;
-    let problems = config_check::check(&configs);
+    let mut problems = Vec::new();
+    for (name, triple) in configs.triples() {
+        problems.extend(
+            config_check::check(&triple)
+                .into_iter()
+                .map(|p| format!("{name}: {p}")),
+        );
+    }
     anyhow::ensure!(
         problems.is_empty(),
         "the rendered configs do not check out:\n{}",
@@ -199,41 +257,33 @@ fn write_configs(root: &std::path::Path, state: &StateDir, c: &Cluster) -> anyho
     state.write_configs(&configs)
 }
 
-/// The container that runs the scheduler and the (first) build server.
-fn run_spec(state: &StateDir, c: &Cluster) -> anyhow::Result<RunSpec> {
-    let rt = &c.profile.profile;
-    let conf_dir =
-        container::mount_source(&state.container_config_dir().canonicalize()?, "--state-dir")?;
-    let server = &c.servers[0];
-    Ok(RunSpec {
-        name: c.scheduler.container.clone(),
-        image: c.image.clone(),
-        mounts: vec![
-            (conf_dir, CONFIG_MOUNT.into(), true),
-            (server.cache.clone(), rt.cache_root.clone(), false),
-        ],
-        env: vec![("SCCACHE_LOG".into(), rt.log_level.as_str().into())],
-        bridge: match &c.network {
-            Network::Host => None,
-            Network::Bridge { name, .. } => Some((name.clone(), server.address.to_string())),
-        },
-        command: Vec::new(),
-    })
-}
-
-/// Creates the bridge network if needed and runs the container; a network made
-/// for this start is removed again when the container does not start.
+/// Creates the bridge network if needed and runs the containers, the scheduler's
+/// first; a network made for this start is removed again when the scheduler's
+/// container does not start. The record is saved once a container exists, so a
+/// failed `docker run` leaves the previous record as it was, and a failure later
+/// leaves one that `remove-container` cleans up by.
 fn launch(state: &StateDir, c: &Cluster) -> anyhow::Result<()> {
-    let spec = run_spec(state, c)?;
     let created = match &c.network {
         Network::Bridge { name, subnet } => docker_network::ensure_bridge(name, subnet)?,
         Network::Host => false,
     };
-    if let Err(e) = docker::run_logged(&spec.args()) {
+    if let Err(e) = docker::run_logged(&specs::scheduler(state, c)?.args()) {
         if let (true, Network::Bridge { name, .. }) = (created, &c.network) {
             let _ = docker::output(&["network", "rm", name]);
         }
         return Err(e);
     }
+    state.save_record(c)?;
+    for s in c.own_container_servers() {
+        run_server(state, c, s)?;
+    }
     Ok(())
+}
+
+/// Runs build server `s` in its own container, its cache directory made first.
+pub(crate) fn run_server(state: &StateDir, c: &Cluster, s: &Server) -> anyhow::Result<()> {
+    if s.cache.starts_with('/') {
+        std::fs::create_dir_all(&s.cache).with_context(|| format!("cannot create {}", s.cache))?;
+    }
+    docker::run_logged(&specs::server(state, c, s)?.args())
 }
