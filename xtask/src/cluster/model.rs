@@ -107,6 +107,13 @@ impl Cluster {
             .is_some_and(|s| s.container == self.scheduler.container)
     }
 
+    /// Whether the server named `name` runs in the scheduler's container.
+    pub fn all_in_one_server(&self, name: &str) -> bool {
+        self.servers
+            .iter()
+            .any(|s| s.name == name && s.container == self.scheduler.container)
+    }
+
     /// The role the scheduler's container runs: `all` or `scheduler`.
     pub fn scheduler_role(&self) -> &'static str {
         if self.all_in_one() {

@@ -242,9 +242,11 @@ pub(crate) fn write_configs(
     let secrets = state.secrets(c.profile.profile.server_auth)?;
     let configs = super::configs::render(&Templates::load(root)?, c, &secrets, "start")?;
     let mut problems = Vec::new();
+    let on_bridge = matches!(c.network, Network::Bridge { .. });
     for (name, triple) in configs.triples() {
+        let own_bridge_address = on_bridge && !c.all_in_one_server(name);
         problems.extend(
-            config_check::check(&triple)
+            config_check::check_in(&triple, own_bridge_address)
                 .into_iter()
                 .map(|p| format!("{name}: {p}")),
         );

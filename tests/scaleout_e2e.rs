@@ -1,0 +1,421 @@
+//! More than one build server: a scheduler container and N server containers, each
+//! server with its own address, JWT, config and cache. Four clients compiling at
+//! once spread over three builders; scaling down leaves the scheduler running and
+//! counting the rest.
+
+mod support;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use support::{docker_maybe, project_root, require_docker, stderr, stdout, test_base_image, xtask};
+use xtask::cluster::{model::Network, plan, Cluster, Scheduler};
+use xtask::sccache::client::PrivateClient;
+
+const REPO: &str = "sccache-dist-e2e-scaleout";
+
+/// Compiles each client runs at once: 4 clients x 2 = 8 jobs fit the 9 slots of three
+/// 2-core servers (cores + 1 + cores/8 each). With 3 each (12 jobs), the client that
+/// loses the race for a freed slot was seen to fall back to local for all 100 of its
+/// compiles ("Insufficient capacity across 3 available servers").
+const JOBS_PER_CLIENT: usize = 2;
+
+/// Host mode binds fixed ports: the cluster tests take turns.
+static ONE_CLUSTER_AT_A_TIME: Mutex<()> = Mutex::new(());
+
+/// A cluster with its own name and state directory, removed (with its volumes) on drop.
+struct TestCluster {
+    name: String,
+    state: tempfile::TempDir,
+}
+
+impl TestCluster {
+    fn new(tag: &str) -> TestCluster {
+        TestCluster {
+            name: format!("sccache-so-{tag}-{}", std::process::id()),
+            state: tempfile::Builder::new()
+                .prefix("sccache-state-")
+                .tempdir()
+                .unwrap(),
+        }
+    }
+
+    fn run(&self, args: &[&str]) -> std::process::Output {
+        std::process::Command::new(env!("CARGO_BIN_EXE_xtask"))
+            .args(["--root", project_root().to_str().unwrap()])
+            .args(["--state-dir", self.state.path().to_str().unwrap()])
+            .args(args)
+            .env("SCCACHE_DOCKER_CONTAINER", &self.name)
+            .env("SCCACHE_DOCKER_REPO", REPO)
+            .output()
+            .unwrap()
+    }
+
+    fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(
+            out.status.success(),
+            "xtask {}:\n{}\n{}",
+            args.join(" "),
+            stdout(&out),
+            stderr(&out)
+        );
+        stdout(&out)
+    }
+
+    /// `status --json`, whether or not the cluster is healthy.
+    fn status(&self) -> serde_json::Value {
+        let out = self.run(&["status", "--json"]);
+        serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|e| panic!("status --json: {e}\n{}", stderr(&out)))
+    }
+
+    fn client_conf(&self) -> String {
+        let conf = self.state.path().join("client-for-test.conf");
+        self.ok(&[
+            "client-config",
+            "--output",
+            conf.to_str().unwrap(),
+            "--force",
+        ]);
+        std::fs::read_to_string(conf).unwrap()
+    }
+}
+
+impl Drop for TestCluster {
+    fn drop(&mut self) {
+        let out = self.run(&["remove-container", "--purge"]);
+        if !out.status.success() {
+            eprintln!("cleanup of {}: {}", self.name, stderr(&out));
+        }
+    }
+}
+
+fn build_image() {
+    let base = test_base_image();
+    let out = xtask(
+        &project_root(),
+        &["image", "debian", "--base-image", &base, "--repo", REPO],
+    );
+    assert!(
+        out.status.success(),
+        "image build:\n{}\n{}",
+        stdout(&out),
+        stderr(&out)
+    );
+}
+
+/// `n` distinct small C files (distinct so no compile is a cache hit).
+fn c_sources(dir: &Path, prefix: &str, n: usize) -> Vec<PathBuf> {
+    let nonce = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    (0..n)
+        .map(|i| {
+            let path = dir.join(format!("{prefix}{i}.c"));
+            let body = format!(
+                "#include <string.h>\nint {prefix}{i}_{nonce}(const char *s) {{ return (int)strlen(s) * {i}; }}\n"
+            );
+            std::fs::write(&path, body).unwrap();
+            path
+        })
+        .collect()
+}
+
+/// Compiles `sources` through `client` with `jobs` compiles at a time; returns the
+/// compile errors (a compile that fails outright, not one that fell back).
+fn compile_all(client: &PrivateClient, sources: &[PathBuf], jobs: usize) -> Vec<String> {
+    let next = AtomicUsize::new(0);
+    let errors = Mutex::new(Vec::new());
+    std::thread::scope(|s| {
+        for _ in 0..jobs {
+            s.spawn(|| loop {
+                let i = next.fetch_add(1, Ordering::SeqCst);
+                let Some(src) = sources.get(i) else { break };
+                if let Err(e) = client.compile("cc", &["-O1"], src, &src.with_extension("o")) {
+                    errors.lock().unwrap().push(format!("{e:#}"));
+                }
+            });
+        }
+    });
+    errors.into_inner().unwrap()
+}
+
+/// Polls `status --json` until the scheduler counts `n` servers, or panics.
+fn wait_counted(c: &TestCluster, n: u64, secs: u64) -> serde_json::Value {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    loop {
+        let s = c.status();
+        if s["scheduler"]["num_servers"] == n {
+            return s;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the scheduler does not count {n} servers after {secs}s: {s:#}"
+        );
+        std::thread::sleep(Duration::from_millis(500)); // the poll interval
+    }
+}
+
+#[test]
+fn three_builders_serve_four_clients_then_scale_to_two() {
+    require_docker();
+    let _turn = support::host_network_turn(&ONE_CLUSTER_AT_A_TIME);
+    let t0 = Instant::now();
+    build_image();
+    let c = TestCluster::new("host");
+    let out = c.ok(&[
+        "start",
+        "debian",
+        "--builders",
+        "3",
+        "--advertise",
+        "127.0.0.1",
+    ]);
+    assert!(out.contains("3 build server(s)"), "{out}");
+    let status = c.status();
+    let addrs: Vec<&str> = status["builders"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["address"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        addrs,
+        ["127.0.0.1:10501", "127.0.0.1:10502", "127.0.0.1:10503"]
+    );
+    for b in status["builders"].as_array().unwrap() {
+        assert_eq!(b["registration"], "registered", "{b:#}");
+        assert_eq!(b["container"]["state"], "running", "{b:#}");
+    }
+    println!(
+        "start --builders 3 after {:.1}s",
+        t0.elapsed().as_secs_f64()
+    );
+
+    // Four clients at once, each its own daemon and dist cache, 100 files each.
+    let conf = c.client_conf();
+    let clients: Vec<PrivateClient> = (0..4).map(|_| PrivateClient::new(&conf).unwrap()).collect();
+    for cl in &clients {
+        cl.start().unwrap();
+    }
+    let sources: Vec<Vec<PathBuf>> = clients
+        .iter()
+        .enumerate()
+        .map(|(i, cl)| c_sources(cl.dir(), &format!("c{i}_"), 100))
+        .collect();
+    let t1 = Instant::now();
+    let errors: Vec<Vec<String>> = std::thread::scope(|s| {
+        let handles: Vec<_> = clients
+            .iter()
+            .zip(&sources)
+            .map(|(cl, src)| s.spawn(move || compile_all(cl, src, JOBS_PER_CLIENT)))
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let compile_secs = t1.elapsed().as_secs_f64();
+    let objects = sources
+        .iter()
+        .flatten()
+        .filter(|s| s.with_extension("o").is_file())
+        .count();
+    let mut per_server: BTreeMap<String, u64> = BTreeMap::new();
+    let mut dist_errors = 0;
+    for (i, cl) in clients.iter().enumerate() {
+        let st = cl.stats().unwrap();
+        println!(
+            "client {i}: {:?}, {} distributed-compile error(s)",
+            st.per_server, st.failed
+        );
+        dist_errors += st.failed;
+        if st.failed > 0 {
+            let log = cl.error_log();
+            let lines: Vec<&str> = log
+                .lines()
+                .filter(|l| l.contains("WARN") || l.contains("ERROR"))
+                .collect();
+            println!(
+                "client {i} log, warnings and errors (last 8 of {}):\n{}",
+                lines.len(),
+                lines[lines.len().saturating_sub(8)..].join("\n")
+            );
+        }
+        assert!(st.distributed() > 0, "client {i} distributed nothing");
+        for (k, v) in st.per_server {
+            *per_server.entry(k).or_default() += v;
+        }
+    }
+    println!(
+        "400 compiles in {compile_secs:.1}s: {objects} objects, per server {per_server:?}, {} distributed, {dist_errors} distributed-compile error(s) (ran locally), {} failed compile(s)",
+        per_server.values().sum::<u64>(),
+        errors.iter().map(Vec::len).sum::<usize>()
+    );
+    assert!(errors.iter().all(Vec::is_empty), "{errors:?}");
+    assert_eq!(objects, 400);
+    assert_eq!(
+        per_server.keys().collect::<Vec<_>>(),
+        addrs.iter().collect::<Vec<_>>(),
+        "every builder served jobs"
+    );
+    assert!(per_server.values().all(|&n| n > 0));
+    drop(clients);
+
+    // Every container is healthy by its role's healthcheck.
+    support::wait_for("every container to be healthy", 40, || {
+        c.status()["builders"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|b| b["container"]["health"] == "healthy")
+            && c.status()["scheduler"]["container"]["health"] == "healthy"
+    });
+
+    // Scale to 2 while nothing runs: the third server is drained and removed, the
+    // scheduler keeps running and forgets it after its heartbeat timeout.
+    let scheduler_started = status["scheduler"]["container"]["started_at"].clone();
+    let t2 = Instant::now();
+    c.ok(&["scale", "2"]);
+    let third = format!("{}-server-3", c.name);
+    assert!(docker_maybe(&["container", "inspect", &third]).is_none());
+    let s = wait_counted(&c, 2, 120);
+    println!(
+        "scheduler counts 2 after {:.1}s",
+        t2.elapsed().as_secs_f64()
+    );
+    assert_eq!(s["builders"].as_array().unwrap().len(), 2);
+    assert_eq!(s["expected_servers"], 2);
+    assert_eq!(s["scheduler"]["container"]["started_at"], scheduler_started);
+    let text = c.ok(&["status"]);
+    assert_eq!(
+        text.matches("\nbuilder ").count() + usize::from(text.starts_with("builder ")),
+        2,
+        "{text}"
+    );
+    assert!(text.contains("2 server(s) of 2 expected"), "{text}");
+    println!("scale-out test took {:.1}s", t0.elapsed().as_secs_f64());
+}
+
+#[test]
+fn bridge_builders_have_their_own_addresses() {
+    require_docker();
+    let _turn = support::host_network_turn(&ONE_CLUSTER_AT_A_TIME);
+    build_image();
+    let c = TestCluster::new("bridge");
+    c.ok(&["start", "debian", "--builders", "2", "--network", "bridge"]);
+    let client = PrivateClient::new(&c.client_conf()).unwrap();
+    client.start().unwrap();
+    let errors = compile_all(&client, &c_sources(client.dir(), "br", 8), 2);
+    assert!(errors.is_empty(), "{errors:?}");
+    let stats = client.stats().unwrap();
+    assert_eq!(
+        stats.distributed() + stats.failed,
+        8,
+        "{}",
+        client.error_log()
+    );
+    for addr in stats.per_server.keys() {
+        assert!(
+            ["172.31.250.11:10501", "172.31.250.12:10501"].contains(&addr.as_str()),
+            "{stats:?}"
+        );
+    }
+    // A server container sees only its own config: no scheduler key, no other JWT.
+    let seen = support::docker(&[
+        "exec",
+        &format!("{}-server-1", c.name),
+        "ls",
+        "/etc/sccache-dist",
+    ]);
+    assert_eq!(seen, "server.conf");
+    // start --builders on the running cluster scales it without a new scheduler.
+    c.ok(&["start", "debian", "--builders", "3", "--network", "bridge"]);
+    assert_eq!(c.status()["builders"][2]["address"], "172.31.250.13:10501");
+}
+
+/// The model places servers apart and binds each JWT to its own address.
+#[test]
+fn every_server_has_its_own_address_and_jwt() {
+    let root = project_root();
+    let profile = xtask::profile::runtime::load_named(&root, "default").unwrap();
+    let mut c = Cluster {
+        name: "t".into(),
+        cache_dir: None,
+        distro: "debian".into(),
+        image: "i".into(),
+        image_hash: "h".into(),
+        network: Network::Host,
+        address_source: "test".into(),
+        scheduler: Scheduler {
+            container: "t-scheduler".into(),
+            address: "10.0.0.5".parse().unwrap(),
+            port: 10600,
+        },
+        servers: Vec::new(),
+        profile,
+    };
+    for i in 1..=3 {
+        let s = plan::server(&c, i, false).unwrap();
+        c.servers.push(s);
+    }
+    let names: Vec<_> = c
+        .servers
+        .iter()
+        .map(|s| (s.container.as_str(), s.public_addr(), s.cache.as_str()))
+        .collect();
+    assert_eq!(
+        names,
+        [
+            (
+                "t-server-1",
+                "10.0.0.5:10501".to_owned(),
+                "t-server-1-cache"
+            ),
+            (
+                "t-server-2",
+                "10.0.0.5:10502".to_owned(),
+                "t-server-2-cache"
+            ),
+            (
+                "t-server-3",
+                "10.0.0.5:10503".to_owned(),
+                "t-server-3-cache"
+            ),
+        ]
+    );
+    let secrets =
+        xtask::state::Secrets::generate(xtask::profile::runtime::ServerAuth::JwtHs256).unwrap();
+    let t = xtask::render::Templates::load(&root).unwrap();
+    let configs = xtask::cluster::configs::render(&t, &c, &secrets, "test").unwrap();
+    for ((name, triple), s) in configs.triples().zip(&c.servers) {
+        assert_eq!(
+            xtask::sccache::config_check::check(&triple),
+            Vec::<String>::new(),
+            "{name}"
+        );
+        let jwt = triple
+            .server
+            .lines()
+            .find_map(|l| l.strip_prefix("token = "))
+            .unwrap()
+            .trim_matches('"');
+        let id = xtask::sccache::jwt::verify_server_jwt(secrets.jwt_key.as_deref().unwrap(), jwt)
+            .unwrap();
+        assert_eq!(id, s.public_addr());
+    }
+    assert!(plan::server(&c, 33, false).is_err());
+    // On a bridge, the scheduler keeps bridge_address and server N gets + N.
+    c.network = Network::Bridge {
+        name: "n".into(),
+        subnet: "172.31.250.0/24".into(),
+    };
+    c.scheduler.address = "172.31.250.10".parse().unwrap();
+    assert_eq!(
+        plan::server(&c, 2, false).unwrap().public_addr(),
+        "172.31.250.12:10501"
+    );
+    assert_eq!(plan::server(&c, 1, true).unwrap().container, "t-scheduler");
+}
