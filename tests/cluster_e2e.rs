@@ -464,10 +464,10 @@ fn lifecycle_commands_fail_clearly() {
     let empty = tempfile::tempdir().unwrap();
     for cmd in [
         &["status"][..],
-        &["stop"],
+        &["status", "--json"],
+        &["scale", "2"],
         &["logs"],
         &["client-config"],
-        &["remove-container"],
         &["doctor"],
     ] {
         let mut args = vec!["--state-dir", empty.path().to_str().unwrap()];
@@ -476,6 +476,18 @@ fn lifecycle_commands_fail_clearly() {
         assert!(!out.status.success(), "{cmd:?} succeeded without a cluster");
         let err = stderr(&out) + &stdout(&out);
         assert!(err.contains("no cluster was started"), "{cmd:?}: {err}");
+    }
+    // Cleanup commands with nothing to act on say so and succeed.
+    for cmd in [&["stop"][..], &["remove-container"]] {
+        let mut args = vec!["--state-dir", empty.path().to_str().unwrap()];
+        args.extend_from_slice(cmd);
+        let out = xtask(&project_root(), &args);
+        assert!(out.status.success(), "{cmd:?}: {}", stderr(&out));
+        assert!(
+            stdout(&out).contains("nothing to"),
+            "{cmd:?}: {}",
+            stdout(&out)
+        );
     }
     let out = xtask(
         &project_root(),

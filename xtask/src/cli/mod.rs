@@ -5,6 +5,7 @@
 mod bench;
 mod check_configs;
 mod cluster;
+mod compose;
 mod generate;
 mod image;
 mod up;
@@ -53,6 +54,7 @@ enum Command {
     Start(cluster::Start),
     Stop(cluster::Stop),
     Scale(cluster::Scale),
+    Compose(compose::Compose),
     Status(cluster::Status),
     Logs(cluster::Logs),
     RemoveContainer(cluster::RemoveContainer),
@@ -80,6 +82,7 @@ impl Cli {
             Command::Start(c) => c.run(&env),
             Command::Stop(c) => c.run(&env),
             Command::Scale(c) => c.run(&env),
+            Command::Compose(c) => c.run(&env),
             Command::Status(c) => c.run(&env),
             Command::Logs(c) => c.run(&env),
             Command::RemoveContainer(c) => c.run(&env),

@@ -2,6 +2,7 @@
 //! where its servers go, its `docker run` specs, starting and scaling it, waiting
 //! until it is ready, its lifecycle, status and diagnosis.
 
+pub mod compose;
 pub mod configs;
 pub mod container;
 pub mod diagnose;

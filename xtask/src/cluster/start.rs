@@ -157,7 +157,7 @@ pub(crate) fn clear_stopped_container(name: &str) -> anyhow::Result<()> {
 }
 
 /// The cluster `req` asks for: addresses, network and caches, before anything runs.
-fn describe(
+pub(crate) fn describe(
     req: &StartRequest,
     profile: Profile,
     image: String,
@@ -269,7 +269,8 @@ fn launch(state: &StateDir, c: &Cluster) -> anyhow::Result<()> {
         Network::Bridge { name, subnet } => docker_network::ensure_bridge(name, subnet)?,
         Network::Host => false,
     };
-    if let Err(e) = docker::run_logged(&specs::scheduler(state, c)?.args()) {
+    let sources = specs::ConfigSources::state(state)?;
+    if let Err(e) = docker::run_logged(&specs::scheduler(c, &sources).args()) {
         if let (true, Network::Bridge { name, .. }) = (created, &c.network) {
             let _ = docker::output(&["network", "rm", name]);
         }
@@ -287,5 +288,6 @@ pub(crate) fn run_server(state: &StateDir, c: &Cluster, s: &Server) -> anyhow::R
     if s.cache.starts_with('/') {
         std::fs::create_dir_all(&s.cache).with_context(|| format!("cannot create {}", s.cache))?;
     }
-    docker::run_logged(&specs::server(state, c, s)?.args())
+    let sources = specs::ConfigSources::state(state)?;
+    docker::run_logged(&specs::server(c, s, &sources).args())
 }

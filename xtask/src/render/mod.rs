@@ -7,6 +7,7 @@ use std::path::Path;
 use anyhow::Context;
 use minijinja::{context, Environment, UndefinedBehavior};
 
+pub mod compose;
 pub mod escape;
 pub mod generated;
 pub mod matrix;
