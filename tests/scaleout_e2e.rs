@@ -419,3 +419,232 @@ fn every_server_has_its_own_address_and_jwt() {
     );
     assert_eq!(plan::server(&c, 1, true).unwrap().container, "t-scheduler");
 }
+
+/// A compose project, taken down with its volumes on drop.
+struct ComposeProject {
+    dir: tempfile::TempDir,
+    project: String,
+}
+
+impl ComposeProject {
+    fn compose(&self, args: &[&str]) -> String {
+        let file = self.dir.path().join("compose.yaml");
+        let mut full = vec!["compose", "-p", &self.project, "-f", file.to_str().unwrap()];
+        full.extend_from_slice(args);
+        support::docker(&full)
+    }
+}
+
+impl Drop for ComposeProject {
+    fn drop(&mut self) {
+        let file = self.dir.path().join("compose.yaml");
+        let _ = std::process::Command::new("docker")
+            .args([
+                "compose",
+                "-p",
+                &self.project,
+                "-f",
+                file.to_str().unwrap(),
+                "down",
+                "-v",
+            ])
+            .output();
+    }
+}
+
+#[test]
+fn compose_project_compiles_remotely_and_keeps_its_volumes() {
+    require_docker();
+    let _turn = support::host_network_turn(&ONE_CLUSTER_AT_A_TIME);
+    build_image();
+    let p = ComposeProject {
+        dir: tempfile::Builder::new()
+            .prefix("sccache-compose-")
+            .tempdir()
+            .unwrap(),
+        project: format!("sccache-so-compose-{}", std::process::id()),
+    };
+    let dir = p.dir.path().to_str().unwrap();
+    let out = xtask(
+        &project_root(),
+        &[
+            "compose",
+            "debian",
+            "--builders",
+            "2",
+            "--advertise",
+            "127.0.0.1",
+            "--repo",
+            REPO,
+            "--name",
+            "so",
+            "-o",
+            dir,
+        ],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    p.compose(&["up", "-d"]);
+    let addr = "127.0.0.1:10600".parse().unwrap();
+    support::wait_for("both compose servers to register", 60, || {
+        xtask::sccache::scheduler_status::fetch(addr).is_ok_and(|s| s.num_servers == 2)
+    });
+    let conf = std::fs::read_to_string(p.dir.path().join("client.conf")).unwrap();
+    let client = PrivateClient::new(&conf).unwrap();
+    client.start().unwrap();
+    let errors = compile_all(&client, &c_sources(client.dir(), "cmp", 6), 2);
+    assert!(errors.is_empty(), "{errors:?}");
+    let stats = client.stats().unwrap();
+    assert_eq!(
+        (stats.distributed(), stats.failed),
+        (6, 0),
+        "{}",
+        client.error_log()
+    );
+    drop(client);
+    p.compose(&["down"]);
+    let filter = format!("label=com.docker.compose.project={}", p.project);
+    let volumes = support::docker(&["volume", "ls", "-q", "--filter", &filter]);
+    for n in 1..=2 {
+        let want = format!("{}_so-server-{n}-cache", p.project);
+        assert!(
+            volumes.lines().any(|v| v == want),
+            "{want} not kept: {volumes}"
+        );
+    }
+}
+
+/// The compose service and the `docker run` line of each container agree on image,
+/// command, capabilities, security options, mounts, restart, grace period and network;
+/// no secret is in compose.yaml; every file holding one is private.
+#[test]
+fn compose_services_match_the_run_specs() {
+    use std::os::unix::fs::PermissionsExt;
+    use xtask::cluster::{compose, specs};
+    let out = tempfile::tempdir().unwrap();
+    let req = compose::ComposeRequest {
+        cluster: start_request(),
+        output: out.path().join("p"),
+    };
+    let p = compose::write(&project_root(), &req).unwrap();
+    let sources = specs::ConfigSources {
+        scheduler: "./container".into(),
+        servers: "./container/servers".into(),
+    };
+    let run_specs = specs::all_from(&p.cluster, &sources);
+    assert_eq!(run_specs.len(), 4);
+    let text = std::fs::read_to_string(p.dir.join("compose.yaml")).unwrap();
+    let yaml: serde_yaml::Value = serde_yaml::from_str(&text).unwrap();
+    for (service, spec) in p.services.iter().zip(&run_specs) {
+        let svc = &yaml["services"][service.as_str()];
+        assert_eq!(
+            run_view(&spec.args()),
+            compose_view(svc, &spec.image),
+            "{service}"
+        );
+    }
+    let secrets: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(p.dir.join("secrets.json")).unwrap()).unwrap();
+    for key in ["client_token", "jwt_key"] {
+        assert!(
+            !text.contains(secrets[key].as_str().unwrap()),
+            "{key} in compose.yaml"
+        );
+    }
+    for f in walkdir::WalkDir::new(&p.dir)
+        .into_iter()
+        .map(|e| e.unwrap())
+    {
+        let mode = f.metadata().unwrap().permissions().mode() & 0o777;
+        let want = if f.file_type().is_dir() { 0o700 } else { 0o600 };
+        assert_eq!(mode, want, "{}", f.path().display());
+    }
+}
+
+fn start_request() -> xtask::cluster::start::StartRequest {
+    xtask::cluster::start::StartRequest {
+        distro: "debian".into(),
+        profile: "default".into(),
+        cache_dir: None,
+        network: Some(xtask::profile::runtime::NetworkMode::Bridge),
+        advertise: None,
+        name: "agree".into(),
+        repo: REPO.into(),
+        timeout: Duration::from_secs(1),
+        builders: Some(3),
+    }
+}
+
+/// What a `docker run` line says, as sorted `key=value` facts.
+fn run_view(args: &[String]) -> Vec<String> {
+    let mut facts = Vec::new();
+    let mut i = 0;
+    while i < args.len() {
+        let a = args[i].as_str();
+        match a {
+            "--cap-add" | "--security-opt" | "--restart" | "--stop-timeout" | "--volume"
+            | "--network" | "--ip" => {
+                facts.push(format!("{a}={}", args[i + 1]));
+                i += 2;
+            }
+            "--name" | "--label" | "--env" => i += 2,
+            "run" | "--detach" => i += 1,
+            _ => {
+                facts.push(format!("image+command={}", args[i..].join(" ")));
+                break;
+            }
+        }
+    }
+    facts.sort();
+    facts
+}
+
+/// The same facts from a compose service.
+fn compose_view(svc: &serde_yaml::Value, image: &str) -> Vec<String> {
+    let strs = |v: &serde_yaml::Value| -> Vec<String> {
+        v.as_sequence()
+            .map(|s| s.iter().map(|x| x.as_str().unwrap().to_owned()).collect())
+            .unwrap_or_default()
+    };
+    assert_eq!(svc["image"].as_str(), Some(image));
+    let mut facts: Vec<String> = strs(&svc["cap_add"])
+        .iter()
+        .map(|c| format!("--cap-add={c}"))
+        .collect();
+    facts.extend(
+        strs(&svc["security_opt"])
+            .iter()
+            .map(|o| format!("--security-opt={o}")),
+    );
+    facts.push(format!("--restart={}", svc["restart"].as_str().unwrap()));
+    let grace = svc["stop_grace_period"]
+        .as_str()
+        .unwrap()
+        .trim_end_matches('s');
+    facts.push(format!("--stop-timeout={grace}"));
+    for m in svc["volumes"].as_sequence().unwrap() {
+        let ro = if m["read_only"].as_bool().unwrap() {
+            ":ro"
+        } else {
+            ""
+        };
+        facts.push(format!(
+            "--volume={}:{}{ro}",
+            m["source"].as_str().unwrap(),
+            m["target"].as_str().unwrap()
+        ));
+    }
+    match svc["network_mode"].as_str() {
+        Some(mode) => facts.push(format!("--network={mode}")),
+        None => {
+            let (net, att) = svc["networks"].as_mapping().unwrap().iter().next().unwrap();
+            facts.push(format!("--network={}", net.as_str().unwrap()));
+            facts.push(format!("--ip={}", att["ipv4_address"].as_str().unwrap()));
+        }
+    }
+    facts.push(format!(
+        "image+command={image} {}",
+        strs(&svc["command"]).join(" ")
+    ));
+    facts.sort();
+    facts
+}
