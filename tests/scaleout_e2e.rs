@@ -168,36 +168,68 @@ fn three_builders_serve_four_clients_then_scale_to_two() {
     let t0 = Instant::now();
     build_image();
     let c = TestCluster::new("host");
-    let out = c.ok(&[
+    let (addrs, scheduler_started) = start_three(&c);
+    println!(
+        "start --builders 3 after {:.1}s",
+        t0.elapsed().as_secs_f64()
+    );
+    let per_server = four_clients(&c);
+    assert_eq!(
+        per_server.keys().collect::<Vec<_>>(),
+        addrs.iter().collect::<Vec<_>>(),
+        "every builder served jobs"
+    );
+    assert!(per_server.values().all(|&n| n > 0));
+    // Every container is healthy by its role's healthcheck.
+    support::wait_for("every container to be healthy", 40, || {
+        let s = c.status();
+        s["scheduler"]["container"]["health"] == "healthy"
+            && s["builders"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|b| b["container"]["health"] == "healthy")
+    });
+    scale_to_two(&c, &scheduler_started);
+    println!("scale-out test took {:.1}s", t0.elapsed().as_secs_f64());
+}
+
+/// `start --builders 3` on the host network: three registered servers on three
+/// ports; returns their addresses and when the scheduler's container started.
+fn start_three(c: &TestCluster) -> (Vec<String>, serde_json::Value) {
+    let args = [
         "start",
         "debian",
         "--builders",
         "3",
         "--advertise",
         "127.0.0.1",
-    ]);
+    ];
+    let out = c.ok(&args);
     assert!(out.contains("3 build server(s)"), "{out}");
     let status = c.status();
-    let addrs: Vec<&str> = status["builders"]
-        .as_array()
-        .unwrap()
+    let builders = status["builders"].as_array().unwrap();
+    let addrs: Vec<String> = builders
         .iter()
-        .map(|b| b["address"].as_str().unwrap())
+        .map(|b| b["address"].as_str().unwrap().to_owned())
         .collect();
     assert_eq!(
         addrs,
         ["127.0.0.1:10501", "127.0.0.1:10502", "127.0.0.1:10503"]
     );
-    for b in status["builders"].as_array().unwrap() {
+    for b in builders {
         assert_eq!(b["registration"], "registered", "{b:#}");
         assert_eq!(b["container"]["state"], "running", "{b:#}");
     }
-    println!(
-        "start --builders 3 after {:.1}s",
-        t0.elapsed().as_secs_f64()
-    );
+    (
+        addrs,
+        status["scheduler"]["container"]["started_at"].clone(),
+    )
+}
 
-    // Four clients at once, each its own daemon and dist cache, 100 files each.
+/// Four clients at once, each its own daemon and dist cache, 100 files each:
+/// all 400 objects are made; returns the distributed compiles per server.
+fn four_clients(c: &TestCluster) -> BTreeMap<String, u64> {
     let conf = c.client_conf();
     let clients: Vec<PrivateClient> = (0..4).map(|_| PrivateClient::new(&conf).unwrap()).collect();
     for cl in &clients {
@@ -208,21 +240,38 @@ fn three_builders_serve_four_clients_then_scale_to_two() {
         .enumerate()
         .map(|(i, cl)| c_sources(cl.dir(), &format!("c{i}_"), 100))
         .collect();
-    let t1 = Instant::now();
-    let errors: Vec<Vec<String>> = std::thread::scope(|s| {
+    let t = Instant::now();
+    let errors: Vec<String> = std::thread::scope(|s| {
         let handles: Vec<_> = clients
             .iter()
             .zip(&sources)
             .map(|(cl, src)| s.spawn(move || compile_all(cl, src, JOBS_PER_CLIENT)))
             .collect();
-        handles.into_iter().map(|h| h.join().unwrap()).collect()
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap())
+            .collect()
     });
-    let compile_secs = t1.elapsed().as_secs_f64();
+    let secs = t.elapsed().as_secs_f64();
     let objects = sources
         .iter()
         .flatten()
         .filter(|s| s.with_extension("o").is_file())
         .count();
+    let (per_server, dist_errors) = merged_stats(&clients);
+    println!(
+        "400 compiles in {secs:.1}s: {objects} objects, per server {per_server:?}, {} distributed, {dist_errors} distributed-compile error(s) (ran locally), {} failed compile(s)",
+        per_server.values().sum::<u64>(),
+        errors.len()
+    );
+    assert!(errors.is_empty(), "{errors:?}");
+    assert_eq!(objects, 400);
+    per_server
+}
+
+/// Every client's distributed compiles per server, summed, and the distributed-
+/// compile errors; each client must have distributed some.
+fn merged_stats(clients: &[PrivateClient]) -> (BTreeMap<String, u64>, u64) {
     let mut per_server: BTreeMap<String, u64> = BTreeMap::new();
     let mut dist_errors = 0;
     for (i, cl) in clients.iter().enumerate() {
@@ -249,54 +298,28 @@ fn three_builders_serve_four_clients_then_scale_to_two() {
             *per_server.entry(k).or_default() += v;
         }
     }
-    println!(
-        "400 compiles in {compile_secs:.1}s: {objects} objects, per server {per_server:?}, {} distributed, {dist_errors} distributed-compile error(s) (ran locally), {} failed compile(s)",
-        per_server.values().sum::<u64>(),
-        errors.iter().map(Vec::len).sum::<usize>()
-    );
-    assert!(errors.iter().all(Vec::is_empty), "{errors:?}");
-    assert_eq!(objects, 400);
-    assert_eq!(
-        per_server.keys().collect::<Vec<_>>(),
-        addrs.iter().collect::<Vec<_>>(),
-        "every builder served jobs"
-    );
-    assert!(per_server.values().all(|&n| n > 0));
-    drop(clients);
+    (per_server, dist_errors)
+}
 
-    // Every container is healthy by its role's healthcheck.
-    support::wait_for("every container to be healthy", 40, || {
-        c.status()["builders"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .all(|b| b["container"]["health"] == "healthy")
-            && c.status()["scheduler"]["container"]["health"] == "healthy"
-    });
-
-    // Scale to 2 while nothing runs: the third server is drained and removed, the
-    // scheduler keeps running and forgets it after its heartbeat timeout.
-    let scheduler_started = status["scheduler"]["container"]["started_at"].clone();
-    let t2 = Instant::now();
+/// Scale to 2 while nothing runs: the third server is drained and removed, the
+/// scheduler keeps running and forgets it after its heartbeat timeout.
+fn scale_to_two(c: &TestCluster, scheduler_started: &serde_json::Value) {
+    let t = Instant::now();
     c.ok(&["scale", "2"]);
     let third = format!("{}-server-3", c.name);
     assert!(docker_maybe(&["container", "inspect", &third]).is_none());
-    let s = wait_counted(&c, 2, 120);
-    println!(
-        "scheduler counts 2 after {:.1}s",
-        t2.elapsed().as_secs_f64()
-    );
+    let s = wait_counted(c, 2, 120);
+    println!("scheduler counts 2 after {:.1}s", t.elapsed().as_secs_f64());
     assert_eq!(s["builders"].as_array().unwrap().len(), 2);
     assert_eq!(s["expected_servers"], 2);
-    assert_eq!(s["scheduler"]["container"]["started_at"], scheduler_started);
-    let text = c.ok(&["status"]);
     assert_eq!(
-        text.matches("\nbuilder ").count() + usize::from(text.starts_with("builder ")),
-        2,
-        "{text}"
+        &s["scheduler"]["container"]["started_at"],
+        scheduler_started
     );
+    let text = c.ok(&["status"]);
+    let builder_lines = text.lines().filter(|l| l.starts_with("builder ")).count();
+    assert_eq!(builder_lines, 2, "{text}");
     assert!(text.contains("2 server(s) of 2 expected"), "{text}");
-    println!("scale-out test took {:.1}s", t0.elapsed().as_secs_f64());
 }
 
 #[test]
@@ -336,12 +359,9 @@ fn bridge_builders_have_their_own_addresses() {
     assert_eq!(c.status()["builders"][2]["address"], "172.31.250.13:10501");
 }
 
-/// The model places servers apart and binds each JWT to its own address.
-#[test]
-fn every_server_has_its_own_address_and_jwt() {
-    let root = project_root();
-    let profile = xtask::profile::runtime::load_named(&root, "default").unwrap();
-    let mut c = Cluster {
+/// A cluster of the default profile with no servers yet, its scheduler at 10.0.0.5.
+fn model_cluster() -> Cluster {
+    Cluster {
         name: "t".into(),
         cache_dir: None,
         distro: "debian".into(),
@@ -355,19 +375,25 @@ fn every_server_has_its_own_address_and_jwt() {
             port: 10600,
         },
         servers: Vec::new(),
-        profile,
-    };
+        profile: xtask::profile::runtime::load_named(&project_root(), "default").unwrap(),
+    }
+}
+
+/// The model places servers apart: own container, port and cache each.
+#[test]
+fn every_server_has_its_own_address() {
+    let mut c = model_cluster();
     for i in 1..=3 {
         let s = plan::server(&c, i, false).unwrap();
         c.servers.push(s);
     }
-    let names: Vec<_> = c
+    let placed: Vec<_> = c
         .servers
         .iter()
         .map(|s| (s.container.as_str(), s.public_addr(), s.cache.as_str()))
         .collect();
     assert_eq!(
-        names,
+        placed,
         [
             (
                 "t-server-1",
@@ -386,26 +412,6 @@ fn every_server_has_its_own_address_and_jwt() {
             ),
         ]
     );
-    let secrets =
-        xtask::state::Secrets::generate(xtask::profile::runtime::ServerAuth::JwtHs256).unwrap();
-    let t = xtask::render::Templates::load(&root).unwrap();
-    let configs = xtask::cluster::configs::render(&t, &c, &secrets, "test").unwrap();
-    for ((name, triple), s) in configs.triples().zip(&c.servers) {
-        assert_eq!(
-            xtask::sccache::config_check::check(&triple),
-            Vec::<String>::new(),
-            "{name}"
-        );
-        let jwt = triple
-            .server
-            .lines()
-            .find_map(|l| l.strip_prefix("token = "))
-            .unwrap()
-            .trim_matches('"');
-        let id = xtask::sccache::jwt::verify_server_jwt(secrets.jwt_key.as_deref().unwrap(), jwt)
-            .unwrap();
-        assert_eq!(id, s.public_addr());
-    }
     assert!(plan::server(&c, 33, false).is_err());
     // On a bridge, the scheduler keeps bridge_address and server N gets + N.
     c.network = Network::Bridge {
@@ -413,11 +419,36 @@ fn every_server_has_its_own_address_and_jwt() {
         subnet: "172.31.250.0/24".into(),
     };
     c.scheduler.address = "172.31.250.10".parse().unwrap();
-    assert_eq!(
-        plan::server(&c, 2, false).unwrap().public_addr(),
-        "172.31.250.12:10501"
-    );
+    let second = plan::server(&c, 2, false).unwrap();
+    assert_eq!(second.public_addr(), "172.31.250.12:10501");
     assert_eq!(plan::server(&c, 1, true).unwrap().container, "t-scheduler");
+}
+
+/// Each server's config checks out and its JWT is bound to its own address.
+#[test]
+fn every_server_has_its_own_jwt() {
+    let mut c = model_cluster();
+    for i in 1..=3 {
+        let s = plan::server(&c, i, false).unwrap();
+        c.servers.push(s);
+    }
+    let auth = xtask::profile::runtime::ServerAuth::JwtHs256;
+    let secrets = xtask::state::Secrets::generate(auth).unwrap();
+    let key = secrets.jwt_key.clone().unwrap();
+    let t = xtask::render::Templates::load(&project_root()).unwrap();
+    let configs = xtask::cluster::configs::render(&t, &c, &secrets, "test").unwrap();
+    for ((name, triple), s) in configs.triples().zip(&c.servers) {
+        let problems = xtask::sccache::config_check::check(&triple);
+        assert!(problems.is_empty(), "{name}: {problems:?}");
+        let jwt = triple
+            .server
+            .lines()
+            .find_map(|l| l.strip_prefix("token = "))
+            .unwrap()
+            .trim_matches('"');
+        let id = xtask::sccache::jwt::verify_server_jwt(&key, jwt).unwrap();
+        assert_eq!(id, s.public_addr());
+    }
 }
 
 /// A compose project, taken down with its volumes on drop.

@@ -61,6 +61,7 @@ pub fn start(
     check_request(root, req)?;
     if let Some(n) = req.builders {
         if let Some(c) = running_record(state, &req.name)? {
+            same_placement(req, &c)?;
             println!(
                 "the cluster {} runs: scaling it to {n} build server(s)",
                 req.name
@@ -106,6 +107,30 @@ fn running_record(state: &StateDir, name: &str) -> anyhow::Result<Option<Cluster
     docker::engine()?;
     let up = container::state(&c.scheduler.container)?.is_some_and(|s| s.is_up());
     Ok(up.then_some(c))
+}
+
+/// Scaling keeps the network and address the cluster runs with: flags asking for
+/// others are refused rather than ignored.
+fn same_placement(req: &StartRequest, c: &Cluster) -> anyhow::Result<()> {
+    let running = c.network.mode();
+    if let Some(mode) = req.network {
+        let asked = match mode {
+            NetworkMode::Host => "host",
+            NetworkMode::Bridge => "bridge",
+        };
+        anyhow::ensure!(
+            asked == running,
+            "the cluster runs on the {running} network; `stop` it to start it on the {asked} network"
+        );
+    }
+    if let Some(ip) = req.advertise {
+        anyhow::ensure!(
+            ip == c.scheduler.address,
+            "the cluster advertises {}; `stop` it to advertise {ip}",
+            c.scheduler.address
+        );
+    }
+    Ok(())
 }
 
 fn check_request(root: &std::path::Path, req: &StartRequest) -> anyhow::Result<()> {

@@ -196,26 +196,7 @@ fn problems(r: &StatusReport) -> Vec<String> {
 }
 
 fn print_text(r: &StatusReport) {
-    let containers =
-        std::iter::once(&r.scheduler.container).chain(r.builders.iter().map(|b| &b.container));
-    let mut seen: Vec<&str> = Vec::new();
-    for c in containers {
-        if seen.contains(&c.name.as_str()) {
-            continue;
-        }
-        seen.push(&c.name);
-        if c.state == "missing" {
-            println!(
-                "container  {}: missing (start it with `cargo xtask start {}`)",
-                c.name, r.distro
-            );
-        } else {
-            println!(
-                "container  {}: {} (health: {}, restarts: {}, started {})",
-                c.name, c.state, c.health, c.restarts, c.started_at
-            );
-        }
-    }
+    print_containers(r);
     let hash = &r.image_hash[..r.image_hash.len().min(12)];
     println!("image      {} (input hash {hash})", r.image);
     println!(
@@ -252,4 +233,28 @@ fn print_text(r: &StatusReport) {
         println!("           (the scheduler forgets a removed build server 90 s after its last heartbeat)");
     }
     println!("state      {}", r.state_dir);
+}
+
+/// One line per container, each once (the all-in-one container serves twice).
+fn print_containers(r: &StatusReport) {
+    let containers =
+        std::iter::once(&r.scheduler.container).chain(r.builders.iter().map(|b| &b.container));
+    let mut seen: Vec<&str> = Vec::new();
+    for c in containers {
+        if seen.contains(&c.name.as_str()) {
+            continue;
+        }
+        seen.push(&c.name);
+        if c.state == "missing" {
+            println!(
+                "container  {}: missing (start it with `cargo xtask start {}`)",
+                c.name, r.distro
+            );
+        } else {
+            println!(
+                "container  {}: {} (health: {}, restarts: {}, started {})",
+                c.name, c.state, c.health, c.restarts, c.started_at
+            );
+        }
+    }
 }
