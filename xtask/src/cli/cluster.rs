@@ -173,11 +173,19 @@ pub struct Logs {
     /// Only the last N lines.
     #[arg(long, value_name = "N")]
     tail: Option<u32>,
+    /// Only this container or build server (e.g. sccache-dist-server-2).
+    #[arg(long, value_name = "NAME")]
+    container: Option<String>,
 }
 
 impl Logs {
     pub fn run(self, env: &Env) -> anyhow::Result<()> {
-        lifecycle::logs(&env.state, self.follow, self.tail)
+        lifecycle::logs(
+            &env.state,
+            self.follow,
+            self.tail,
+            self.container.as_deref(),
+        )
     }
 }
 

@@ -77,6 +77,7 @@ fn checks(root: &Path, state: &StateDir, rep: &mut Report) -> anyhow::Result<()>
             ),
         ),
     }
+    check_builders(&r, rep)?;
     let addr = r.scheduler_addr();
     match scheduler_status::fetch(addr) {
         Ok(s) if s.num_servers > 0 => rep.ok(
@@ -150,6 +151,50 @@ fn checks(root: &Path, state: &StateDir, rep: &mut Report) -> anyhow::Result<()>
                 advice(&client, &r.scheduler.container)
             ),
         );
+    }
+    Ok(())
+}
+
+/// Each build server with a container of its own: running, and not refused.
+fn check_builders(r: &super::Cluster, rep: &mut Report) -> anyhow::Result<()> {
+    for s in r.own_container_servers() {
+        let what = format!("builder {}", s.name);
+        match container::state(&s.container)? {
+            Some(st) if st.status == "running" => {
+                let log = container::log(&s.container, 200);
+                if log.contains("invalid_bearer_token_mismatched_address") {
+                    rep.fail(
+                        &what,
+                        format!(
+                            "{} refused; {}",
+                            s.public_addr(),
+                            log_tail_with_advice(&s.container)
+                        ),
+                    );
+                } else {
+                    rep.ok(
+                        &what,
+                        format!("{} running, health {}", s.public_addr(), st.health),
+                    );
+                }
+            }
+            Some(st) => rep.fail(
+                &what,
+                format!(
+                    "{} is {}; {}",
+                    s.container,
+                    st.status,
+                    log_tail_with_advice(&s.container)
+                ),
+            ),
+            None => rep.fail(
+                &what,
+                format!(
+                    "no container {} (`cargo xtask scale` or `start` again)",
+                    s.container
+                ),
+            ),
+        }
     }
     Ok(())
 }
