@@ -10,6 +10,7 @@ pub mod doctor;
 pub mod lifecycle;
 pub mod model;
 pub mod plan;
+pub mod ports;
 pub mod readiness;
 pub mod scale;
 pub mod specs;

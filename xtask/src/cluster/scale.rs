@@ -6,7 +6,7 @@
 use std::time::{Duration, Instant};
 
 use super::readiness::wait_ready;
-use super::start::{clear_stopped_container, run_server, write_configs, Started};
+use super::start::{clear_stopped_container, run_server, server_ports, write_configs, Started};
 use super::{container, plan, Cluster};
 use crate::docker;
 use crate::state::StateDir;
@@ -69,6 +69,11 @@ fn grow(root: &std::path::Path, state: &StateDir, c: &mut Cluster, n: usize) -> 
     for i in first_new + 1..=n {
         let s = plan::server(c, i, all_in_one)?;
         c.servers.push(s);
+    }
+    if c.network == super::Network::Host {
+        let ports = server_ports(&c.servers[first_new..]);
+        let ports: Vec<(u16, &str)> = ports.iter().map(|(p, w)| (*p, w.as_str())).collect();
+        super::ports::ensure_free(&ports)?;
     }
     write_configs(root, state, c)?;
     state.save_record(c)?;

@@ -80,6 +80,12 @@ pub fn start(
     };
     let cluster = describe(req, profile, image, image_hash)?;
     clear_stopped_containers(state, &cluster)?;
+    if cluster.network == Network::Host {
+        let mut ports = vec![(cluster.scheduler.port, "the scheduler".to_owned())];
+        ports.extend(server_ports(&cluster.servers));
+        let ports: Vec<(u16, &str)> = ports.iter().map(|(p, w)| (*p, w.as_str())).collect();
+        super::ports::ensure_free(&ports)?;
+    }
     write_configs(root, state, &cluster)?;
     println!(
         "advertising {} ({})",
@@ -306,6 +312,14 @@ fn launch(state: &StateDir, c: &Cluster) -> anyhow::Result<()> {
         run_server(state, c, s)?;
     }
     Ok(())
+}
+
+/// The host ports of `servers`, each named for the message.
+pub(crate) fn server_ports(servers: &[Server]) -> Vec<(u16, String)> {
+    servers
+        .iter()
+        .map(|s| (s.port, format!("the build server {}", s.name)))
+        .collect()
 }
 
 /// Runs build server `s` in its own container, its cache directory made first.

@@ -45,7 +45,8 @@ pub struct BuilderReport {
     pub address: String,
     pub cache: String,
     pub container: ContainerReport,
-    /// `registered`, `not registered`, `refused (address mismatch)` or `down`.
+    /// `registered`, `not registered`, `refused (address mismatch)`,
+    /// `refused (token not accepted)` or `down`.
     pub registration: String,
 }
 
@@ -148,17 +149,31 @@ fn container_report(name: &str) -> anyhow::Result<ContainerReport> {
     })
 }
 
+/// Registration of a build server whose token the scheduler does not accept
+/// (another cluster's scheduler on that address, or stale secrets).
+pub const REFUSED_TOKEN: &str = "refused (token not accepted)";
+
 /// Whether the scheduler counts a server, as far as its log and the total tell: a
 /// refused heartbeat after its last successful registration means refused.
 fn registration(c: &ContainerReport, name: &str, all_counted: bool) -> &'static str {
     if c.state != "running" {
         return "down";
     }
-    let log = container::log(name, 2000);
-    let refused = log.rfind("invalid_bearer_token_mismatched_address");
+    registration_in(&container::log(name, 2000), all_counted)
+}
+
+/// [`registration`] of a running server from its log.
+pub fn registration_in(log: &str, all_counted: bool) -> &'static str {
+    let refused = log.rfind("invalid_bearer_token");
     let connected = log.rfind("Server connected to scheduler");
     match (refused, connected) {
-        (Some(r), c) if c.is_none_or(|c| c < r) => REFUSED_MISMATCH,
+        (Some(r), c) if c.is_none_or(|c| c < r) => {
+            if log[r..].starts_with("invalid_bearer_token_mismatched_address") {
+                REFUSED_MISMATCH
+            } else {
+                REFUSED_TOKEN
+            }
+        }
         (_, Some(_)) => "registered",
         _ if all_counted => "registered",
         _ => "not registered",
@@ -256,5 +271,29 @@ fn print_containers(r: &StatusReport) {
                 c.name, c.state, c.health, c.restarts, c.started_at
             );
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn registration_from_the_log() {
+        let ok = "INFO Server connected to scheduler\n";
+        let mismatch = "ERROR 401 invalid_bearer_token_mismatched_address\n";
+        let token = "ERROR 401 Bearer error=\"invalid_bearer_token\"\n";
+        assert_eq!(registration_in(ok, false), "registered");
+        assert_eq!(
+            registration_in(&format!("{ok}{mismatch}"), true),
+            REFUSED_MISMATCH
+        );
+        assert_eq!(
+            registration_in(&format!("{mismatch}{ok}"), false),
+            "registered"
+        );
+        assert_eq!(registration_in(token, true), REFUSED_TOKEN);
+        assert_eq!(registration_in("", false), "not registered");
+        assert_eq!(registration_in("", true), "registered");
     }
 }
