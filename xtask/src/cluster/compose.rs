@@ -66,11 +66,11 @@ pub fn write(root: &Path, req: &ComposeRequest) -> anyhow::Result<ComposeProject
 }
 
 /// The service of container `container`: its name without the cluster's prefix
-/// (`scheduler`, `server-1`, ...).
+/// (`scheduler`, `server-1`, ...; `scheduler-and-server` for the all-in-one one).
 pub fn service_name(c: &Cluster, container: &str) -> String {
     let prefix = format!("{}-", c.base_name());
     match container.strip_prefix(&prefix) {
         Some(rest) => rest.to_owned(),
-        None => "scheduler".to_owned(),
+        None => "scheduler-and-server".to_owned(),
     }
 }
