@@ -23,6 +23,37 @@ const REPO: &str = "sccache-dist-e2e-scaleout";
 /// compiles ("Insufficient capacity across 3 available servers").
 const JOBS_PER_CLIENT: usize = 2;
 
+/// The runtime profile these tests run with: the default one on other ports and
+/// another subnet, so a cluster someone runs on the default ports (without the
+/// host-network lock) neither answers for nor collides with these.
+const PROFILE: &str = "scaleout-test";
+const SCHEDULER_PORT: u16 = 10690;
+const SERVER_PORT: u16 = 10691;
+
+/// A copy of the project tree with [`PROFILE`] added, made once per test binary.
+fn test_root() -> &'static Path {
+    static ROOT: std::sync::OnceLock<tempfile::TempDir> = std::sync::OnceLock::new();
+    ROOT.get_or_init(|| {
+        let tree = support::copy_tree();
+        let default = std::fs::read_to_string(tree.path().join("profiles/default.yaml")).unwrap();
+        let profile = default
+            .replace(
+                "scheduler_port: 10600",
+                &format!("scheduler_port: {SCHEDULER_PORT}"),
+            )
+            .replace("server_port: 10501", &format!("server_port: {SERVER_PORT}"))
+            .replace("172.31.250.", "172.31.251.");
+        assert_ne!(profile, default);
+        std::fs::write(
+            tree.path().join(format!("profiles/{PROFILE}.yaml")),
+            profile,
+        )
+        .unwrap();
+        tree
+    })
+    .path()
+}
+
 /// Host mode binds fixed ports: the cluster tests take turns.
 static ONE_CLUSTER_AT_A_TIME: Mutex<()> = Mutex::new(());
 
@@ -45,7 +76,7 @@ impl TestCluster {
 
     fn run(&self, args: &[&str]) -> std::process::Output {
         std::process::Command::new(env!("CARGO_BIN_EXE_xtask"))
-            .args(["--root", project_root().to_str().unwrap()])
+            .args(["--root", test_root().to_str().unwrap()])
             .args(["--state-dir", self.state.path().to_str().unwrap()])
             .args(args)
             .env("SCCACHE_DOCKER_CONTAINER", &self.name)
@@ -200,6 +231,8 @@ fn start_three(c: &TestCluster) -> (Vec<String>, serde_json::Value) {
     let args = [
         "start",
         "debian",
+        "--profile",
+        PROFILE,
         "--builders",
         "3",
         "--advertise",
@@ -215,7 +248,7 @@ fn start_three(c: &TestCluster) -> (Vec<String>, serde_json::Value) {
         .collect();
     assert_eq!(
         addrs,
-        ["127.0.0.1:10501", "127.0.0.1:10502", "127.0.0.1:10503"]
+        [10691, 10692, 10693].map(|p| format!("127.0.0.1:{p}"))
     );
     for b in builders {
         assert_eq!(b["registration"], "registered", "{b:#}");
@@ -328,7 +361,16 @@ fn bridge_builders_have_their_own_addresses() {
     let _turn = support::host_network_turn(&ONE_CLUSTER_AT_A_TIME);
     build_image();
     let c = TestCluster::new("bridge");
-    c.ok(&["start", "debian", "--builders", "2", "--network", "bridge"]);
+    c.ok(&[
+        "start",
+        "debian",
+        "--profile",
+        PROFILE,
+        "--builders",
+        "2",
+        "--network",
+        "bridge",
+    ]);
     let client = PrivateClient::new(&c.client_conf()).unwrap();
     client.start().unwrap();
     let errors = compile_all(&client, &c_sources(client.dir(), "br", 8), 2);
@@ -342,7 +384,7 @@ fn bridge_builders_have_their_own_addresses() {
     );
     for addr in stats.per_server.keys() {
         assert!(
-            ["172.31.250.11:10501", "172.31.250.12:10501"].contains(&addr.as_str()),
+            ["172.31.251.11:10691", "172.31.251.12:10691"].contains(&addr.as_str()),
             "{stats:?}"
         );
     }
@@ -356,7 +398,7 @@ fn bridge_builders_have_their_own_addresses() {
     assert_eq!(seen, "server.conf");
     // start --builders on the running cluster scales it without a new scheduler.
     c.ok(&["start", "debian", "--builders", "3", "--network", "bridge"]);
-    assert_eq!(c.status()["builders"][2]["address"], "172.31.250.13:10501");
+    assert_eq!(c.status()["builders"][2]["address"], "172.31.251.13:10691");
 }
 
 /// A cluster of the default profile with no servers yet, its scheduler at 10.0.0.5.
@@ -497,10 +539,12 @@ fn compose_project_compiles_remotely_and_keeps_its_volumes() {
     };
     let dir = p.dir.path().to_str().unwrap();
     let out = xtask(
-        &project_root(),
+        test_root(),
         &[
             "compose",
             "debian",
+            "--profile",
+            PROFILE,
             "--builders",
             "2",
             "--advertise",
@@ -515,7 +559,7 @@ fn compose_project_compiles_remotely_and_keeps_its_volumes() {
     );
     assert!(out.status.success(), "{}", stderr(&out));
     p.compose(&["up", "-d"]);
-    let addr = "127.0.0.1:10600".parse().unwrap();
+    let addr = format!("127.0.0.1:{SCHEDULER_PORT}").parse().unwrap();
     support::wait_for("both compose servers to register", 60, || {
         xtask::sccache::scheduler_status::fetch(addr).is_ok_and(|s| s.num_servers == 2)
     });

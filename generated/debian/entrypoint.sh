@@ -20,8 +20,16 @@ cache_root='/var/sccache'
 scheduler_port=10600
 run_dir=/run/sccache-dist
 
+# A port from a config line `KEY = "IP:PORT"` (the configs may come from another
+# runtime profile than the image's).
+conf_port() {
+  sed -n "s/^$2 = \"[^\"]*:\([0-9]*\)\"\$/\1/p" "$conf_dir/$1"
+}
+
 scheduler_reply() {
-  exec 3<>"/dev/tcp/127.0.0.1/$scheduler_port"
+  local port
+  port=$(conf_port scheduler.conf public_addr)
+  exec 3<>"/dev/tcp/127.0.0.1/${port:-$scheduler_port}"
   printf 'GET /api/v1/scheduler/status HTTP/1.0\r\nHost: 127.0.0.1\r\nAccept: application/json\r\n\r\n' >&3
   cat <&3
 }
@@ -30,7 +38,7 @@ server_health() {
   local pid port
   pid=$(cat "$run_dir/server.pid" 2>/dev/null) || { echo "no server pid"; return 1; }
   kill -0 "$pid" 2>/dev/null || { echo "the server process $pid is gone"; return 1; }
-  port=$(sed -n 's/^bind_address = "[^"]*:\([0-9]*\)"$/\1/p' "$conf_dir/server.conf")
+  port=$(conf_port server.conf bind_address)
   (exec 3<>"/dev/tcp/127.0.0.1/${port:?no bind_address in server.conf}") 2>/dev/null \
     || { echo "nothing listens on the server port $port"; return 1; }
   echo "ok"
