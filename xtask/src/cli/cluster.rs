@@ -137,6 +137,7 @@ pub struct Scale {
 }
 
 impl Scale {
+    /// Scales the recorded cluster and prints what it has now.
     pub fn run(self, env: &Env) -> anyhow::Result<()> {
         let scaled = scale::scale(
             &env.root,

@@ -34,6 +34,7 @@ pub struct Compose {
 }
 
 impl Compose {
+    /// Writes the project and prints how to run it.
     pub fn run(self, env: &Env) -> anyhow::Result<()> {
         let req = ComposeRequest {
             cluster: self

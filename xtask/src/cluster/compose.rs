@@ -25,7 +25,9 @@ pub struct ComposeRequest {
 
 /// What `compose` wrote.
 pub struct ComposeProject {
+    /// The project directory.
     pub dir: PathBuf,
+    /// The cluster it describes.
     pub cluster: Cluster,
     /// Service names, the scheduler's first.
     pub services: Vec<String>,

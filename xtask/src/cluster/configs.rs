@@ -13,13 +13,17 @@ pub struct ServerConfig {
     pub name: String,
     /// It runs in the scheduler's container (role `all`).
     pub in_scheduler_container: bool,
+    /// The server.conf text.
     pub text: String,
 }
 
 /// Every config of a cluster.
 pub struct ClusterConfigs {
+    /// The scheduler.conf text.
     pub scheduler: String,
+    /// The client config text.
     pub client: String,
+    /// Every build server's config.
     pub servers: Vec<ServerConfig>,
 }
 

@@ -17,33 +17,45 @@ pub const REFUSED_MISMATCH: &str = "refused (address mismatch)";
 /// One container as the engine sees it.
 #[derive(Debug, Clone, Serialize)]
 pub struct ContainerReport {
+    /// The name.
     pub name: String,
     /// `running`, `exited`, ... or `missing`.
     pub state: String,
+    /// Its healthcheck status, or `none`.
     pub health: String,
+    /// Restarts under the restart policy.
     pub restarts: u64,
+    /// When it last started.
     pub started_at: String,
 }
 
 /// The scheduler: where it is and what it answers.
 #[derive(Debug, Clone, Serialize)]
 pub struct SchedulerReport {
+    /// Where clients reach it.
     pub url: String,
+    /// Its container.
     pub container: ContainerReport,
     /// Build servers the scheduler counts (None: it does not answer).
     pub num_servers: Option<u64>,
+    /// CPUs of the servers it counts.
     pub num_cpus: Option<u64>,
+    /// Jobs running.
     pub in_progress: Option<u64>,
+    /// Why it does not answer.
     pub error: Option<String>,
 }
 
 /// One build server.
 #[derive(Debug, Clone, Serialize)]
 pub struct BuilderReport {
+    /// The name.
     pub name: String,
     /// `IP:PORT`, its public_addr.
     pub address: String,
+    /// Its cache volume or directory.
     pub cache: String,
+    /// Its container.
     pub container: ContainerReport,
     /// `registered`, `not registered`, `refused (address mismatch)`,
     /// `refused (token not accepted)` or `down`.
@@ -53,15 +65,25 @@ pub struct BuilderReport {
 /// Everything `status` shows.
 #[derive(Debug, Clone, Serialize)]
 pub struct StatusReport {
+    /// The distro whose image runs.
     pub distro: String,
+    /// The image.
     pub image: String,
+    /// The image's input hash.
     pub image_hash: String,
+    /// `host` or `bridge`.
     pub network: String,
+    /// The scheduler's address.
     pub advertised: String,
+    /// Why the address is what it is.
     pub address_source: String,
+    /// The scheduler.
     pub scheduler: SchedulerReport,
+    /// How many build servers the cluster has.
     pub expected_servers: usize,
+    /// Every build server.
     pub builders: Vec<BuilderReport>,
+    /// The state directory.
     pub state_dir: String,
     /// Why the cluster is not healthy; empty when it is.
     pub problems: Vec<String>,

@@ -12,9 +12,12 @@ use crate::cluster::container::{RunSpec, CLUSTER_LABEL, STOP_GRACE_SECS};
 /// A compose.yaml.
 #[derive(Debug, Serialize)]
 pub struct ComposeFile {
+    /// One service per container, by name.
     pub services: BTreeMap<String, Service>,
+    /// The named cache volumes.
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub volumes: BTreeMap<String, Empty>,
+    /// The bridge network, in bridge mode.
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub networks: BTreeMap<String, NetworkDef>,
 }
@@ -26,22 +29,33 @@ pub struct Empty {}
 /// One service: one container of the cluster.
 #[derive(Debug, Serialize)]
 pub struct Service {
+    /// The image, as `docker run` names it.
     pub image: String,
+    /// The entrypoint's role argument.
     pub command: Vec<String>,
+    /// What bubblewrap needs (build servers only).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub cap_add: Vec<String>,
+    /// Likewise (build servers only).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub security_opt: Vec<String>,
+    /// The restart policy.
     pub restart: String,
+    /// How long `down`/`stop` waits after SIGTERM.
     pub stop_grace_period: String,
     /// Only non-secret settings (the log level): secrets come in as mounted files.
     pub environment: BTreeMap<String, String>,
+    /// The label marking containers of this tool.
     pub labels: BTreeMap<String, String>,
+    /// Config directory (read-only) and cache.
     pub volumes: Vec<Mount>,
+    /// `host` on the host network.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub network_mode: Option<String>,
+    /// The bridge network and fixed address, in bridge mode.
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub networks: BTreeMap<String, Attachment>,
+    /// Build servers start after the scheduler.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub depends_on: Vec<String>,
 }
@@ -49,10 +63,14 @@ pub struct Service {
 /// A long-syntax mount.
 #[derive(Debug, Serialize)]
 pub struct Mount {
+    /// `bind` or `volume`.
     #[serde(rename = "type")]
     pub kind: String,
+    /// A path relative to the project, or a volume name.
     pub source: String,
+    /// The path in the container.
     pub target: String,
+    /// Mounted read-only (the configs).
     pub read_only: bool,
 }
 
@@ -65,19 +83,23 @@ pub struct Attachment {
 /// A user-defined bridge network with its subnet.
 #[derive(Debug, Serialize)]
 pub struct NetworkDef {
+    /// `bridge`.
     pub driver: String,
+    /// Its subnet.
     pub ipam: Ipam,
 }
 
 /// The network's address plan.
 #[derive(Debug, Serialize)]
 pub struct Ipam {
+    /// The subnets.
     pub config: Vec<Subnet>,
 }
 
 /// One subnet.
 #[derive(Debug, Serialize)]
 pub struct Subnet {
+    /// `a.b.c.d/len`.
     pub subnet: String,
 }
 
