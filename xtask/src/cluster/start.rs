@@ -158,6 +158,10 @@ fn clear_stopped_containers(state: &StateDir, c: &Cluster) -> anyhow::Result<()>
     if state.has_record() {
         if let Ok(old) = state.record() {
             names.extend(old.containers().iter().map(|n| n.to_string()));
+            let kept = old.servers.iter().map(|s| &s.cache);
+            for cache in kept.filter(|v| !c.servers.iter().any(|s| &s.cache == *v)) {
+                println!("note: the cache {cache} of the cluster started before is no longer used (kept; remove it with `docker volume rm` or rm -r)");
+            }
         }
     }
     names.sort();
