@@ -6,7 +6,7 @@
 use std::net::{Ipv4Addr, TcpListener};
 
 /// Fails, naming the port, when any of `ports` is taken on this host.
-pub fn ensure_free(ports: &[(u16, &str)]) -> anyhow::Result<()> {
+pub fn ensure_free(ports: &[(u16, String)]) -> anyhow::Result<()> {
     for (port, what) in ports {
         if let Err(e) = TcpListener::bind((Ipv4Addr::UNSPECIFIED, *port)) {
             if e.kind() == std::io::ErrorKind::AddrInUse {
@@ -27,11 +27,11 @@ mod tests {
     fn a_taken_port_is_named() {
         let held = TcpListener::bind((Ipv4Addr::UNSPECIFIED, 0)).unwrap();
         let port = held.local_addr().unwrap().port();
-        let err = ensure_free(&[(port, "the scheduler")]).unwrap_err();
+        let err = ensure_free(&[(port, "the scheduler".into())]).unwrap_err();
         assert!(err
             .to_string()
             .contains(&format!("port {port} (the scheduler)")));
         drop(held);
-        ensure_free(&[(port, "the scheduler")]).unwrap();
+        ensure_free(&[(port, "the scheduler".into())]).unwrap();
     }
 }

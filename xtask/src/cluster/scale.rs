@@ -71,9 +71,7 @@ fn grow(root: &std::path::Path, state: &StateDir, c: &mut Cluster, n: usize) -> 
         c.servers.push(s);
     }
     if c.network == super::Network::Host {
-        let ports = server_ports(&c.servers[first_new..]);
-        let ports: Vec<(u16, &str)> = ports.iter().map(|(p, w)| (*p, w.as_str())).collect();
-        super::ports::ensure_free(&ports)?;
+        super::ports::ensure_free(&server_ports(&c.servers[first_new..]))?;
     }
     write_configs(root, state, c)?;
     state.save_record(c)?;

@@ -83,7 +83,6 @@ pub fn start(
     if cluster.network == Network::Host {
         let mut ports = vec![(cluster.scheduler.port, "the scheduler".to_owned())];
         ports.extend(server_ports(&cluster.servers));
-        let ports: Vec<(u16, &str)> = ports.iter().map(|(p, w)| (*p, w.as_str())).collect();
         super::ports::ensure_free(&ports)?;
     }
     write_configs(root, state, &cluster)?;
