@@ -483,11 +483,30 @@ fn lifecycle_commands_without_a_cluster() {
         assert_eq!(text.lines().count(), 1, "{cmd:?}: {text}");
     }
     // Asking about a cluster that is not there is.
-    for cmd in [&["status"][..], &["logs"], &["client-config"], &["doctor"]] {
+    for cmd in [
+        &["status"][..],
+        &["status", "--json"],
+        &["scale", "2"],
+        &["logs"],
+        &["client-config"],
+        &["doctor"],
+    ] {
         let out = run(cmd);
         assert!(!out.status.success(), "{cmd:?} succeeded without a cluster");
         let err = stderr(&out) + &stdout(&out);
         assert!(err.contains("no cluster was started"), "{cmd:?}: {err}");
+    }
+    // Cleanup commands with nothing to act on say so and succeed.
+    for cmd in [&["stop"][..], &["remove-container"]] {
+        let mut args = vec!["--state-dir", empty.path().to_str().unwrap()];
+        args.extend_from_slice(cmd);
+        let out = xtask(&project_root(), &args);
+        assert!(out.status.success(), "{cmd:?}: {}", stderr(&out));
+        assert!(
+            stdout(&out).contains("nothing to"),
+            "{cmd:?}: {}",
+            stdout(&out)
+        );
     }
     let out = xtask(
         &project_root(),

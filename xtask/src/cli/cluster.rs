@@ -10,7 +10,7 @@ use clap::ValueEnum;
 use super::image::DEFAULT_REPO;
 use super::Env;
 use crate::cluster::start::{self, StartRequest, Started};
-use crate::cluster::{doctor, lifecycle, status};
+use crate::cluster::{doctor, lifecycle, scale, status};
 use crate::profile::runtime::NetworkMode;
 use crate::profile::DEFAULT_PROFILE;
 use crate::sccache::client_config;
@@ -40,9 +40,14 @@ pub struct ClusterFlags {
     /// Container name (also names its volume and bridge network).
     #[arg(long, env = "SCCACHE_DOCKER_CONTAINER", default_value = DEFAULT_NAME)]
     pub name: String,
-    /// Seconds to wait for the build server to register.
+    /// Seconds to wait for the build servers to register.
     #[arg(long, default_value_t = 60)]
     pub timeout: u64,
+    /// Build servers, each in a container of its own beside a scheduler container
+    /// [default: 1, in the scheduler's container]. On a running cluster: add or
+    /// remove servers without restarting the scheduler.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=32))]
+    pub builders: Option<u16>,
 }
 
 impl ClusterFlags {
@@ -61,6 +66,7 @@ impl ClusterFlags {
             repo: repo.to_owned(),
             timeout: Duration::from_secs(self.timeout),
             log_level: None,
+            builders: self.builders.map(usize::from),
         }
     }
 }
@@ -80,7 +86,7 @@ pub fn print_started(env: &Env, s: &Started) {
     );
 }
 
-/// Start the cluster container and wait until its build server has registered.
+/// Start the cluster's containers and wait until its build servers have registered.
 #[derive(clap::Args)]
 pub struct Start {
     /// The distro whose image to run (build it first with `cargo xtask image`).
@@ -119,13 +125,44 @@ impl Stop {
     }
 }
 
-/// Show the containers, their health, the scheduler's figures and every server.
+/// Change the number of build servers of the running cluster; the scheduler keeps
+/// running, removed servers are drained with the stop grace period.
 #[derive(clap::Args)]
-pub struct Status {}
+pub struct Scale {
+    /// How many build servers the cluster should have.
+    #[arg(value_parser = clap::value_parser!(u16).range(1..=32))]
+    builders: u16,
+    /// Seconds to wait for new build servers to register.
+    #[arg(long, default_value_t = 60)]
+    timeout: u64,
+}
+
+impl Scale {
+    /// Scales the recorded cluster and prints what it has now.
+    pub fn run(self, env: &Env) -> anyhow::Result<()> {
+        let scaled = scale::scale(
+            &env.root,
+            &env.state,
+            usize::from(self.builders),
+            Duration::from_secs(self.timeout),
+        )?;
+        print_started(env, &scaled);
+        Ok(())
+    }
+}
+
+/// Show the containers, their health, the scheduler's figures and every build
+/// server; fails when something is down or not registered.
+#[derive(clap::Args)]
+pub struct Status {
+    /// Print the same as one JSON object, for scripts.
+    #[arg(long)]
+    json: bool,
+}
 
 impl Status {
     pub fn run(self, env: &Env) -> anyhow::Result<()> {
-        status::status(&env.state)
+        status::status(&env.state, self.json)
     }
 }
 
@@ -138,11 +175,19 @@ pub struct Logs {
     /// Only the last N lines.
     #[arg(long, value_name = "N")]
     tail: Option<u32>,
+    /// Only this container or build server (e.g. sccache-dist-server-2).
+    #[arg(long, value_name = "NAME")]
+    container: Option<String>,
 }
 
 impl Logs {
     pub fn run(self, env: &Env) -> anyhow::Result<()> {
-        lifecycle::logs(&env.state, self.follow, self.tail)
+        lifecycle::logs(
+            &env.state,
+            self.follow,
+            self.tail,
+            self.container.as_deref(),
+        )
     }
 }
 

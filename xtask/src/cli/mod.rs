@@ -5,6 +5,7 @@
 mod bench;
 mod check_configs;
 mod cluster;
+mod compose;
 mod generate;
 mod image;
 mod kube;
@@ -55,6 +56,8 @@ enum Command {
     VerifyRepro(repro::VerifyRepro),
     Start(cluster::Start),
     Stop(cluster::Stop),
+    Scale(cluster::Scale),
+    Compose(compose::Compose),
     Status(cluster::Status),
     Logs(cluster::Logs),
     RemoveContainer(cluster::RemoveContainer),
@@ -83,6 +86,8 @@ impl Cli {
             Command::VerifyRepro(c) => c.run(&env),
             Command::Start(c) => c.run(&env),
             Command::Stop(c) => c.run(&env),
+            Command::Scale(c) => c.run(&env),
+            Command::Compose(c) => c.run(&env),
             Command::Status(c) => c.run(&env),
             Command::Logs(c) => c.run(&env),
             Command::RemoveContainer(c) => c.run(&env),

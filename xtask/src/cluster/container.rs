@@ -73,11 +73,17 @@ pub fn log(container: &str, tail: u32) -> String {
         .unwrap_or_default()
 }
 
+/// `docker rm --volumes`: the container and its anonymous volumes (named
+/// volumes, the caches, stay).
+pub fn remove(name: &str) -> anyhow::Result<()> {
+    docker::run_logged(&["rm".into(), "--volumes".into(), name.to_owned()])
+}
+
 /// `docker stop` with the grace period: SIGTERM, then SIGKILL after it.
 pub fn stop(name: &str) -> anyhow::Result<()> {
     docker::run_logged(&[
         "stop".into(),
-        "--time".into(),
+        "--timeout".into(),
         STOP_GRACE_SECS.to_string(),
         name.to_owned(),
     ])
@@ -106,6 +112,9 @@ pub struct RunSpec {
     pub bridge: Option<(String, String)>,
     /// The command after the image (the entrypoint's role argument).
     pub command: Vec<String>,
+    /// Runs a build server: needs what bubblewrap needs ([`CAPABILITIES`],
+    /// [`SECURITY_OPTS`]); a scheduler alone runs without them.
+    pub sandbox: bool,
 }
 
 impl RunSpec {
@@ -113,7 +122,9 @@ impl RunSpec {
     pub fn args(&self) -> Vec<String> {
         let mut a: Vec<String> = vec!["run".into(), "--detach".into()];
         self.identity(&mut a);
-        Self::sandbox(&mut a);
+        if self.sandbox {
+            Self::sandbox(&mut a);
+        }
         Self::lifecycle(&mut a);
         self.environment(&mut a);
         self.volumes(&mut a);

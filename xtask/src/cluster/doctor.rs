@@ -77,6 +77,18 @@ fn container_running(c: &Cluster, name: &str, rep: &mut Report) -> anyhow::Resul
             "container",
             format!("{name} is {}; {}", s.status, log_tail_with_advice(name)),
         ),
+        // A refused heartbeat leaves the container running and healthy-looking.
+        Some(_)
+            if container::log(name, 200).contains("invalid_bearer_token_mismatched_address") =>
+        {
+            rep.fail(
+                "container",
+                format!(
+                    "{name}: the scheduler refuses its heartbeats; {}",
+                    log_tail_with_advice(name)
+                ),
+            )
+        }
         Some(s) => rep.ok(
             "container",
             format!(

@@ -157,6 +157,9 @@ pub fn model(distro: &str, image: &str, profile: Profile, builders: Builders) ->
             port: rt.scheduler_port,
         },
         servers,
+        name: manifests::APP.into(),
+        // Caches are the pods' volumes, not host directories.
+        cache_dir: None,
         profile,
     }
 }

@@ -20,13 +20,14 @@ fn recorded(state: &StateDir, doing: &str) -> anyhow::Result<Option<Cluster>> {
     state.record().map(Some)
 }
 
-/// Stops every container of the cluster (SIGTERM, then the grace period).
+/// Stops every container of the cluster (SIGTERM, then the grace period), the
+/// build servers before the scheduler.
 pub fn stop(state: &StateDir) -> anyhow::Result<()> {
     let Some(c) = recorded(state, "stop")? else {
         return Ok(());
     };
     docker::engine()?;
-    for name in c.containers() {
+    for name in c.containers().into_iter().rev() {
         match container::state(name)? {
             None => println!("no container {name}: nothing to stop"),
             Some(s) if !s.is_up() => println!("{name} is not running ({})", s.status),
@@ -40,16 +41,38 @@ pub fn stop(state: &StateDir) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Prints the log of the cluster's containers (`follow`: as it grows).
-pub fn logs(state: &StateDir, follow: bool, tail: Option<u32>) -> anyhow::Result<()> {
+/// Prints the log of the cluster's containers, or of the one named `only` (a
+/// container or build server name); `follow`: as it grows (one container).
+pub fn logs(
+    state: &StateDir,
+    follow: bool,
+    tail: Option<u32>,
+    only: Option<&str>,
+) -> anyhow::Result<()> {
     let c = state.record()?;
-    let names = c.containers();
+    let names: Vec<&str> = match only {
+        None => c.containers(),
+        Some(want) => {
+            let s = c
+                .servers
+                .iter()
+                .find(|s| s.name == want)
+                .map(|s| s.container.as_str());
+            let name = s.or_else(|| c.containers().into_iter().find(|n| *n == want));
+            vec![name.ok_or_else(|| {
+                anyhow::anyhow!(
+                    "no container or build server {want}: the cluster has {}",
+                    c.containers().join(", ")
+                )
+            })?]
+        }
+    };
     anyhow::ensure!(
         !follow || names.len() == 1,
-        "--follow takes one container; the cluster has {}",
+        "--follow takes one container (--container NAME); the cluster has {}",
         names.join(", ")
     );
-    for name in names {
+    for name in &names {
         let mut args = vec!["logs".to_owned()];
         if follow {
             args.push("--follow".into());
@@ -57,7 +80,10 @@ pub fn logs(state: &StateDir, follow: bool, tail: Option<u32>) -> anyhow::Result
         if let Some(n) = tail {
             args.extend(["--tail".into(), n.to_string()]);
         }
-        args.push(name.to_owned());
+        args.push((*name).to_owned());
+        if names.len() > 1 {
+            println!("==> {name} <==");
+        }
         let out = docker::cmd(&args).unchecked().run()?;
         anyhow::ensure!(out.status.success(), "`{}` failed", docker::show(&args));
     }
@@ -74,7 +100,7 @@ pub fn remove_containers(state: &StateDir, purge: bool) -> anyhow::Result<()> {
     for name in c.containers() {
         if container::state(name)?.is_some() {
             container::stop(name)?;
-            docker::run_logged(&["rm".into(), name.to_owned()])?;
+            container::remove(name)?;
             println!("removed the container {name}");
         } else {
             println!("no container {name}: nothing to remove");

@@ -1,6 +1,8 @@
 //! A running cluster: its typed model (one scheduler, a list of build servers),
-//! starting it, waiting until it is ready, its lifecycle, status and diagnosis.
+//! where its servers go, its `docker run` specs, starting and scaling it, waiting
+//! until it is ready, its lifecycle, status and diagnosis.
 
+pub mod compose;
 pub mod configs;
 pub mod container;
 pub mod diagnose;
@@ -8,7 +10,11 @@ pub mod doctor;
 pub mod kube;
 pub mod lifecycle;
 pub mod model;
+pub mod plan;
+pub mod ports;
 pub mod readiness;
+pub mod scale;
+pub mod specs;
 pub mod start;
 pub mod status;
 

@@ -64,6 +64,13 @@ impl Server {
 /// What `start` started, for the commands that come after it.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Cluster {
+    /// The name `start` was given: it prefixes every container, volume and network.
+    /// Empty in a record of an older version: the scheduler's container then.
+    #[serde(default)]
+    pub name: String,
+    /// `--cache-dir`: the host directory holding the caches instead of named volumes.
+    #[serde(default)]
+    pub cache_dir: Option<String>,
     pub distro: String,
     pub image: String,
     pub image_hash: String,
@@ -86,6 +93,45 @@ impl Cluster {
     /// The scheduler's socket address, for its status endpoint.
     pub fn scheduler_addr(&self) -> SocketAddr {
         SocketAddr::new(self.scheduler.address.into(), self.scheduler.port)
+    }
+
+    /// The name prefix of the cluster's containers, volumes and network.
+    pub fn base_name(&self) -> &str {
+        if self.name.is_empty() {
+            &self.scheduler.container
+        } else {
+            &self.name
+        }
+    }
+
+    /// Whether the first build server shares the scheduler's container (role `all`).
+    pub fn all_in_one(&self) -> bool {
+        self.servers
+            .first()
+            .is_some_and(|s| s.container == self.scheduler.container)
+    }
+
+    /// Whether the server named `name` runs in the scheduler's container.
+    pub fn all_in_one_server(&self, name: &str) -> bool {
+        self.servers
+            .iter()
+            .any(|s| s.name == name && s.container == self.scheduler.container)
+    }
+
+    /// The role the scheduler's container runs: `all` or `scheduler`.
+    pub fn scheduler_role(&self) -> &'static str {
+        if self.all_in_one() {
+            "all"
+        } else {
+            "scheduler"
+        }
+    }
+
+    /// The build servers in containers of their own (role `server`).
+    pub fn own_container_servers(&self) -> impl Iterator<Item = &Server> {
+        self.servers
+            .iter()
+            .filter(move |s| s.container != self.scheduler.container)
     }
 
     /// Every container of the cluster, each once, the scheduler's first.

@@ -1,5 +1,5 @@
-//! `start`: secrets, configs, networking, the container, and the wait until a build
-//! server has registered.
+//! `start`: secrets, configs, networking, the containers (a scheduler and N build
+//! servers), and the wait until every build server has registered.
 
 use std::net::Ipv4Addr;
 use std::path::PathBuf;
@@ -7,9 +7,10 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 
-use super::container::{self, RunSpec, CONFIG_MOUNT};
+use super::container;
 use super::model::{Cluster, Network, Scheduler, Server};
 use super::readiness::wait_ready;
+use super::{plan, specs};
 use crate::docker::{self, network as docker_network};
 use crate::image::HASH_LABEL;
 use crate::profile::runtime::{LogLevel, NetworkMode};
@@ -35,10 +36,13 @@ pub struct StartRequest {
     pub name: String,
     /// Image repository the image was built into.
     pub repo: String,
-    /// How long to wait for the build server to register.
+    /// How long to wait for the build servers to register.
     pub timeout: Duration,
     /// Override the profile's log level (`SCCACHE_LOG` of both processes).
     pub log_level: Option<LogLevel>,
+    /// How many build servers. None: 1, in the scheduler's container (role `all`).
+    /// Some(n) on a cluster that runs: scale it to n without restarting the scheduler.
+    pub builders: Option<usize>,
 }
 
 /// What a successful start reports.
@@ -49,13 +53,24 @@ pub struct Started {
     pub ready_after: Duration,
 }
 
-/// Starts the cluster of `req` and waits until its build server has registered.
+/// Starts the cluster of `req` and waits until its build servers have registered;
+/// `--builders` on a running cluster of the same name scales it instead.
 pub fn start(
     root: &std::path::Path,
     state: &StateDir,
     req: &StartRequest,
 ) -> anyhow::Result<Started> {
     check_request(root, req)?;
+    if let Some(n) = req.builders {
+        if let Some(c) = running_record(state, &req.name)? {
+            same_placement(req, &c)?;
+            println!(
+                "the cluster {} runs: scaling it to {n} build server(s)",
+                req.name
+            );
+            return super::scale::scale_to(root, state, c, n, req.timeout);
+        }
+    }
     let mut profile = crate::profile::runtime::load_named(root, &req.profile)?;
     if let Some(level) = req.log_level {
         profile.profile.log_level = level;
@@ -68,8 +83,13 @@ pub fn start(
             req.distro
         );
     };
-    clear_stopped_container(&req.name)?;
     let cluster = describe(req, profile, image, image_hash)?;
+    clear_stopped_containers(state, &cluster)?;
+    if cluster.network == Network::Host {
+        let mut ports = vec![(cluster.scheduler.port, "the scheduler".to_owned())];
+        ports.extend(server_ports(&cluster.servers));
+        super::ports::ensure_free(&ports)?;
+    }
     write_configs(root, state, &cluster)?;
     println!(
         "advertising {} ({})",
@@ -77,15 +97,50 @@ pub fn start(
     );
     let t0 = Instant::now();
     launch(state, &cluster)?;
-    // Recorded once the container exists: a failed `docker run` leaves the record
-    // of the previous cluster as it was.
-    state.save_record(&cluster)?;
     let status = wait_ready(&cluster, cluster.servers.len() as u64, req.timeout)?;
     Ok(Started {
         cluster,
         status,
         ready_after: t0.elapsed(),
     })
+}
+
+/// The recorded cluster named `name`, when its scheduler's container is up.
+fn running_record(state: &StateDir, name: &str) -> anyhow::Result<Option<Cluster>> {
+    if !state.has_record() {
+        return Ok(None);
+    }
+    let c = state.record()?;
+    if c.base_name() != name {
+        return Ok(None);
+    }
+    docker::engine()?;
+    let up = container::state(&c.scheduler.container)?.is_some_and(|s| s.is_up());
+    Ok(up.then_some(c))
+}
+
+/// Scaling keeps the network and address the cluster runs with: flags asking for
+/// others are refused rather than ignored.
+fn same_placement(req: &StartRequest, c: &Cluster) -> anyhow::Result<()> {
+    let running = c.network.mode();
+    if let Some(mode) = req.network {
+        let asked = match mode {
+            NetworkMode::Host => "host",
+            NetworkMode::Bridge => "bridge",
+        };
+        anyhow::ensure!(
+            asked == running,
+            "the cluster runs on the {running} network; `stop` it to start it on the {asked} network"
+        );
+    }
+    if let Some(ip) = req.advertise {
+        anyhow::ensure!(
+            ip == c.scheduler.address,
+            "the cluster advertises {}; `stop` it to advertise {ip}",
+            c.scheduler.address
+        );
+    }
+    Ok(())
 }
 
 fn check_request(root: &std::path::Path, req: &StartRequest) -> anyhow::Result<()> {
@@ -99,9 +154,31 @@ fn check_request(root: &std::path::Path, req: &StartRequest) -> anyhow::Result<(
     Ok(())
 }
 
+/// Stopped containers of ours under the cluster's names (and those of the cluster
+/// recorded before, which may have had more servers) are removed; a running one,
+/// or anyone else's, is an error.
+fn clear_stopped_containers(state: &StateDir, c: &Cluster) -> anyhow::Result<()> {
+    let mut names: Vec<String> = c.containers().iter().map(|n| n.to_string()).collect();
+    if state.has_record() {
+        if let Ok(old) = state.record() {
+            names.extend(old.containers().iter().map(|n| n.to_string()));
+            let kept = old.servers.iter().map(|s| &s.cache);
+            for cache in kept.filter(|v| !c.servers.iter().any(|s| &s.cache == *v)) {
+                println!("note: the cache {cache} of the cluster started before is no longer used (kept; remove it with `docker volume rm` or rm -r)");
+            }
+        }
+    }
+    names.sort();
+    names.dedup();
+    for name in &names {
+        clear_stopped_container(name)?;
+    }
+    Ok(())
+}
+
 /// A stopped container of ours under the name is replaced; a running one, or
 /// anyone else's, is an error.
-fn clear_stopped_container(name: &str) -> anyhow::Result<()> {
+pub(crate) fn clear_stopped_container(name: &str) -> anyhow::Result<()> {
     match container::state(name)? {
         Some(s) if s.is_up() => anyhow::bail!(
             "the container {name} is already {}: `cargo xtask stop` it first, or use `status`",
@@ -112,51 +189,55 @@ fn clear_stopped_container(name: &str) -> anyhow::Result<()> {
                 container::is_ours(name)?,
                 "a container named {name} exists and was not started by this tool: choose another --name"
             );
-            docker::output(&["rm", name]).map(drop)
+            container::remove(name)
         }
         None => Ok(()),
     }
 }
 
 /// The cluster `req` asks for: addresses, network and caches, before anything runs.
-fn describe(
+pub(crate) fn describe(
     req: &StartRequest,
     profile: Profile,
     image: String,
     image_hash: String,
 ) -> anyhow::Result<Cluster> {
-    let rt = &profile.profile;
-    let mode = req.network.unwrap_or(rt.network);
+    let mode = req.network.unwrap_or(profile.profile.network);
     let (address, address_source, network) = choose_address(req, &profile, mode)?;
-    let cache = match &req.cache_dir {
+    let cache_dir = match &req.cache_dir {
         Some(dir) => {
             std::fs::create_dir_all(dir)
                 .with_context(|| format!("cannot create {}", dir.display()))?;
-            container::mount_source(&dir.canonicalize()?, "--cache-dir")?
+            Some(container::mount_source(
+                &dir.canonicalize()?,
+                "--cache-dir",
+            )?)
         }
-        None => format!("{}-cache", req.name),
+        None => None,
     };
-    let server = Server {
-        name: format!("{}-server-1", req.name),
-        container: req.name.clone(),
-        address,
-        port: rt.server_port,
-        cache,
-    };
-    Ok(Cluster {
+    let n = req.builders.unwrap_or(1);
+    let all_in_one = n == 1;
+    let mut c = Cluster {
+        name: req.name.clone(),
+        cache_dir,
         distro: req.distro.clone(),
         image,
         image_hash,
         scheduler: Scheduler {
-            container: req.name.clone(),
+            container: plan::scheduler_container(&req.name, all_in_one),
             address,
-            port: rt.scheduler_port,
+            port: profile.profile.scheduler_port,
         },
-        servers: vec![server],
+        servers: Vec::new(),
         network,
         address_source,
         profile,
-    })
+    };
+    for i in 1..=n {
+        let s = plan::server(&c, i, all_in_one)?;
+        c.servers.push(s);
+    }
+    Ok(c)
 }
 
 /// The address the scheduler and server advertise, why, and the network it is on.
@@ -190,12 +271,23 @@ fn choose_address(
     }
 }
 
-/// Secrets and configs live in the state directory and reach the container only as
-/// a read-only mount: never in the image, the environment or the logs.
-fn write_configs(root: &std::path::Path, state: &StateDir, c: &Cluster) -> anyhow::Result<()> {
+/// Secrets and configs live in the state directory and reach the containers only
+/// as read-only mounts: never in the image, the environment or the logs.
+pub(crate) fn write_configs(
+    root: &std::path::Path,
+    state: &StateDir,
+    c: &Cluster,
+) -> anyhow::Result<()> {
     let secrets = state.secrets(c.profile.profile.server_auth)?;
     let configs = super::configs::render(&Templates::load(root)?, c, &secrets, "start")?;
-    let problems = config_check::check(&configs);
+    let mut problems = Vec::new();
+    for (name, triple) in configs.triples() {
+        problems.extend(
+            config_check::check(&triple)
+                .into_iter()
+                .map(|p| format!("{name}: {p}")),
+        );
+    }
     anyhow::ensure!(
         problems.is_empty(),
         "the rendered configs do not check out:\n{}",
@@ -204,42 +296,43 @@ fn write_configs(root: &std::path::Path, state: &StateDir, c: &Cluster) -> anyho
     state.write_configs(&configs)
 }
 
-/// The container that runs the scheduler and the (first) build server.
-fn run_spec(state: &StateDir, c: &Cluster) -> anyhow::Result<RunSpec> {
-    let rt = &c.profile.profile;
-    let conf_dir =
-        container::mount_source(&state.container_config_dir().canonicalize()?, "--state-dir")?;
-    let server = &c.servers[0];
-    Ok(RunSpec {
-        name: c.scheduler.container.clone(),
-        image: c.image.clone(),
-        mounts: vec![
-            (conf_dir, CONFIG_MOUNT.into(), true),
-            (server.cache.clone(), rt.cache_root.clone(), false),
-        ],
-        env: vec![("SCCACHE_LOG".into(), rt.log_level.as_str().into())],
-        bridge: match &c.network {
-            // Pod is Kubernetes' (`kube` renders manifests, `start` never sees it).
-            Network::Host | Network::Pod => None,
-            Network::Bridge { name, .. } => Some((name.clone(), server.address.to_string())),
-        },
-        command: Vec::new(),
-    })
-}
-
-/// Creates the bridge network if needed and runs the container; a network made
-/// for this start is removed again when the container does not start.
+/// Creates the bridge network if needed and runs the containers, the scheduler's
+/// first; a network made for this start is removed again when the scheduler's
+/// container does not start. The record is saved once a container exists, so a
+/// failed `docker run` leaves the previous record as it was, and a failure later
+/// leaves one that `remove-container` cleans up by.
 fn launch(state: &StateDir, c: &Cluster) -> anyhow::Result<()> {
-    let spec = run_spec(state, c)?;
     let created = match &c.network {
         Network::Bridge { name, subnet } => docker_network::ensure_bridge(name, subnet)?,
         Network::Host | Network::Pod => false,
     };
-    if let Err(e) = docker::run_logged(&spec.args()) {
+    let sources = specs::ConfigSources::state(state)?;
+    if let Err(e) = docker::run_logged(&specs::scheduler(c, &sources).args()) {
         if let (true, Network::Bridge { name, .. }) = (created, &c.network) {
             let _ = docker::output(&["network", "rm", name]);
         }
         return Err(e);
     }
+    state.save_record(c)?;
+    for s in c.own_container_servers() {
+        run_server(state, c, s)?;
+    }
     Ok(())
+}
+
+/// The host ports of `servers`, each named for the message.
+pub(crate) fn server_ports(servers: &[Server]) -> Vec<(u16, String)> {
+    servers
+        .iter()
+        .map(|s| (s.port, format!("the build server {}", s.name)))
+        .collect()
+}
+
+/// Runs build server `s` in its own container, its cache directory made first.
+pub(crate) fn run_server(state: &StateDir, c: &Cluster, s: &Server) -> anyhow::Result<()> {
+    if s.cache.starts_with('/') {
+        std::fs::create_dir_all(&s.cache).with_context(|| format!("cannot create {}", s.cache))?;
+    }
+    let sources = specs::ConfigSources::state(state)?;
+    docker::run_logged(&specs::server(c, s, &sources).args())
 }

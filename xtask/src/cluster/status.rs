@@ -1,74 +1,321 @@
-//! `status`: the containers, the scheduler's figures and every build server.
+//! `status`: the containers, the scheduler's figures and every build server (its
+//! address, container state and health, and whether the scheduler counts it), as
+//! text or as one JSON object for scripts.
+
+use serde::Serialize;
 
 use super::container;
 use super::diagnose::log_tail_with_advice;
+use super::Cluster;
 use crate::docker;
 use crate::sccache::scheduler_status;
 use crate::state::StateDir;
 
-/// Prints the cluster's state; fails when a container is down, the scheduler does
-/// not answer, or fewer servers registered than the cluster has.
-pub fn status(state: &StateDir) -> anyhow::Result<()> {
+/// Registration of a build server refused for its source address.
+pub const REFUSED_MISMATCH: &str = "refused (address mismatch)";
+
+/// One container as the engine sees it.
+#[derive(Debug, Clone, Serialize)]
+pub struct ContainerReport {
+    /// The name.
+    pub name: String,
+    /// `running`, `exited`, ... or `missing`.
+    pub state: String,
+    /// Its healthcheck status, or `none`.
+    pub health: String,
+    /// Restarts under the restart policy.
+    pub restarts: u64,
+    /// When it last started.
+    pub started_at: String,
+}
+
+/// The scheduler: where it is and what it answers.
+#[derive(Debug, Clone, Serialize)]
+pub struct SchedulerReport {
+    /// Where clients reach it.
+    pub url: String,
+    /// Its container.
+    pub container: ContainerReport,
+    /// Build servers the scheduler counts (None: it does not answer).
+    pub num_servers: Option<u64>,
+    /// CPUs of the servers it counts.
+    pub num_cpus: Option<u64>,
+    /// Jobs running.
+    pub in_progress: Option<u64>,
+    /// Why it does not answer.
+    pub error: Option<String>,
+}
+
+/// One build server.
+#[derive(Debug, Clone, Serialize)]
+pub struct BuilderReport {
+    /// The name.
+    pub name: String,
+    /// `IP:PORT`, its public_addr.
+    pub address: String,
+    /// Its cache volume or directory.
+    pub cache: String,
+    /// Its container.
+    pub container: ContainerReport,
+    /// `registered`, `not registered`, `refused (address mismatch)`,
+    /// `refused (token not accepted)` or `down`.
+    pub registration: String,
+}
+
+/// Everything `status` shows.
+#[derive(Debug, Clone, Serialize)]
+pub struct StatusReport {
+    /// The distro whose image runs.
+    pub distro: String,
+    /// The image.
+    pub image: String,
+    /// The image's input hash.
+    pub image_hash: String,
+    /// `host` or `bridge`.
+    pub network: String,
+    /// The scheduler's address.
+    pub advertised: String,
+    /// Why the address is what it is.
+    pub address_source: String,
+    /// The scheduler.
+    pub scheduler: SchedulerReport,
+    /// How many build servers the cluster has.
+    pub expected_servers: usize,
+    /// Every build server.
+    pub builders: Vec<BuilderReport>,
+    /// The state directory.
+    pub state_dir: String,
+    /// Why the cluster is not healthy; empty when it is.
+    pub problems: Vec<String>,
+}
+
+/// Prints the cluster's state (`json`: as one JSON object); fails when a container
+/// is down, the scheduler does not answer, or it counts fewer servers than the
+/// cluster has.
+pub fn status(state: &StateDir, json: bool) -> anyhow::Result<()> {
     let c = state.record()?;
     docker::engine()?;
-    let mut down = Vec::new();
-    for name in c.containers() {
-        match container::state(name)? {
-            None => {
-                println!(
-                    "container  {name}: missing (start it with `cargo xtask start {}`)",
-                    c.distro
-                );
-                down.push(name.to_owned());
-            }
-            Some(s) => {
-                println!(
-                    "container  {name}: {} (health: {}, restarts: {}, started {})",
-                    s.status, s.health, s.restarts, s.started_at
-                );
-                if s.status != "running" {
-                    down.push(name.to_owned());
-                }
+    let report = report(state, &c)?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print_text(&report);
+    }
+    if report.problems.is_empty() {
+        return Ok(());
+    }
+    let counted = report.scheduler.num_servers.unwrap_or(0) as usize;
+    if counted < report.expected_servers && report.scheduler.container.state == "running" {
+        eprintln!("{}", log_tail_with_advice(&c.scheduler.container));
+    }
+    anyhow::bail!("{}", report.problems.join("; "))
+}
+
+/// Looks at every container and asks the scheduler.
+pub fn report(state: &StateDir, c: &Cluster) -> anyhow::Result<StatusReport> {
+    let sched = scheduler_status::fetch(c.scheduler_addr());
+    let scheduler = SchedulerReport {
+        url: c.scheduler_url(),
+        container: container_report(&c.scheduler.container)?,
+        num_servers: sched.as_ref().ok().map(|s| s.num_servers),
+        num_cpus: sched.as_ref().ok().map(|s| s.num_cpus),
+        in_progress: sched.as_ref().ok().map(|s| s.in_progress),
+        error: sched.as_ref().err().map(|e| format!("{e:#}")),
+    };
+    let all_counted = scheduler.num_servers.unwrap_or(0) as usize >= c.servers.len();
+    let mut builders = Vec::new();
+    for s in &c.servers {
+        let container = container_report(&s.container)?;
+        let registration = registration(&container, &s.container, all_counted);
+        builders.push(BuilderReport {
+            name: s.name.clone(),
+            address: s.public_addr(),
+            cache: s.cache.clone(),
+            container,
+            registration: registration.to_owned(),
+        });
+    }
+    let mut r = StatusReport {
+        distro: c.distro.clone(),
+        image: c.image.clone(),
+        image_hash: c.image_hash.clone(),
+        network: c.network.mode().to_owned(),
+        advertised: c.scheduler.address.to_string(),
+        address_source: c.address_source.clone(),
+        scheduler,
+        expected_servers: c.servers.len(),
+        builders,
+        state_dir: state.path().display().to_string(),
+        problems: Vec::new(),
+    };
+    r.problems = problems(&r);
+    Ok(r)
+}
+
+fn container_report(name: &str) -> anyhow::Result<ContainerReport> {
+    Ok(match container::state(name)? {
+        None => ContainerReport {
+            name: name.to_owned(),
+            state: "missing".into(),
+            health: "none".into(),
+            restarts: 0,
+            started_at: String::new(),
+        },
+        Some(s) => ContainerReport {
+            name: name.to_owned(),
+            state: s.status,
+            health: s.health,
+            restarts: s.restarts,
+            started_at: s.started_at,
+        },
+    })
+}
+
+/// Registration of a build server whose token the scheduler does not accept
+/// (another cluster's scheduler on that address, or stale secrets).
+pub const REFUSED_TOKEN: &str = "refused (token not accepted)";
+
+/// Whether the scheduler counts a server, as far as its log and the total tell: a
+/// refused heartbeat after its last successful registration means refused.
+fn registration(c: &ContainerReport, name: &str, all_counted: bool) -> &'static str {
+    if c.state != "running" {
+        return "down";
+    }
+    registration_in(&container::log(name, 2000), all_counted)
+}
+
+/// [`registration`] of a running server from its log.
+pub fn registration_in(log: &str, all_counted: bool) -> &'static str {
+    let refused = log.rfind("invalid_bearer_token");
+    let connected = log.rfind("Server connected to scheduler");
+    match (refused, connected) {
+        (Some(r), c) if c.is_none_or(|c| c < r) => {
+            if log[r..].starts_with("invalid_bearer_token_mismatched_address") {
+                REFUSED_MISMATCH
+            } else {
+                REFUSED_TOKEN
             }
         }
+        (_, Some(_)) => "registered",
+        _ if all_counted => "registered",
+        _ => "not registered",
     }
-    let hash = &c.image_hash[..c.image_hash.len().min(12)];
-    println!("image      {} (input hash {hash})", c.image);
+}
+
+fn problems(r: &StatusReport) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut down: Vec<&str> = Vec::new();
+    for c in std::iter::once(&r.scheduler.container).chain(r.builders.iter().map(|b| &b.container))
+    {
+        if c.state != "running" && !down.contains(&c.name.as_str()) {
+            down.push(&c.name);
+        }
+    }
+    if !down.is_empty() {
+        out.push(format!("not running: {}", down.join(", ")));
+    }
+    match r.scheduler.num_servers {
+        None => out.push("the scheduler does not answer".into()),
+        Some(n) if (n as usize) < r.expected_servers => out.push(format!(
+            "{n} of {} build server(s) registered",
+            r.expected_servers
+        )),
+        Some(_) => {}
+    }
+    for b in r
+        .builders
+        .iter()
+        .filter(|b| b.registration == REFUSED_MISMATCH)
+    {
+        out.push(format!("{}: heartbeats {REFUSED_MISMATCH}", b.name));
+    }
+    out
+}
+
+fn print_text(r: &StatusReport) {
+    print_containers(r);
+    let hash = &r.image_hash[..r.image_hash.len().min(12)];
+    println!("image      {} (input hash {hash})", r.image);
     println!(
         "network    {}: advertised {} ({})",
-        c.network.mode(),
-        c.scheduler.address,
-        c.address_source
+        r.network, r.advertised, r.address_source
     );
-    for s in &c.servers {
+    for b in &r.builders {
         println!(
-            "server     {} at {} (cache {})",
-            s.name,
-            s.public_addr(),
-            s.cache
+            "builder    {} at {}: container {} {} (health: {}), {} (cache {})",
+            b.name,
+            b.address,
+            b.container.name,
+            b.container.state,
+            b.container.health,
+            b.registration,
+            b.cache
         );
     }
-    let sched = scheduler_status::fetch(c.scheduler_addr());
-    match &sched {
-        Ok(s) => println!(
-            "scheduler  {}: {} server(s), {} CPUs, {} job(s) in progress",
-            c.scheduler_url(),
-            s.num_servers,
-            s.num_cpus,
-            s.in_progress
+    match (r.scheduler.num_servers, &r.scheduler.error) {
+        (Some(n), _) => println!(
+            "scheduler  {}: {n} server(s) of {} expected, {} CPUs, {} job(s) in progress",
+            r.scheduler.url,
+            r.expected_servers,
+            r.scheduler.num_cpus.unwrap_or(0),
+            r.scheduler.in_progress.unwrap_or(0)
         ),
-        Err(e) => println!("scheduler  {}: not answering ({e:#})", c.scheduler_url()),
+        (None, e) => println!(
+            "scheduler  {}: not answering ({})",
+            r.scheduler.url,
+            e.as_deref().unwrap_or("")
+        ),
     }
-    println!("state      {}", state.path().display());
-    anyhow::ensure!(down.is_empty(), "not running: {}", down.join(", "));
-    match sched {
-        Ok(s) if (s.num_servers as usize) < c.servers.len() => anyhow::bail!(
-            "{} of {} build server(s) registered; {}",
-            s.num_servers,
-            c.servers.len(),
-            log_tail_with_advice(&c.scheduler.container)
-        ),
-        Ok(_) => Ok(()),
-        Err(_) => anyhow::bail!("the scheduler does not answer"),
+    if r.scheduler.num_servers.unwrap_or(0) as usize > r.expected_servers {
+        println!("           (the scheduler forgets a removed build server 90 s after its last heartbeat)");
+    }
+    println!("state      {}", r.state_dir);
+}
+
+/// One line per container, each once (the all-in-one container serves twice).
+fn print_containers(r: &StatusReport) {
+    let containers =
+        std::iter::once(&r.scheduler.container).chain(r.builders.iter().map(|b| &b.container));
+    let mut seen: Vec<&str> = Vec::new();
+    for c in containers {
+        if seen.contains(&c.name.as_str()) {
+            continue;
+        }
+        seen.push(&c.name);
+        if c.state == "missing" {
+            println!(
+                "container  {}: missing (start it with `cargo xtask start {}`)",
+                c.name, r.distro
+            );
+        } else {
+            println!(
+                "container  {}: {} (health: {}, restarts: {}, started {})",
+                c.name, c.state, c.health, c.restarts, c.started_at
+            );
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn registration_from_the_log() {
+        let ok = "INFO Server connected to scheduler\n";
+        let mismatch = "ERROR 401 invalid_bearer_token_mismatched_address\n";
+        let token = "ERROR 401 Bearer error=\"invalid_bearer_token\"\n";
+        assert_eq!(registration_in(ok, false), "registered");
+        assert_eq!(
+            registration_in(&format!("{ok}{mismatch}"), true),
+            REFUSED_MISMATCH
+        );
+        assert_eq!(
+            registration_in(&format!("{mismatch}{ok}"), false),
+            "registered"
+        );
+        assert_eq!(registration_in(token, true), REFUSED_TOKEN);
+        assert_eq!(registration_in("", false), "not registered");
+        assert_eq!(registration_in("", true), "registered");
     }
 }

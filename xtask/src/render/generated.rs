@@ -35,6 +35,8 @@ pub fn render_all(root: &Path) -> anyhow::Result<FileSet> {
         client_token: "REPLACE-WITH-CLIENT-TOKEN".into(),
         server_secret: "REPLACE-WITH-SECRET-KEY".into(),
         server_token: "REPLACE-WITH-SERVER-TOKEN".into(),
+        server_ip: EXAMPLE_ADDRESS.into(),
+        server_port: profile.profile.server_port,
     };
     let header = format!(
         "{GENERATE_HEADER}\n# An example: `cargo xtask start` renders the real one with generated secrets\n# and the advertised address ({EXAMPLE_ADDRESS} stands in for it here)."

@@ -7,6 +7,7 @@ use std::path::Path;
 use anyhow::Context;
 use minijinja::{context, Environment, UndefinedBehavior};
 
+pub mod compose;
 pub mod escape;
 pub mod generated;
 pub mod kube;
@@ -31,6 +32,11 @@ pub struct ConfigInputs {
     pub server_secret: String,
     /// jwt_hs256: the server's JWT; token: the shared token; insecure: empty.
     pub server_token: String,
+    /// The build server's own IP (its `public_addr`): the advertised address for
+    /// the first server, its own for every further one.
+    pub server_ip: String,
+    /// The build server's port (`public_addr` and `bind_address`).
+    pub server_port: u16,
 }
 
 /// The three configs of one cluster.
@@ -120,6 +126,7 @@ impl Templates {
         self.render("entrypoint.sh.j2", ctx)
     }
 
+    /// The scheduler, server and client configs for `input`.
     pub fn configs(
         &self,
         profile: &Profile,
@@ -157,8 +164,8 @@ impl Templates {
             network => network,
             scheduler_listen => format!("0.0.0.0:{}", rt.scheduler_port),
             scheduler_url => scheduler_url,
-            server_public_addr => format!("{}:{}", input.advertise, rt.server_port),
-            server_bind => format!("0.0.0.0:{}", rt.server_port),
+            server_public_addr => format!("{}:{}", input.server_ip, input.server_port),
+            server_bind => format!("0.0.0.0:{}", input.server_port),
             toolchain_dir => rt.toolchain_dir(),
             build_dir => rt.build_dir(),
             toolchain_cache_size => rt.toolchain_cache_size,

@@ -6,9 +6,9 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 
 use crate::atomic;
+use crate::cluster::configs::ClusterConfigs;
 use crate::cluster::Cluster;
 use crate::profile::runtime::ServerAuth;
-use crate::render::Configs;
 
 mod secrets;
 pub use secrets::Secrets;
@@ -119,13 +119,53 @@ impl StateDir {
         Ok(serde_json::from_slice(&bytes)?)
     }
 
-    /// The container's configs (mounted read-only) and the client config beside them.
-    pub fn write_configs(&self, c: &Configs) -> anyhow::Result<()> {
+    /// The directory mounted read-only into build server `name`'s own container:
+    /// its server.conf and nothing else.
+    pub fn server_config_dir(&self, name: &str) -> PathBuf {
+        self.container_config_dir().join("servers").join(name)
+    }
+
+    /// The configs: the scheduler's container gets `container/` (scheduler.conf, and
+    /// server.conf in the all-in-one layout), each build server with a container of
+    /// its own gets `container/servers/<name>/server.conf`; the client config goes
+    /// beside them. Configs of servers no longer in the cluster are removed.
+    pub fn write_configs(&self, c: &ClusterConfigs) -> anyhow::Result<()> {
         self.ensure()?;
         let dir = self.container_config_dir();
         atomic::write(&dir.join("scheduler.conf"), c.scheduler.as_bytes(), 0o600)?;
-        atomic::write(&dir.join("server.conf"), c.server.as_bytes(), 0o600)?;
+        let mut shared = false;
+        for s in &c.servers {
+            if s.in_scheduler_container {
+                shared = true;
+                atomic::write(&dir.join("server.conf"), s.text.as_bytes(), 0o600)?;
+            } else {
+                let own = self.server_config_dir(&s.name);
+                private_dir(&own)?;
+                atomic::write(&own.join("server.conf"), s.text.as_bytes(), 0o600)?;
+            }
+        }
+        if !shared {
+            remove_if_present(&dir.join("server.conf"))?;
+        }
+        self.remove_stale_server_configs(c)?;
         atomic::write(&self.client_config_path(), c.client.as_bytes(), 0o600)?;
+        Ok(())
+    }
+
+    fn remove_stale_server_configs(&self, c: &ClusterConfigs) -> anyhow::Result<()> {
+        let Ok(entries) = std::fs::read_dir(self.container_config_dir().join("servers")) else {
+            return Ok(());
+        };
+        for e in entries {
+            let e = e?;
+            let keep = c.servers.iter().any(|s| {
+                !s.in_scheduler_container && e.file_name().to_str() == Some(s.name.as_str())
+            });
+            if !keep {
+                std::fs::remove_dir_all(e.path())
+                    .with_context(|| format!("cannot remove {}", e.path().display()))?;
+            }
+        }
         Ok(())
     }
 
@@ -150,5 +190,24 @@ impl StateDir {
             format!("no cluster was started with the state directory {} (run `cargo xtask start <distro>`)", self.path.display())
         })?;
         serde_json::from_slice(&bytes).with_context(|| format!("{} is damaged", path.display()))
+    }
+}
+
+/// Creates `dir` (and `servers/` above it) mode 0700.
+fn private_dir(dir: &Path) -> anyhow::Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .with_context(|| format!("cannot create {}", dir.display()))
+}
+
+fn remove_if_present(path: &Path) -> anyhow::Result<()> {
+    match std::fs::remove_file(path) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            Err(e).with_context(|| format!("cannot remove {}", path.display()))
+        }
+        _ => Ok(()),
     }
 }

@@ -53,15 +53,27 @@ impl Secrets {
         Ok((self, changed))
     }
 
-    /// The template inputs for a server advertised at `advertise`.
+    /// The template inputs for a cluster advertised at `advertise` whose build
+    /// server listens at the profile's server port on that address.
     pub fn config_inputs(
         &self,
         profile: &Profile,
         advertise: &str,
     ) -> anyhow::Result<ConfigInputs> {
-        let rt = &profile.profile;
-        let server_id = format!("{advertise}:{}", rt.server_port);
-        let (server_secret, server_token) = match rt.server_auth {
+        self.server_inputs(profile, advertise, advertise, profile.profile.server_port)
+    }
+
+    /// The template inputs for the build server at `server_ip:server_port` of a
+    /// cluster whose scheduler is at `scheduler_ip`: its JWT is bound to that address.
+    pub fn server_inputs(
+        &self,
+        profile: &Profile,
+        scheduler_ip: &str,
+        server_ip: &str,
+        server_port: u16,
+    ) -> anyhow::Result<ConfigInputs> {
+        let server_id = format!("{server_ip}:{server_port}");
+        let (server_secret, server_token) = match profile.profile.server_auth {
             ServerAuth::JwtHs256 => {
                 let key = self
                     .jwt_key
@@ -80,10 +92,12 @@ impl Secrets {
             ServerAuth::DangerouslyInsecure => (String::new(), String::new()),
         };
         Ok(ConfigInputs {
-            advertise: advertise.to_owned(),
+            advertise: scheduler_ip.to_owned(),
             client_token: self.client_token.clone(),
             server_secret,
             server_token,
+            server_ip: server_ip.to_owned(),
+            server_port,
         })
     }
 }

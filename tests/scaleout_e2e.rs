@@ -1,0 +1,726 @@
+//! More than one build server: a scheduler container and N server containers, each
+//! server with its own address, JWT, config and cache. Four clients compiling at
+//! once spread over three builders; scaling down leaves the scheduler running and
+//! counting the rest.
+
+mod support;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use support::{docker_maybe, project_root, require_docker, stderr, stdout, test_base_image, xtask};
+use xtask::cluster::{model::Network, plan, Cluster, Scheduler};
+use xtask::sccache::client::PrivateClient;
+
+const REPO: &str = "sccache-dist-e2e-scaleout";
+
+/// Compiles each client runs at once: 4 clients x 2 = 8 jobs fit the 9 slots of three
+/// 2-core servers (cores + 1 + cores/8 each). With 3 each (12 jobs), the client that
+/// loses the race for a freed slot was seen to fall back to local for all 100 of its
+/// compiles ("Insufficient capacity across 3 available servers").
+const JOBS_PER_CLIENT: usize = 2;
+
+/// The runtime profile these tests run with: the default one on other ports and
+/// another subnet, so a cluster someone runs on the default ports (without the
+/// host-network lock) neither answers for nor collides with these.
+const PROFILE: &str = "scaleout-test";
+const SCHEDULER_PORT: u16 = 10690;
+const SERVER_PORT: u16 = 10691;
+
+/// A copy of the project tree with [`PROFILE`] added, made once per test binary.
+fn test_root() -> &'static Path {
+    static ROOT: std::sync::OnceLock<tempfile::TempDir> = std::sync::OnceLock::new();
+    ROOT.get_or_init(|| {
+        let tree = support::copy_tree();
+        let default = std::fs::read_to_string(tree.path().join("profiles/default.yaml")).unwrap();
+        let profile = default
+            .replace(
+                "scheduler_port: 10600",
+                &format!("scheduler_port: {SCHEDULER_PORT}"),
+            )
+            .replace("server_port: 10501", &format!("server_port: {SERVER_PORT}"))
+            .replace("172.31.250.", "172.31.251.");
+        assert_ne!(profile, default);
+        std::fs::write(
+            tree.path().join(format!("profiles/{PROFILE}.yaml")),
+            profile,
+        )
+        .unwrap();
+        tree
+    })
+    .path()
+}
+
+/// Host mode binds fixed ports: the cluster tests take turns.
+static ONE_CLUSTER_AT_A_TIME: Mutex<()> = Mutex::new(());
+
+/// A cluster with its own name and state directory, removed (with its volumes) on drop.
+struct TestCluster {
+    name: String,
+    state: tempfile::TempDir,
+}
+
+impl TestCluster {
+    fn new(tag: &str) -> TestCluster {
+        TestCluster {
+            name: format!("sccache-so-{tag}-{}", std::process::id()),
+            state: tempfile::Builder::new()
+                .prefix("sccache-state-")
+                .tempdir()
+                .unwrap(),
+        }
+    }
+
+    fn run(&self, args: &[&str]) -> std::process::Output {
+        std::process::Command::new(env!("CARGO_BIN_EXE_xtask"))
+            .args(["--root", test_root().to_str().unwrap()])
+            .args(["--state-dir", self.state.path().to_str().unwrap()])
+            .args(args)
+            .env("SCCACHE_DOCKER_CONTAINER", &self.name)
+            .env("SCCACHE_DOCKER_REPO", REPO)
+            .output()
+            .unwrap()
+    }
+
+    fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(
+            out.status.success(),
+            "xtask {}:\n{}\n{}",
+            args.join(" "),
+            stdout(&out),
+            stderr(&out)
+        );
+        stdout(&out)
+    }
+
+    /// `status --json`, whether or not the cluster is healthy.
+    fn status(&self) -> serde_json::Value {
+        let out = self.run(&["status", "--json"]);
+        serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|e| panic!("status --json: {e}\n{}", stderr(&out)))
+    }
+
+    fn client_conf(&self) -> String {
+        let conf = self.state.path().join("client-for-test.conf");
+        self.ok(&[
+            "client-config",
+            "--output",
+            conf.to_str().unwrap(),
+            "--force",
+        ]);
+        std::fs::read_to_string(conf).unwrap()
+    }
+}
+
+impl Drop for TestCluster {
+    fn drop(&mut self) {
+        let out = self.run(&["remove-container", "--purge"]);
+        if !out.status.success() {
+            eprintln!("cleanup of {}: {}", self.name, stderr(&out));
+        }
+    }
+}
+
+fn build_image() {
+    let base = test_base_image();
+    let out = xtask(
+        &project_root(),
+        &["image", "debian", "--base-image", &base, "--repo", REPO],
+    );
+    assert!(
+        out.status.success(),
+        "image build:\n{}\n{}",
+        stdout(&out),
+        stderr(&out)
+    );
+}
+
+/// `n` distinct small C files (distinct so no compile is a cache hit).
+fn c_sources(dir: &Path, prefix: &str, n: usize) -> Vec<PathBuf> {
+    let nonce = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    (0..n)
+        .map(|i| {
+            let path = dir.join(format!("{prefix}{i}.c"));
+            let body = format!(
+                "#include <string.h>\nint {prefix}{i}_{nonce}(const char *s) {{ return (int)strlen(s) * {i}; }}\n"
+            );
+            std::fs::write(&path, body).unwrap();
+            path
+        })
+        .collect()
+}
+
+/// Compiles `sources` through `client` with `jobs` compiles at a time; returns the
+/// compile errors (a compile that fails outright, not one that fell back).
+fn compile_all(client: &PrivateClient, sources: &[PathBuf], jobs: usize) -> Vec<String> {
+    let next = AtomicUsize::new(0);
+    let errors = Mutex::new(Vec::new());
+    std::thread::scope(|s| {
+        for _ in 0..jobs {
+            s.spawn(|| loop {
+                let i = next.fetch_add(1, Ordering::SeqCst);
+                let Some(src) = sources.get(i) else { break };
+                if let Err(e) = client.compile("cc", &["-O1"], src, &src.with_extension("o")) {
+                    errors.lock().unwrap().push(format!("{e:#}"));
+                }
+            });
+        }
+    });
+    errors.into_inner().unwrap()
+}
+
+/// Polls `status --json` until the scheduler counts `n` servers, or panics.
+fn wait_counted(c: &TestCluster, n: u64, secs: u64) -> serde_json::Value {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    loop {
+        let s = c.status();
+        if s["scheduler"]["num_servers"] == n {
+            return s;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the scheduler does not count {n} servers after {secs}s: {s:#}"
+        );
+        std::thread::sleep(Duration::from_millis(500)); // the poll interval
+    }
+}
+
+#[test]
+fn three_builders_serve_four_clients_then_scale_to_two() {
+    require_docker();
+    let _turn = support::host_network_turn(&ONE_CLUSTER_AT_A_TIME);
+    let t0 = Instant::now();
+    build_image();
+    let c = TestCluster::new("host");
+    let (addrs, scheduler_started) = start_three(&c);
+    println!(
+        "start --builders 3 after {:.1}s",
+        t0.elapsed().as_secs_f64()
+    );
+    let per_server = four_clients(&c);
+    assert_eq!(
+        per_server.keys().collect::<Vec<_>>(),
+        addrs.iter().collect::<Vec<_>>(),
+        "every builder served jobs"
+    );
+    assert!(per_server.values().all(|&n| n > 0));
+    // Every container is healthy by its role's healthcheck.
+    support::wait_for("every container to be healthy", 40, || {
+        let s = c.status();
+        s["scheduler"]["container"]["health"] == "healthy"
+            && s["builders"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|b| b["container"]["health"] == "healthy")
+    });
+    scale_to_two(&c, &scheduler_started);
+    println!("scale-out test took {:.1}s", t0.elapsed().as_secs_f64());
+}
+
+/// `start --builders 3` on the host network: three registered servers on three
+/// ports; returns their addresses and when the scheduler's container started.
+fn start_three(c: &TestCluster) -> (Vec<String>, serde_json::Value) {
+    let args = [
+        "start",
+        "debian",
+        "--profile",
+        PROFILE,
+        "--builders",
+        "3",
+        "--advertise",
+        "127.0.0.1",
+    ];
+    let out = c.ok(&args);
+    assert!(out.contains("3 build server(s)"), "{out}");
+    let status = c.status();
+    let builders = status["builders"].as_array().unwrap();
+    let addrs: Vec<String> = builders
+        .iter()
+        .map(|b| b["address"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(
+        addrs,
+        [10691, 10692, 10693].map(|p| format!("127.0.0.1:{p}"))
+    );
+    for b in builders {
+        assert_eq!(b["registration"], "registered", "{b:#}");
+        assert_eq!(b["container"]["state"], "running", "{b:#}");
+    }
+    (
+        addrs,
+        status["scheduler"]["container"]["started_at"].clone(),
+    )
+}
+
+/// Four clients at once, each its own daemon and dist cache, 100 files each:
+/// all 400 objects are made; returns the distributed compiles per server.
+fn four_clients(c: &TestCluster) -> BTreeMap<String, u64> {
+    let conf = c.client_conf();
+    let clients: Vec<PrivateClient> = (0..4).map(|_| PrivateClient::new(&conf).unwrap()).collect();
+    for cl in &clients {
+        cl.start().unwrap();
+    }
+    let sources: Vec<Vec<PathBuf>> = clients
+        .iter()
+        .enumerate()
+        .map(|(i, cl)| c_sources(cl.dir(), &format!("c{i}_"), 100))
+        .collect();
+    let t = Instant::now();
+    let errors: Vec<String> = std::thread::scope(|s| {
+        let handles: Vec<_> = clients
+            .iter()
+            .zip(&sources)
+            .map(|(cl, src)| s.spawn(move || compile_all(cl, src, JOBS_PER_CLIENT)))
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap())
+            .collect()
+    });
+    let secs = t.elapsed().as_secs_f64();
+    let objects = sources
+        .iter()
+        .flatten()
+        .filter(|s| s.with_extension("o").is_file())
+        .count();
+    let (per_server, dist_errors) = merged_stats(&clients);
+    println!(
+        "400 compiles in {secs:.1}s: {objects} objects, per server {per_server:?}, {} distributed, {dist_errors} distributed-compile error(s) (ran locally), {} failed compile(s)",
+        per_server.values().sum::<u64>(),
+        errors.len()
+    );
+    assert!(errors.is_empty(), "{errors:?}");
+    assert_eq!(objects, 400);
+    per_server
+}
+
+/// Every client's distributed compiles per server, summed, and the distributed-
+/// compile errors; each client must have distributed some.
+fn merged_stats(clients: &[PrivateClient]) -> (BTreeMap<String, u64>, u64) {
+    let mut per_server: BTreeMap<String, u64> = BTreeMap::new();
+    let mut dist_errors = 0;
+    for (i, cl) in clients.iter().enumerate() {
+        let st = cl.stats().unwrap();
+        println!(
+            "client {i}: {:?}, {} distributed-compile error(s)",
+            st.per_server, st.failed
+        );
+        dist_errors += st.failed;
+        if st.failed > 0 {
+            let log = cl.error_log();
+            let lines: Vec<&str> = log
+                .lines()
+                .filter(|l| l.contains("WARN") || l.contains("ERROR"))
+                .collect();
+            println!(
+                "client {i} log, warnings and errors (last 8 of {}):\n{}",
+                lines.len(),
+                lines[lines.len().saturating_sub(8)..].join("\n")
+            );
+        }
+        assert!(st.distributed() > 0, "client {i} distributed nothing");
+        for (k, v) in st.per_server {
+            *per_server.entry(k).or_default() += v;
+        }
+    }
+    (per_server, dist_errors)
+}
+
+/// Scale to 2 while nothing runs: the third server is drained and removed, the
+/// scheduler keeps running and forgets it after its heartbeat timeout.
+fn scale_to_two(c: &TestCluster, scheduler_started: &serde_json::Value) {
+    let t = Instant::now();
+    c.ok(&["scale", "2"]);
+    let third = format!("{}-server-3", c.name);
+    assert!(docker_maybe(&["container", "inspect", &third]).is_none());
+    let s = wait_counted(c, 2, 120);
+    println!("scheduler counts 2 after {:.1}s", t.elapsed().as_secs_f64());
+    assert_eq!(s["builders"].as_array().unwrap().len(), 2);
+    assert_eq!(s["expected_servers"], 2);
+    assert_eq!(
+        &s["scheduler"]["container"]["started_at"],
+        scheduler_started
+    );
+    let text = c.ok(&["status"]);
+    let builder_lines = text.lines().filter(|l| l.starts_with("builder ")).count();
+    assert_eq!(builder_lines, 2, "{text}");
+    assert!(text.contains("2 server(s) of 2 expected"), "{text}");
+}
+
+#[test]
+fn bridge_builders_have_their_own_addresses() {
+    require_docker();
+    let _turn = support::host_network_turn(&ONE_CLUSTER_AT_A_TIME);
+    build_image();
+    let c = TestCluster::new("bridge");
+    c.ok(&[
+        "start",
+        "debian",
+        "--profile",
+        PROFILE,
+        "--builders",
+        "2",
+        "--network",
+        "bridge",
+    ]);
+    let client = PrivateClient::new(&c.client_conf()).unwrap();
+    client.start().unwrap();
+    let errors = compile_all(&client, &c_sources(client.dir(), "br", 8), 2);
+    assert!(errors.is_empty(), "{errors:?}");
+    let stats = client.stats().unwrap();
+    assert_eq!(
+        stats.distributed() + stats.failed,
+        8,
+        "{}",
+        client.error_log()
+    );
+    for addr in stats.per_server.keys() {
+        assert!(
+            ["172.31.251.11:10691", "172.31.251.12:10691"].contains(&addr.as_str()),
+            "{stats:?}"
+        );
+    }
+    // A server container sees only its own config: no scheduler key, no other JWT.
+    let seen = support::docker(&[
+        "exec",
+        &format!("{}-server-1", c.name),
+        "ls",
+        "/etc/sccache-dist",
+    ]);
+    assert_eq!(seen, "server.conf");
+    // start --builders on the running cluster scales it without a new scheduler.
+    c.ok(&["start", "debian", "--builders", "3", "--network", "bridge"]);
+    assert_eq!(c.status()["builders"][2]["address"], "172.31.251.13:10691");
+}
+
+/// A cluster of the default profile with no servers yet, its scheduler at 10.0.0.5.
+fn model_cluster() -> Cluster {
+    Cluster {
+        name: "t".into(),
+        cache_dir: None,
+        distro: "debian".into(),
+        image: "i".into(),
+        image_hash: "h".into(),
+        network: Network::Host,
+        address_source: "test".into(),
+        scheduler: Scheduler {
+            container: "t-scheduler".into(),
+            address: "10.0.0.5".parse().unwrap(),
+            port: 10600,
+        },
+        servers: Vec::new(),
+        profile: xtask::profile::runtime::load_named(&project_root(), "default").unwrap(),
+    }
+}
+
+/// The model places servers apart: own container, port and cache each.
+#[test]
+fn every_server_has_its_own_address() {
+    let mut c = model_cluster();
+    for i in 1..=3 {
+        let s = plan::server(&c, i, false).unwrap();
+        c.servers.push(s);
+    }
+    let placed: Vec<_> = c
+        .servers
+        .iter()
+        .map(|s| (s.container.as_str(), s.public_addr(), s.cache.as_str()))
+        .collect();
+    assert_eq!(
+        placed,
+        [
+            (
+                "t-server-1",
+                "10.0.0.5:10501".to_owned(),
+                "t-server-1-cache"
+            ),
+            (
+                "t-server-2",
+                "10.0.0.5:10502".to_owned(),
+                "t-server-2-cache"
+            ),
+            (
+                "t-server-3",
+                "10.0.0.5:10503".to_owned(),
+                "t-server-3-cache"
+            ),
+        ]
+    );
+    assert!(plan::server(&c, 33, false).is_err());
+    // On a bridge, the scheduler keeps bridge_address and server N gets + N.
+    c.network = Network::Bridge {
+        name: "n".into(),
+        subnet: "172.31.250.0/24".into(),
+    };
+    c.scheduler.address = "172.31.250.10".parse().unwrap();
+    let second = plan::server(&c, 2, false).unwrap();
+    assert_eq!(second.public_addr(), "172.31.250.12:10501");
+    assert_eq!(plan::server(&c, 1, true).unwrap().container, "t-scheduler");
+}
+
+/// Each server's config checks out and its JWT is bound to its own address.
+#[test]
+fn every_server_has_its_own_jwt() {
+    let mut c = model_cluster();
+    for i in 1..=3 {
+        let s = plan::server(&c, i, false).unwrap();
+        c.servers.push(s);
+    }
+    let auth = xtask::profile::runtime::ServerAuth::JwtHs256;
+    let secrets = xtask::state::Secrets::generate(auth).unwrap();
+    let key = secrets.jwt_key.clone().unwrap();
+    let t = xtask::render::Templates::load(&project_root()).unwrap();
+    let configs = xtask::cluster::configs::render(&t, &c, &secrets, "test").unwrap();
+    for ((name, triple), s) in configs.triples().zip(&c.servers) {
+        let problems = xtask::sccache::config_check::check(&triple);
+        assert!(problems.is_empty(), "{name}: {problems:?}");
+        let jwt = triple
+            .server
+            .lines()
+            .find_map(|l| l.strip_prefix("token = "))
+            .unwrap()
+            .trim_matches('"');
+        let id = xtask::sccache::jwt::verify_server_jwt(&key, jwt).unwrap();
+        assert_eq!(id, s.public_addr());
+    }
+}
+
+/// A compose project, taken down with its volumes on drop.
+struct ComposeProject {
+    dir: tempfile::TempDir,
+    project: String,
+}
+
+impl ComposeProject {
+    fn compose(&self, args: &[&str]) -> String {
+        let file = self.dir.path().join("compose.yaml");
+        let mut full = vec!["compose", "-p", &self.project, "-f", file.to_str().unwrap()];
+        full.extend_from_slice(args);
+        support::docker(&full)
+    }
+}
+
+impl Drop for ComposeProject {
+    fn drop(&mut self) {
+        let file = self.dir.path().join("compose.yaml");
+        let _ = std::process::Command::new("docker")
+            .args([
+                "compose",
+                "-p",
+                &self.project,
+                "-f",
+                file.to_str().unwrap(),
+                "down",
+                "-v",
+            ])
+            .output();
+    }
+}
+
+#[test]
+fn compose_project_compiles_remotely_and_keeps_its_volumes() {
+    require_docker();
+    let _turn = support::host_network_turn(&ONE_CLUSTER_AT_A_TIME);
+    build_image();
+    let p = ComposeProject {
+        dir: tempfile::Builder::new()
+            .prefix("sccache-compose-")
+            .tempdir()
+            .unwrap(),
+        project: format!("sccache-so-compose-{}", std::process::id()),
+    };
+    let dir = p.dir.path().to_str().unwrap();
+    let out = xtask(
+        test_root(),
+        &[
+            "compose",
+            "debian",
+            "--profile",
+            PROFILE,
+            "--builders",
+            "2",
+            "--advertise",
+            "127.0.0.1",
+            "--repo",
+            REPO,
+            "--name",
+            "so",
+            "-o",
+            dir,
+        ],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    p.compose(&["up", "-d"]);
+    let addr = format!("127.0.0.1:{SCHEDULER_PORT}").parse().unwrap();
+    support::wait_for("both compose servers to register", 60, || {
+        xtask::sccache::scheduler_status::fetch(addr).is_ok_and(|s| s.num_servers == 2)
+    });
+    let conf = std::fs::read_to_string(p.dir.path().join("client.conf")).unwrap();
+    let client = PrivateClient::new(&conf).unwrap();
+    client.start().unwrap();
+    let errors = compile_all(&client, &c_sources(client.dir(), "cmp", 6), 2);
+    assert!(errors.is_empty(), "{errors:?}");
+    let stats = client.stats().unwrap();
+    assert_eq!(
+        (stats.distributed(), stats.failed),
+        (6, 0),
+        "{}",
+        client.error_log()
+    );
+    drop(client);
+    p.compose(&["down"]);
+    let filter = format!("label=com.docker.compose.project={}", p.project);
+    let volumes = support::docker(&["volume", "ls", "-q", "--filter", &filter]);
+    for n in 1..=2 {
+        let want = format!("{}_so-server-{n}-cache", p.project);
+        assert!(
+            volumes.lines().any(|v| v == want),
+            "{want} not kept: {volumes}"
+        );
+    }
+}
+
+/// The compose service and the `docker run` line of each container agree on image,
+/// command, capabilities, security options, mounts, restart, grace period and network;
+/// no secret is in compose.yaml; every file holding one is private.
+#[test]
+fn compose_services_match_the_run_specs() {
+    use std::os::unix::fs::PermissionsExt;
+    use xtask::cluster::{compose, specs};
+    let out = tempfile::tempdir().unwrap();
+    let req = compose::ComposeRequest {
+        cluster: start_request(),
+        output: out.path().join("p"),
+    };
+    let p = compose::write(&project_root(), &req).unwrap();
+    let sources = specs::ConfigSources {
+        scheduler: "./container".into(),
+        servers: "./container/servers".into(),
+    };
+    let run_specs = specs::all_from(&p.cluster, &sources);
+    assert_eq!(run_specs.len(), 4);
+    let text = std::fs::read_to_string(p.dir.join("compose.yaml")).unwrap();
+    let yaml: serde_yaml::Value = serde_yaml::from_str(&text).unwrap();
+    for (service, spec) in p.services.iter().zip(&run_specs) {
+        let svc = &yaml["services"][service.as_str()];
+        assert_eq!(
+            run_view(&spec.args()),
+            compose_view(svc, &spec.image),
+            "{service}"
+        );
+    }
+    let secrets: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(p.dir.join("secrets.json")).unwrap()).unwrap();
+    for key in ["client_token", "jwt_key"] {
+        assert!(
+            !text.contains(secrets[key].as_str().unwrap()),
+            "{key} in compose.yaml"
+        );
+    }
+    for f in walkdir::WalkDir::new(&p.dir)
+        .into_iter()
+        .map(|e| e.unwrap())
+    {
+        let mode = f.metadata().unwrap().permissions().mode() & 0o777;
+        let want = if f.file_type().is_dir() { 0o700 } else { 0o600 };
+        assert_eq!(mode, want, "{}", f.path().display());
+    }
+}
+
+fn start_request() -> xtask::cluster::start::StartRequest {
+    xtask::cluster::start::StartRequest {
+        distro: "debian".into(),
+        profile: "default".into(),
+        cache_dir: None,
+        network: Some(xtask::profile::runtime::NetworkMode::Bridge),
+        advertise: None,
+        name: "agree".into(),
+        repo: REPO.into(),
+        timeout: Duration::from_secs(1),
+        builders: Some(3),
+        log_level: None,
+    }
+}
+
+/// What a `docker run` line says, as sorted `key=value` facts.
+fn run_view(args: &[String]) -> Vec<String> {
+    let mut facts = Vec::new();
+    let mut i = 0;
+    while i < args.len() {
+        let a = args[i].as_str();
+        match a {
+            "--cap-add" | "--security-opt" | "--restart" | "--stop-timeout" | "--volume"
+            | "--network" | "--ip" => {
+                facts.push(format!("{a}={}", args[i + 1]));
+                i += 2;
+            }
+            "--name" | "--label" | "--env" => i += 2,
+            "run" | "--detach" => i += 1,
+            _ => {
+                facts.push(format!("image+command={}", args[i..].join(" ")));
+                break;
+            }
+        }
+    }
+    facts.sort();
+    facts
+}
+
+/// The same facts from a compose service.
+fn compose_view(svc: &serde_yaml::Value, image: &str) -> Vec<String> {
+    let strs = |v: &serde_yaml::Value| -> Vec<String> {
+        v.as_sequence()
+            .map(|s| s.iter().map(|x| x.as_str().unwrap().to_owned()).collect())
+            .unwrap_or_default()
+    };
+    assert_eq!(svc["image"].as_str(), Some(image));
+    let mut facts: Vec<String> = strs(&svc["cap_add"])
+        .iter()
+        .map(|c| format!("--cap-add={c}"))
+        .collect();
+    facts.extend(
+        strs(&svc["security_opt"])
+            .iter()
+            .map(|o| format!("--security-opt={o}")),
+    );
+    facts.push(format!("--restart={}", svc["restart"].as_str().unwrap()));
+    let grace = svc["stop_grace_period"]
+        .as_str()
+        .unwrap()
+        .trim_end_matches('s');
+    facts.push(format!("--stop-timeout={grace}"));
+    for m in svc["volumes"].as_sequence().unwrap() {
+        let ro = if m["read_only"].as_bool().unwrap() {
+            ":ro"
+        } else {
+            ""
+        };
+        facts.push(format!(
+            "--volume={}:{}{ro}",
+            m["source"].as_str().unwrap(),
+            m["target"].as_str().unwrap()
+        ));
+    }
+    match svc["network_mode"].as_str() {
+        Some(mode) => facts.push(format!("--network={mode}")),
+        None => {
+            let (net, att) = svc["networks"].as_mapping().unwrap().iter().next().unwrap();
+            facts.push(format!("--network={}", net.as_str().unwrap()));
+            facts.push(format!("--ip={}", att["ipv4_address"].as_str().unwrap()));
+        }
+    }
+    facts.push(format!(
+        "image+command={image} {}",
+        strs(&svc["command"]).join(" ")
+    ));
+    facts.sort();
+    facts
+}

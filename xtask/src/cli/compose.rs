@@ -1,0 +1,59 @@
+//! `compose`: write a Docker Compose project for the cluster instead of running it.
+
+use std::path::PathBuf;
+
+use super::cluster::ClusterFlags;
+use super::image::DEFAULT_REPO;
+use super::Env;
+use crate::cluster::compose::{self, ComposeRequest};
+use crate::profile::DEFAULT_PROFILE;
+
+/// Write a Docker Compose project (compose.yaml and its configs, secrets in files
+/// mode 0600) for the cluster `start` would run; `docker compose up -d` runs it.
+#[derive(clap::Args)]
+pub struct Compose {
+    /// The distro whose image the services run (build it with `cargo xtask image`).
+    distro: String,
+    /// The project directory to write (made mode 0700; an existing one keeps its
+    /// secrets).
+    #[arg(
+        long,
+        short,
+        value_name = "DIR",
+        default_value = "sccache-dist-compose"
+    )]
+    output: PathBuf,
+    /// Image repository the image was built into.
+    #[arg(long, env = "SCCACHE_DOCKER_REPO", default_value = DEFAULT_REPO)]
+    repo: String,
+    /// Runtime profile from profiles/.
+    #[arg(long, default_value = DEFAULT_PROFILE)]
+    profile: String,
+    #[command(flatten)]
+    cluster: ClusterFlags,
+}
+
+impl Compose {
+    /// Writes the project and prints how to run it.
+    pub fn run(self, env: &Env) -> anyhow::Result<()> {
+        let req = ComposeRequest {
+            cluster: self
+                .cluster
+                .request(&self.distro, &self.repo, &self.profile),
+            output: self.output,
+        };
+        let p = compose::write(&env.root, &req)?;
+        let dir = p.dir.canonicalize().unwrap_or(p.dir);
+        println!(
+            "wrote {}/compose.yaml: services {}",
+            dir.display(),
+            p.services.join(", ")
+        );
+        println!(
+            "  docker compose --project-directory {} up -d",
+            dir.display()
+        );
+        println!("  export SCCACHE_CONF={}/client.conf", dir.display());
+        Ok(())
+    }
+}

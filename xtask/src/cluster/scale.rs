@@ -1,0 +1,119 @@
+//! Changing the number of build servers of a running cluster without restarting
+//! its scheduler: new servers get the next addresses, configs and containers;
+//! removed ones (the highest-numbered first) are drained by `docker stop` with the
+//! grace period, so their jobs finish or their clients fall back to local compiles.
+
+use std::time::{Duration, Instant};
+
+use super::readiness::wait_ready;
+use super::start::{clear_stopped_container, run_server, server_ports, write_configs, Started};
+use super::{container, plan, Cluster};
+use crate::docker;
+use crate::state::StateDir;
+
+/// Scales the recorded cluster to `n` build servers; fails when its scheduler is
+/// not running.
+pub fn scale(
+    root: &std::path::Path,
+    state: &StateDir,
+    n: usize,
+    timeout: Duration,
+) -> anyhow::Result<Started> {
+    let c = state.record()?;
+    docker::engine()?;
+    let up = container::state(&c.scheduler.container)?.is_some_and(|s| s.is_up());
+    anyhow::ensure!(
+        up,
+        "the scheduler's container {} is not running: `cargo xtask start {} --builders {n}` starts the cluster",
+        c.scheduler.container,
+        c.distro
+    );
+    scale_to(root, state, c, n, timeout)
+}
+
+/// Scales the running cluster `c` to `n` build servers and waits until the
+/// scheduler counts at least `n`.
+pub fn scale_to(
+    root: &std::path::Path,
+    state: &StateDir,
+    mut c: Cluster,
+    n: usize,
+    timeout: Duration,
+) -> anyhow::Result<Started> {
+    anyhow::ensure!(
+        (1..=plan::MAX_BUILDERS).contains(&n),
+        "--builders takes 1 to {} build servers, not {n}",
+        plan::MAX_BUILDERS
+    );
+    let t0 = Instant::now();
+    let have = c.servers.len();
+    if n > have {
+        grow(root, state, &mut c, n)?;
+    } else if n < have {
+        shrink(root, state, &mut c, n)?;
+    } else {
+        println!("the cluster already has {n} build server(s)");
+    }
+    let status = wait_ready(&c, n as u64, timeout)?;
+    Ok(Started {
+        cluster: c,
+        status,
+        ready_after: t0.elapsed(),
+    })
+}
+
+/// Adds servers `have+1..=n`: configs first, then the record, then the containers.
+fn grow(root: &std::path::Path, state: &StateDir, c: &mut Cluster, n: usize) -> anyhow::Result<()> {
+    let all_in_one = c.all_in_one();
+    let first_new = c.servers.len();
+    for i in first_new + 1..=n {
+        let s = plan::server(c, i, all_in_one)?;
+        c.servers.push(s);
+    }
+    if c.network == super::Network::Host {
+        super::ports::ensure_free(&server_ports(&c.servers[first_new..]))?;
+    }
+    write_configs(root, state, c)?;
+    state.save_record(c)?;
+    for s in &c.servers[first_new..] {
+        clear_stopped_container(&s.container)?;
+        run_server(state, c, s)?;
+        println!("added the build server {} at {}", s.name, s.public_addr());
+    }
+    Ok(())
+}
+
+/// Drains and removes servers `n+1..`: `docker stop` with the grace period, then
+/// the container and its cache volume; then the configs and the record.
+fn shrink(
+    root: &std::path::Path,
+    state: &StateDir,
+    c: &mut Cluster,
+    n: usize,
+) -> anyhow::Result<()> {
+    let removed = c.servers.split_off(n);
+    for s in &removed {
+        let t0 = Instant::now();
+        if container::state(&s.container)?.is_some() {
+            container::stop(&s.container)?;
+            container::remove(&s.container)?;
+        }
+        if !s.cache.starts_with('/')
+            && docker::try_output(&["volume", "inspect", &s.cache])?.is_some()
+        {
+            docker::run_logged(&["volume".into(), "rm".into(), s.cache.clone()])?;
+        }
+        println!(
+            "removed the build server {} at {} (drained in {:.1}s)",
+            s.name,
+            s.public_addr(),
+            t0.elapsed().as_secs_f64()
+        );
+    }
+    write_configs(root, state, c)?;
+    state.save_record(c)?;
+    println!(
+        "the scheduler forgets a removed server 90 s after its last heartbeat; until then `status` counts it"
+    );
+    Ok(())
+}
