@@ -10,10 +10,12 @@ pub fn default_root() -> PathBuf {
         .to_owned()
 }
 
+/// `generated/`: the rendered Dockerfiles and entrypoints that are committed and checked for drift.
 pub fn generated_dir(root: &Path) -> PathBuf {
     root.join("generated")
 }
 
+/// `distros/`: one YAML profile per distro image.
 pub fn distros_dir(root: &Path) -> PathBuf {
     root.join("distros")
 }

@@ -33,6 +33,7 @@ fn local_socket() -> Option<PathBuf> {
 pub struct ImageInfo {
     /// The value of `label`, if the image carries it.
     pub label: Option<String>,
+    /// Its `RepoTags`: whether the moving tag already points at it.
     pub tags: Vec<String>,
 }
 

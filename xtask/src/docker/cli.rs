@@ -124,8 +124,11 @@ pub fn engine() -> anyhow::Result<Engine> {
 /// A buildx plugin's version, as `docker buildx version` prints it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub struct BuildxVersion {
+    /// Compared before `minor` (the derived order) in feature checks.
     pub major: u32,
+    /// With `major`, decides [`BuildxVersion::rewrites_timestamps`] (>= 0.13).
     pub minor: u32,
+    /// Shown and ordered on; no feature check depends on it.
     pub patch: u32,
 }
 

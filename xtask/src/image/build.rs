@@ -27,13 +27,16 @@ pub use super::builder::{Builder, BuilderChoice};
 /// Which distros a request is about.
 #[derive(Clone, Debug)]
 pub enum Selection {
+    /// Every profile in distros/.
     All,
+    /// These distros by name, in the order given; an unknown name is an error.
     Named(Vec<String>),
 }
 
 /// One `image` request, as the command line (or a benchmark, or `up`) makes it.
 #[derive(Clone, Debug)]
 pub struct ImageRequest {
+    /// The distros to build.
     pub distros: Selection,
     /// Build even when an image with the same input hash exists.
     pub force: bool,
@@ -50,6 +53,7 @@ pub struct ImageRequest {
     pub profile: String,
     /// For `install: local`: the host's sccache-dist [default: the one on PATH].
     pub sccache_dist: Option<PathBuf>,
+    /// `--builder`: legacy, BuildKit, or auto (probe the engine).
     pub builder: BuilderChoice,
     /// Push the hash tag and the moving tag to the registry (registry repositories).
     pub push: bool,
@@ -67,22 +71,35 @@ pub struct ImageRequest {
 /// What `image` did for one distro.
 #[derive(Debug, Clone)]
 pub struct ImageResult {
+    /// The distro's name (its file in distros/ without `.yaml`).
     pub distro: String,
+    /// The moving tag, REPO:DISTRO, that always names the newest build.
     pub tag: String,
+    /// The immutable tag REPO:DISTRO-HASH12: the same inputs always give the same tag.
     pub hash_tag: String,
+    /// The full hex input hash, also stored as an image label.
     pub hash: String,
+    /// False when an image with this hash already existed and nothing was built.
     pub built: bool,
 }
 
 /// Everything about one distro's build, worked out before anything runs.
 pub struct Plan {
+    /// The distro's name.
     pub distro: String,
+    /// Every file `docker build` is given, rendered or copied, keyed by path.
     pub context: BuildContext,
+    /// `--build-arg`s (base image, release mirror); hashed, since they change the image.
     pub build_args: BTreeMap<String, String>,
+    /// Target platform, passed to docker and hashed.
     pub platform: String,
+    /// SOURCE_DATE_EPOCH (default 0), checked to be a number of seconds.
     pub source_date_epoch: String,
+    /// Hex sha256 of the context, build args, platform, epoch and tool version.
     pub hash: String,
+    /// The moving tag, REPO:DISTRO.
     pub tag: String,
+    /// REPO:DISTRO-HASH12, the tag looked up to skip a build whose inputs are unchanged.
     pub hash_tag: String,
     /// `docker build --network host` (see [`ImageRequest::build_network_host`]).
     pub build_network_host: bool,
@@ -105,7 +122,9 @@ pub enum Output<'a> {
 /// How one `docker build` runs.
 #[derive(Clone, Copy, Debug)]
 pub struct BuildSpec<'a> {
+    /// Which docker front end runs the build.
     pub builder: Builder,
+    /// Where the built image goes.
     pub output: Output<'a>,
     /// `--no-cache`: every step runs again.
     pub no_cache: bool,
@@ -414,6 +433,7 @@ fn host_binary(args: &ImageRequest) -> anyhow::Result<PathBuf> {
     }
 }
 
+/// `cargo xtask image`: checks the request, then builds (or, with `dry_run`, prints) each selected distro's image under a per-distro lock, skipping those whose hash tag exists.
 pub fn run(root: &Path, state: &StateDir, args: &ImageRequest) -> anyhow::Result<Vec<ImageResult>> {
     check_args(args)?;
     registry::for_request(args)?;

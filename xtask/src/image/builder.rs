@@ -21,7 +21,10 @@ pub enum Builder {
     /// `docker build` is BuildKit.
     Legacy,
     /// `docker buildx build`, with the plugin's version.
-    BuildKit { buildx: BuildxVersion },
+    BuildKit {
+        /// The plugin's version, which decides whether exported file times can be clamped.
+        buildx: BuildxVersion,
+    },
 }
 
 impl std::fmt::Display for Builder {
@@ -59,7 +62,9 @@ impl Builder {
 /// A builder and the reason it was picked, e.g. "auto: buildx works".
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Picked {
+    /// The builder to use.
     pub builder: Builder,
+    /// Why it was chosen, shown to the user so an unexpected pick can be explained.
     pub why: String,
 }
 

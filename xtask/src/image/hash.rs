@@ -10,7 +10,9 @@ use sha2::{Digest, Sha256};
 /// One file of a build context.
 #[derive(Clone)]
 pub struct ContextFile {
+    /// The file's bytes.
     pub data: Data,
+    /// Written as mode 755 instead of 644; hashed, since it changes the image.
     pub executable: bool,
 }
 
@@ -18,20 +20,27 @@ pub struct ContextFile {
 /// in a stream, so a large binary is never held in memory whole.
 #[derive(Clone)]
 pub enum Data {
+    /// Rendered content, e.g. the Dockerfile or the entrypoint.
     Bytes(Vec<u8>),
+    /// A host file (e.g. a local sccache-dist) streamed when hashed or written.
     File(PathBuf),
 }
 
 /// Relative path → file; a BTreeMap so the order never depends on the file system.
 pub type BuildContext = BTreeMap<PathBuf, ContextFile>;
 
+/// Everything that goes into an image's content hash.
 pub struct HashInputs<'a> {
+    /// Every file of the build context, by relative path.
     pub context: &'a BuildContext,
+    /// The `--build-arg`s, which change the image without being in the context.
     pub build_args: &'a BTreeMap<String, String>,
+    /// Target platform: the same context builds a different image per platform.
     pub platform: &'a str,
     /// The timestamp BuildKit writes into the image; whichever builder runs, the
     /// same inputs give the same hash.
     pub source_date_epoch: &'a str,
+    /// This tool's version: a new tool may render or build differently.
     pub tool_version: &'a str,
 }
 

@@ -6,6 +6,7 @@ use std::path::Path;
 
 use anyhow::Context;
 
+/// A held lock; dropping it closes the file and so releases the lock.
 pub struct Lock {
     _file: File,
 }

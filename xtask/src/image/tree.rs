@@ -12,14 +12,20 @@ use sha2::{Digest, Sha256};
 pub struct Entry {
     /// `file`, `dir`, `symlink`, `hardlink`, `char`, `block`, `fifo` or `other`.
     pub kind: &'static str,
+    /// Permission bits, as the tar header has them.
     pub mode: u32,
+    /// Owner's numeric user id.
     pub uid: u64,
+    /// Owner's numeric group id.
     pub gid: u64,
+    /// Size in bytes, as the tar header says.
     pub size: u64,
     /// sha256 of a regular file's bytes.
     pub sha256: Option<String>,
     /// Where a symlink or hard link points.
     pub link: Option<String>,
+    /// Modification time in seconds; reported apart from the other differences,
+    /// since only BuildKit's rewrite-timestamp clamps it.
     pub mtime: u64,
 }
 
@@ -29,7 +35,9 @@ pub type Tree = BTreeMap<String, Entry>;
 /// One path that differs, and how: e.g. `content (sha256 1a2b… vs 3c4d…)`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Difference {
+    /// The path, normalised as in [`Tree`].
     pub path: String,
+    /// Each attribute that differs, with both values.
     pub what: Vec<String>,
 }
 

@@ -54,10 +54,15 @@ pub enum NetworkMode {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum LogLevel {
+    /// Errors only.
     Error,
+    /// Errors and warnings.
     Warn,
+    /// Adds the normal course of events; the default profile's level.
     Info,
+    /// Adds detail, for chasing a failing distributed compile.
     Debug,
+    /// Whole requests, tokens included: validation refuses it for that reason.
     Trace,
 }
 

@@ -77,6 +77,7 @@ pub struct Mount {
 /// A service's fixed address on a network.
 #[derive(Debug, Serialize)]
 pub struct Attachment {
+    /// The service's IPv4 address in the network's subnet.
     pub ipv4_address: String,
 }
 

@@ -135,6 +135,7 @@ pub fn write_all(out_dir: &Path, want: &FileSet) -> anyhow::Result<usize> {
     Ok(changed)
 }
 
+/// `cargo xtask generate`: writes generated/ from the profiles, or with `check` fails listing every file that differs from what would be written.
 pub fn run(root: &Path, check: bool) -> anyhow::Result<()> {
     let want = render_all(root)?;
     let out_dir = project::generated_dir(root);

@@ -6,11 +6,13 @@ use std::path::Path;
 use crate::profile::distro;
 use crate::project;
 
+/// `cargo xtask matrix`: prints the CI matrix JSON.
 pub fn run(root: &Path) -> anyhow::Result<()> {
     println!("{}", matrix_json(root)?);
     Ok(())
 }
 
+/// The CI matrix as one line of JSON: `{"include": [{distro, install, base_image}, …]}`.
 pub fn matrix_json(root: &Path) -> anyhow::Result<String> {
     let distros = distro::load_all(&project::distros_dir(root), root)?;
     let include: Vec<_> = distros

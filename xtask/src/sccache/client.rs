@@ -7,6 +7,7 @@ use std::process::Output;
 
 use anyhow::Context;
 
+/// A client daemon in a private temporary dir; stopped and removed on drop.
 pub struct PrivateClient {
     dir: tempfile::TempDir,
     port: u16,
@@ -23,6 +24,7 @@ pub struct DistStats {
 }
 
 impl DistStats {
+    /// Compiles that ran on a build server, all servers together.
     pub fn distributed(&self) -> u64 {
         self.per_server.values().sum()
     }
@@ -62,6 +64,7 @@ impl PrivateClient {
         })
     }
 
+    /// The private dir (config, cache, error log).
     pub fn dir(&self) -> &Path {
         self.dir.path()
     }
@@ -97,6 +100,7 @@ impl PrivateClient {
             .context("cannot run sccache: is it installed and on PATH?")
     }
 
+    /// Starts the daemon; the error says what its log shows if it fails.
     pub fn start(&self) -> anyhow::Result<()> {
         let out = self.capture(&["--start-server"])?;
         anyhow::ensure!(
@@ -151,6 +155,7 @@ impl PrivateClient {
         Ok(())
     }
 
+    /// The daemon's distribution counters, from `--show-stats` JSON.
     pub fn stats(&self) -> anyhow::Result<DistStats> {
         let out = self.capture(&["--show-stats", "--stats-format", "json"])?;
         anyhow::ensure!(
@@ -180,6 +185,7 @@ impl PrivateClient {
         std::fs::read_to_string(self.dir.path().join("error.log")).unwrap_or_default()
     }
 
+    /// Stops the daemon; errors are ignored, as it may not be running.
     pub fn stop(&self) {
         let _ = self.capture(&["--stop-server"]);
     }

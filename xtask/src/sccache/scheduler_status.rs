@@ -7,10 +7,14 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+/// The figures the scheduler's status endpoint reports.
 #[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
 pub struct SchedulerStatus {
+    /// Build servers currently registered with the scheduler.
     pub num_servers: u64,
+    /// Their CPUs together: how many jobs the cluster can run at once.
     pub num_cpus: u64,
+    /// Jobs allocated and not finished yet.
     pub in_progress: u64,
 }
 
