@@ -50,18 +50,31 @@ pub fn clip_quoted(message: &str) -> String {
 /// A distro package name: what apt, pacman, dnf, apk and zypper accept, and nothing a
 /// shell would read as an option, a glob or a separator.
 pub fn package_name(s: &str) -> Check {
-    let q = quote(s);
-    let ok = !s.is_empty()
-        && s.len() <= 128
-        && s.starts_with(|c: char| c.is_ascii_alphanumeric())
-        && s.chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.' | '_'));
+    let ok = is_name(
+        s,
+        128,
+        |c| c.is_ascii_alphanumeric(),
+        |c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.' | '_'),
+    );
+    accept(
+        ok,
+        s,
+        "a safe package name (letters, digits and + - . _, starting with a letter or digit)",
+    )
+}
+
+/// `s` is 1 to `max` characters, the first one `first` accepts, every one `each`
+/// accepts: the shape of package, Docker and distro names.
+fn is_name(s: &str, max: usize, first: fn(char) -> bool, each: fn(char) -> bool) -> bool {
+    !s.is_empty() && s.len() <= max && s.starts_with(first) && s.chars().all(each)
+}
+
+/// `Ok` when `ok`, else the error "`s` (quoted) is not `not_a`".
+fn accept(ok: bool, s: &str, not_a: &str) -> Check {
     if ok {
         Ok(())
     } else {
-        Err(format!(
-            "{q} is not a safe package name (letters, digits and + - . _, starting with a letter or digit)"
-        ))
+        Err(format!("{} is not {not_a}", quote(s)))
     }
 }
 
@@ -247,20 +260,17 @@ pub fn port(p: u16) -> Check {
 
 /// An absolute container path, safe to paste into TOML, a Dockerfile and a shell line.
 pub fn abs_path(s: &str) -> Check {
-    let q = quote(s);
     let ok = s.starts_with('/')
         && s.len() > 1
         && !s.ends_with('/')
         && !s.split('/').any(|c| c == "..")
         && s.chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '/' | '.' | '_' | '-'));
-    if ok {
-        Ok(())
-    } else {
-        Err(format!(
-            "{q} is not an absolute path of letters, digits and / . _ - (no trailing slash, no ..)"
-        ))
-    }
+    accept(
+        ok,
+        s,
+        "an absolute path of letters, digits and / . _ - (no trailing slash, no ..)",
+    )
 }
 
 /// A download base URL (`http://` or `https://`, a host, an optional path), pasted
@@ -302,34 +312,28 @@ pub fn http_base_url(s: &str) -> Check {
 
 /// A Docker object name (container, volume, network): `[a-zA-Z0-9][a-zA-Z0-9_.-]*`.
 pub fn docker_name(s: &str) -> Check {
-    let q = quote(s);
-    let ok = !s.is_empty()
-        && s.len() <= 128
-        && s.starts_with(|c: char| c.is_ascii_alphanumeric())
-        && s.chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'));
-    if ok {
-        Ok(())
-    } else {
-        Err(format!("{q} is not a Docker name (letters, digits, _ . -)"))
-    }
+    let ok = is_name(
+        s,
+        128,
+        |c| c.is_ascii_alphanumeric(),
+        |c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'),
+    );
+    accept(ok, s, "a Docker name (letters, digits, _ . -)")
 }
 
 /// A distro name, which becomes a directory, an image tag and a matrix entry.
 pub fn distro_name(s: &str) -> Check {
-    let q = quote(s);
-    let ok = !s.is_empty()
-        && s.len() <= 64
-        && s.starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
-        && s.chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '-' | '_' | '.'));
-    if ok {
-        Ok(())
-    } else {
-        Err(format!(
-            "{q} is not a usable distro name (the file name: lowercase letters, digits, - _ .)"
-        ))
-    }
+    let ok = is_name(
+        s,
+        64,
+        |c| c.is_ascii_lowercase() || c.is_ascii_digit(),
+        |c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '-' | '_' | '.'),
+    );
+    accept(
+        ok,
+        s,
+        "a usable distro name (the file name: lowercase letters, digits, - _ .)",
+    )
 }
 
 #[cfg(test)]
