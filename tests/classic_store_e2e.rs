@@ -3,9 +3,11 @@
 //! store and other tests use it, so this test starts a second dockerd of its own:
 //! in the host's network namespace (builds reach Debian's mirror through
 //! `--build-network host`), with its own socket, data root, exec root, pidfile
-//! and an empty daemon.json (the classic store), `--bridge none --iptables=false`
-//! so it leaves docker0 and the firewall to the main engine. Everything it made
-//! goes when the test ends, pass or fail.
+//! and an empty daemon.json (the classic store), a bridge of its own and
+//! `--iptables=false`, so it leaves docker0 and the firewall to the main engine.
+//! (Not `--bridge none`: a dockerd started that way deletes the host's docker0,
+//! which the main engine's containers need.) Everything it made goes when the test
+//! ends, pass or fail.
 
 mod support;
 
@@ -23,6 +25,8 @@ const REPRO_REPO: &str = "sccache-dist-e2e-classic-repro";
 /// and removed on drop.
 struct ClassicEngine {
     dir: PathBuf,
+    /// The bridge interface this engine's default network uses (its own).
+    bridge: String,
     host: String,
     child: Option<Child>,
 }
@@ -43,9 +47,11 @@ impl ClassicEngine {
             .tempdir_in("/tmp")
             .unwrap()
             .keep();
+        let bridge = own_bridge();
         let mut engine = ClassicEngine {
             host: format!("unix://{}", dir.join("docker.sock").display()),
             dir,
+            bridge,
             child: None,
         };
         let d = engine.dir.clone();
@@ -62,7 +68,7 @@ impl ClassicEngine {
             .arg(d.join("docker.pid"))
             .arg("--config-file")
             .arg(d.join("daemon.json"))
-            .args(["--bridge", "none", "--iptables=false"])
+            .args(["--bridge", &engine.bridge, "--iptables=false"])
             .stdin(Stdio::null())
             .stdout(log.try_clone().unwrap())
             .stderr(log)
@@ -171,6 +177,26 @@ impl ClassicEngine {
     }
 }
 
+/// A bridge interface for the second engine's default network, with an address
+/// from TEST-NET-2 (nothing is routed there; builds use the host network).
+fn own_bridge() -> String {
+    let name = format!("sdc{}", std::process::id() % 100_000);
+    let ip = |args: &[&str]| {
+        let out = Command::new("ip").args(args).output().expect("ip runs");
+        assert!(
+            out.status.success(),
+            "ip {}: {}",
+            args.join(" "),
+            stderr(&out)
+        );
+    };
+    let _ = Command::new("ip").args(["link", "del", &name]).output();
+    ip(&["link", "add", &name, "type", "bridge"]);
+    ip(&["addr", "add", "198.51.100.1/24", "dev", &name]);
+    ip(&["link", "set", &name, "up"]);
+    name
+}
+
 impl Drop for ClassicEngine {
     fn drop(&mut self) {
         // Stop dockerd by its pidfile (it stops its containerd), wait, then kill
@@ -208,6 +234,9 @@ impl Drop for ClassicEngine {
                 unsafe { libc::umount2(c.as_ptr(), libc::MNT_DETACH) };
             }
         }
+        let _ = Command::new("ip")
+            .args(["link", "del", &self.bridge])
+            .output();
         let still = self.mounts();
         if still.is_empty() {
             if let Err(e) = std::fs::remove_dir_all(&self.dir) {
