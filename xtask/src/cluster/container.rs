@@ -93,7 +93,7 @@ pub fn stop(name: &str) -> anyhow::Result<()> {
 pub fn restart(name: &str) -> anyhow::Result<()> {
     docker::run_logged(&[
         "restart".into(),
-        "--time".into(),
+        "--timeout".into(),
         STOP_GRACE_SECS.to_string(),
         name.to_owned(),
     ])
