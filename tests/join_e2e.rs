@@ -444,23 +444,7 @@ fn another_host_joins_serves_and_is_revoked() {
     println!("join registered in {:.1}s", t.elapsed().as_secs_f64());
     let remote_addr = format!("{}:{SERVER_PORT}", host.there);
     let local_addr = format!("{}:{SERVER_PORT}", host.here);
-    let s = wait_status(&c, "the scheduler counts 2", 60, |s| {
-        s["scheduler"]["num_servers"] == 2
-    });
-    assert_eq!(s["expected_servers"], 2);
-    assert_eq!(
-        s["remote_builders"][0]["address"],
-        remote_addr.as_str(),
-        "{s:#}"
-    );
-    assert_eq!(
-        s["remote_builders"][0]["registration"], "registered",
-        "{s:#}"
-    );
-    assert!(c.ok(&["status"]).contains(&format!(
-        "remote     {}",
-        s["remote_builders"][0]["name"].as_str().unwrap()
-    )));
+    counted_with_remote(&c, &remote_addr);
     let client = PrivateClient::new(&c.client_conf()).unwrap();
     client.start().unwrap();
     compile_all(&client, &c_sources(client.dir(), "jn", 20), 4);
@@ -494,6 +478,21 @@ fn another_host_joins_serves_and_is_revoked() {
         client.error_log()
     );
     println!("join test took {:.1}s", t0.elapsed().as_secs_f64());
+}
+
+/// The scheduler counts the local and the remote builder; `status` lists both.
+fn counted_with_remote(c: &TestCluster, remote_addr: &str) {
+    let s = wait_status(c, "the scheduler counts 2", 60, |s| {
+        s["scheduler"]["num_servers"] == 2
+    });
+    assert_eq!(s["expected_servers"], 2);
+    let remote = &s["remote_builders"][0];
+    assert_eq!(remote["address"], remote_addr, "{s:#}");
+    assert_eq!(remote["registration"], "registered", "{s:#}");
+    let text = c.ok(&["status"]);
+    let line = format!("remote     {}", remote["name"].as_str().unwrap());
+    assert!(text.contains(&line), "{text}");
+    assert!(text.contains("2 server(s) of 2 expected"), "{text}");
 }
 
 /// `join-bundle` for the other host: a 0600 file whose credential is printed nowhere.

@@ -255,3 +255,47 @@ fn now() -> u64 {
         .map(|d| d.as_secs())
         .unwrap_or(0)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bundle() -> JoinBundle {
+        JoinBundle {
+            format: BUNDLE_FORMAT.into(),
+            name: "c-remote-10-0-0-2".into(),
+            address: "10.0.0.2".parse().unwrap(),
+            port: 10501,
+            scheduler_url: "http://10.0.0.1:10600".into(),
+            distro: "debian".into(),
+            image: "i:debian".into(),
+            image_hash: "h".into(),
+            cache_root: "/var/sccache".into(),
+            log_level: "info".into(),
+            toolchain_cache_size: 1 << 30,
+            server_conf: "token = \"SECRET\"\n".into(),
+        }
+    }
+
+    #[test]
+    fn a_bundle_never_shows_its_config() {
+        assert!(!format!("{:?}", bundle()).contains("SECRET"));
+        assert_eq!(bundle().public_addr(), "10.0.0.2:10501");
+    }
+
+    #[test]
+    fn only_this_format_is_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("b.json");
+        let mut b = bundle();
+        std::fs::write(&path, serde_json::to_vec(&b).unwrap()).unwrap();
+        assert_eq!(JoinBundle::read(&path).unwrap().name, b.name);
+        b.format = "other/2".into();
+        std::fs::write(&path, serde_json::to_vec(&b).unwrap()).unwrap();
+        assert!(JoinBundle::read(&path).is_err());
+        b.format = BUNDLE_FORMAT.into();
+        b.name = "../x".into();
+        std::fs::write(&path, serde_json::to_vec(&b).unwrap()).unwrap();
+        assert!(JoinBundle::read(&path).is_err());
+    }
+}

@@ -128,3 +128,23 @@ impl Secrets {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rotation_changes_only_the_server_secret() {
+        for auth in [ServerAuth::JwtHs256, ServerAuth::Token] {
+            let mut s = Secrets::generate(auth).unwrap();
+            let (client, id) = (s.client_token.clone(), s.server_secret_id(auth));
+            s.rotate_server_secret(auth).unwrap();
+            assert_eq!(s.client_token, client);
+            assert_ne!(s.server_secret_id(auth), id);
+            assert_eq!(s.server_secret_id(auth).len(), 16);
+        }
+        let insecure = ServerAuth::DangerouslyInsecure;
+        let mut s = Secrets::generate(insecure).unwrap();
+        assert!(s.rotate_server_secret(insecure).is_err());
+    }
+}
