@@ -561,18 +561,39 @@ fn join(c: &TestCluster, host: &SecondHost, bundle: &Path, state: &Path) {
     );
 }
 
-/// `revoke`: the scheduler counts the local builder alone (it registered again
-/// with its new JWT) and refuses the other host's server.
+/// `revoke ADDRESS:PORT`: the scheduler counts the local builder alone (it
+/// registered again with its new JWT) and refuses the other host's server; a
+/// bundle issued for another port of that host (never joined) is named as
+/// needing a new one and shows as stale.
 fn revoke_and_check(c: &TestCluster, host: &SecondHost) {
+    let spare = format!("spare-{}", std::process::id());
+    let spare_file = c.state.path().join("spare.json");
+    c.ok(&[
+        "join-bundle",
+        "--address",
+        &host.there,
+        "--port",
+        "10682",
+        "--name",
+        &spare,
+        "-o",
+        spare_file.to_str().unwrap(),
+    ]);
     let t = Instant::now();
-    let out = c.ok(&["revoke", &host.there]);
+    let out = c.ok(&["revoke", &format!("{}:{SERVER_PORT}", host.there)]);
     println!("revoke took {:.1}s: {out}", t.elapsed().as_secs_f64());
-    assert!(out.contains("no other remote builder"), "{out}");
+    assert!(
+        out.contains(&format!("needs a new bundle: {spare}")),
+        "{out}"
+    );
     let s = wait_status(c, "the scheduler counts 1", 30, |s| {
         s["scheduler"]["num_servers"] == 1
     });
-    assert_eq!(s["expected_servers"], 1);
-    assert_eq!(s["remote_builders"].as_array().unwrap().len(), 0);
+    assert_eq!(s["expected_servers"], 2, "the spare is still expected");
+    let remotes = s["remote_builders"].as_array().unwrap();
+    assert_eq!(remotes.len(), 1, "{s:#}");
+    assert_eq!(remotes[0]["name"], spare.as_str());
+    assert_eq!(remotes[0]["registration"], "stale bundle", "{s:#}");
     assert_eq!(s["builders"][0]["registration"], "registered", "{s:#}");
     let name = format!("{}-remote-{}", c.name, host.there.replace('.', "-"));
     let deadline = Instant::now() + Duration::from_secs(90);
