@@ -1,6 +1,7 @@
 //! A running cluster: its typed model (one scheduler, a list of build servers),
 //! where its servers go, its `docker run` specs, starting and scaling it, waiting
-//! until it is ready, its lifecycle, status and diagnosis.
+//! until it is ready, its lifecycle, status and diagnosis; build servers on other
+//! hosts (join bundles, joining, revoking).
 
 pub mod compose;
 pub mod configs;

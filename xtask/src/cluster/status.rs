@@ -97,7 +97,8 @@ pub struct StatusReport {
     pub address_source: String,
     /// The scheduler.
     pub scheduler: SchedulerReport,
-    /// How many build servers the cluster has.
+    /// How many build servers the scheduler should count: this host's and those
+    /// on other hosts that were issued a join bundle.
     pub expected_servers: usize,
     /// Every build server of this host.
     pub builders: Vec<BuilderReport>,
