@@ -109,11 +109,15 @@ impl Revoke {
         for s in &r.revoked {
             println!("revoked {} at {}", s.name, s.public_addr());
         }
-        println!(
-            "rotated the server secret; the scheduler and the local builders restarted in {:.1}s and it counts {} server(s)",
-            r.restarted_in.as_secs_f64(),
-            r.num_servers
-        );
+        match r.restarted {
+            Some((took, n)) => println!(
+                "rotated the server secret; the scheduler and the local builders restarted in {:.1}s and it counts {n} server(s)",
+                took.as_secs_f64()
+            ),
+            None => println!(
+                "rotated the server secret; the cluster is not running: `start` runs it with the new credentials"
+            ),
+        }
         if r.need_new_bundle.is_empty() {
             println!("no other remote builder was issued a bundle");
         }

@@ -30,10 +30,10 @@ pub struct Revoked {
     pub revoked: Vec<RemoteServer>,
     /// The remote builders left, each of which needs a new bundle.
     pub need_new_bundle: Vec<RemoteServer>,
-    /// From the first restart until the local builders registered again.
-    pub restarted_in: Duration,
-    /// Build servers the scheduler counts afterwards.
-    pub num_servers: u64,
+    /// None when the cluster was not running (it starts with the new secret);
+    /// else how long from the first restart until the local builders registered
+    /// again, and how many servers the scheduler counts then.
+    pub restarted: Option<(Duration, u64)>,
 }
 
 /// Rotates the server secret, restarts the cluster's containers with new configs,
@@ -57,18 +57,23 @@ pub fn revoke(root: &Path, state: &StateDir, req: &RevokeRequest) -> anyhow::Res
         );
     }
     docker::engine()?;
+    let up = container::state(&c.scheduler.container)?.is_some_and(|s| s.is_up());
     state.rotate_server_secret(c.profile.profile.server_auth)?;
     write_configs(root, state, &c)?;
     list.retain(|r| !hit(r));
     state.save_remote_servers(&list)?;
-    let t0 = Instant::now();
-    restart_all(&c, req.timeout)?;
-    let status = wait_ready(&c, c.servers.len() as u64, req.timeout)?;
+    let restarted = if up {
+        let t0 = Instant::now();
+        restart_all(&c, req.timeout)?;
+        let status = wait_ready(&c, c.servers.len() as u64, req.timeout)?;
+        Some((t0.elapsed(), status.num_servers))
+    } else {
+        None
+    };
     Ok(Revoked {
         revoked,
         need_new_bundle: list,
-        restarted_in: t0.elapsed(),
-        num_servers: status.num_servers,
+        restarted,
     })
 }
 
