@@ -8,6 +8,7 @@ mod cluster;
 mod compose;
 mod generate;
 mod image;
+mod join;
 mod kube;
 mod repro;
 mod up;
@@ -57,6 +58,9 @@ enum Command {
     Start(cluster::Start),
     Stop(cluster::Stop),
     Scale(cluster::Scale),
+    JoinBundle(join::JoinBundle),
+    Join(join::Join),
+    Revoke(join::Revoke),
     Compose(compose::Compose),
     Status(cluster::Status),
     Logs(cluster::Logs),
@@ -87,6 +91,9 @@ impl Cli {
             Command::Start(c) => c.run(&env),
             Command::Stop(c) => c.run(&env),
             Command::Scale(c) => c.run(&env),
+            Command::JoinBundle(c) => c.run(&env),
+            Command::Join(c) => c.run(&env),
+            Command::Revoke(c) => c.run(&env),
             Command::Compose(c) => c.run(&env),
             Command::Status(c) => c.run(&env),
             Command::Logs(c) => c.run(&env),

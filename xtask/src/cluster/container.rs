@@ -89,6 +89,16 @@ pub fn stop(name: &str) -> anyhow::Result<()> {
     ])
 }
 
+/// `docker restart` with the grace period: the entrypoint reads the configs anew.
+pub fn restart(name: &str) -> anyhow::Result<()> {
+    docker::run_logged(&[
+        "restart".into(),
+        "--timeout".into(),
+        STOP_GRACE_SECS.to_string(),
+        name.to_owned(),
+    ])
+}
+
 /// A host path for `--volume SRC:DST`: `:` and `,` would be read as separators.
 pub fn mount_source(path: &Path, flag: &str) -> anyhow::Result<String> {
     let s = path

@@ -4,6 +4,7 @@
 
 use super::container::{self, RunSpec, CONFIG_MOUNT};
 use super::model::{Cluster, Network, Server};
+use super::remote::JoinBundle;
 use crate::state::StateDir;
 
 /// Every container of `c`, the scheduler's first, with the configs mounted from
@@ -93,5 +94,24 @@ fn bridge(c: &Cluster, ip: String) -> Option<(String, String)> {
         // Pod is Kubernetes' (`kube` renders manifests, never `docker run`).
         Network::Host | Network::Pod => None,
         Network::Bridge { name, .. } => Some((name.clone(), ip)),
+    }
+}
+
+/// The build server of join bundle `b` on the host that joined: role `server` on
+/// the host network with the same sandbox, restart policy and grace period as a
+/// local one; its config directory `config_dir` read-only, its cache in the volume
+/// `<name>-cache`.
+pub fn remote_server(b: &JoinBundle, image: &str, config_dir: &str) -> RunSpec {
+    RunSpec {
+        name: b.name.clone(),
+        image: image.to_owned(),
+        mounts: vec![
+            (config_dir.to_owned(), CONFIG_MOUNT.to_owned(), true),
+            (format!("{}-cache", b.name), b.cache_root.clone(), false),
+        ],
+        env: vec![("SCCACHE_LOG".into(), b.log_level.clone())],
+        bridge: None,
+        command: vec!["server".to_owned()],
+        sandbox: true,
     }
 }

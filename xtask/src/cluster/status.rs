@@ -6,6 +6,7 @@ use serde::Serialize;
 
 use super::container;
 use super::diagnose::log_tail_with_advice;
+use super::remote::RemoteServer;
 use super::Cluster;
 use crate::docker;
 use crate::sccache::scheduler_status;
@@ -62,6 +63,23 @@ pub struct BuilderReport {
     pub registration: String,
 }
 
+/// One build server on another host that was issued a join bundle: the scheduler
+/// counts servers but does not name them, and its container runs on another engine.
+#[derive(Debug, Clone, Serialize)]
+pub struct RemoteBuilderReport {
+    /// The name (its container's on that host).
+    pub name: String,
+    /// `IP:PORT`, its public_addr.
+    pub address: String,
+    /// When its bundle was issued (seconds since the Unix epoch).
+    pub issued_at: u64,
+    /// `registered` (the scheduler counts every expected server), `not known`
+    /// (it counts fewer) or `stale bundle`.
+    pub registration: String,
+    /// Why its bundle no longer works, if it does not.
+    pub stale: Option<String>,
+}
+
 /// Everything `status` shows.
 #[derive(Debug, Clone, Serialize)]
 pub struct StatusReport {
@@ -79,10 +97,13 @@ pub struct StatusReport {
     pub address_source: String,
     /// The scheduler.
     pub scheduler: SchedulerReport,
-    /// How many build servers the cluster has.
+    /// How many build servers the scheduler should count: this host's and those
+    /// on other hosts that were issued a join bundle.
     pub expected_servers: usize,
-    /// Every build server.
+    /// Every build server of this host.
     pub builders: Vec<BuilderReport>,
+    /// Every build server on another host that was issued a join bundle.
+    pub remote_builders: Vec<RemoteBuilderReport>,
     /// The state directory.
     pub state_dir: String,
     /// Why the cluster is not healthy; empty when it is.
@@ -122,7 +143,9 @@ pub fn report(state: &StateDir, c: &Cluster) -> anyhow::Result<StatusReport> {
         in_progress: sched.as_ref().ok().map(|s| s.in_progress),
         error: sched.as_ref().err().map(|e| format!("{e:#}")),
     };
-    let all_counted = scheduler.num_servers.unwrap_or(0) as usize >= c.servers.len();
+    let remotes = state.remote_servers()?;
+    let expected = c.servers.len() + remotes.len();
+    let all_counted = scheduler.num_servers.unwrap_or(0) as usize >= expected;
     let mut builders = Vec::new();
     for s in &c.servers {
         let container = container_report(&s.container)?;
@@ -143,13 +166,46 @@ pub fn report(state: &StateDir, c: &Cluster) -> anyhow::Result<StatusReport> {
         advertised: c.scheduler.address.to_string(),
         address_source: c.address_source.clone(),
         scheduler,
-        expected_servers: c.servers.len(),
+        expected_servers: expected,
         builders,
+        remote_builders: remote_reports(state, c, &remotes, all_counted),
         state_dir: state.path().display().to_string(),
         problems: Vec::new(),
     };
     r.problems = problems(&r);
     Ok(r)
+}
+
+/// The remote builders as far as this host can tell.
+fn remote_reports(
+    state: &StateDir,
+    c: &Cluster,
+    remotes: &[RemoteServer],
+    all_counted: bool,
+) -> Vec<RemoteBuilderReport> {
+    let auth = c.profile.profile.server_auth;
+    let secret_id = state
+        .existing_secrets()
+        .map(|s| s.server_secret_id(auth))
+        .unwrap_or_default();
+    remotes
+        .iter()
+        .map(|r| {
+            let stale = r.stale(c, &secret_id);
+            let registration = match (&stale, all_counted) {
+                (Some(_), _) => "stale bundle",
+                (None, true) => "registered",
+                (None, false) => "not known",
+            };
+            RemoteBuilderReport {
+                name: r.name.clone(),
+                address: r.public_addr(),
+                issued_at: r.issued_at,
+                registration: registration.into(),
+                stale,
+            }
+        })
+        .collect()
 }
 
 fn container_report(name: &str) -> anyhow::Result<ContainerReport> {
@@ -229,6 +285,11 @@ fn problems(r: &StatusReport) -> Vec<String> {
     {
         out.push(format!("{}: heartbeats {REFUSED_MISMATCH}", b.name));
     }
+    for r in &r.remote_builders {
+        if let Some(why) = &r.stale {
+            out.push(format!("remote builder {} at {}: {why}", r.name, r.address));
+        }
+    }
     out
 }
 
@@ -250,6 +311,19 @@ fn print_text(r: &StatusReport) {
             b.container.health,
             b.registration,
             b.cache
+        );
+    }
+    for b in &r.remote_builders {
+        println!(
+            "remote     {} at {}: {} (bundle issued at {} s since the epoch){}",
+            b.name,
+            b.address,
+            b.registration,
+            b.issued_at,
+            b.stale
+                .as_deref()
+                .map(|w| format!(": {w}"))
+                .unwrap_or_default()
         );
     }
     match (r.scheduler.num_servers, &r.scheduler.error) {

@@ -7,6 +7,7 @@ use anyhow::Context;
 
 use crate::atomic;
 use crate::cluster::configs::ClusterConfigs;
+use crate::cluster::remote::RemoteServer;
 use crate::cluster::Cluster;
 use crate::profile::runtime::ServerAuth;
 
@@ -107,6 +108,16 @@ impl StateDir {
         Ok(secrets)
     }
 
+    /// Replaces the server secret (the jwt_hs256 key or the shared server token)
+    /// with a new one, stored before it is returned.
+    pub fn rotate_server_secret(&self, auth: ServerAuth) -> anyhow::Result<Secrets> {
+        let mut secrets = self.secrets(auth)?;
+        secrets.rotate_server_secret(auth)?;
+        let path = self.path.join("secrets.json");
+        atomic::write(&path, &serde_json::to_vec_pretty(&secrets)?, 0o600)?;
+        Ok(secrets)
+    }
+
     /// The stored secrets, without making any.
     pub fn existing_secrets(&self) -> anyhow::Result<Secrets> {
         let path = self.path.join("secrets.json");
@@ -167,6 +178,33 @@ impl StateDir {
             }
         }
         Ok(())
+    }
+
+    /// The build servers on other hosts that were issued a join bundle.
+    pub fn remote_servers(&self) -> anyhow::Result<Vec<RemoteServer>> {
+        let path = self.path.join("remote-servers.json");
+        match std::fs::read(&path) {
+            Ok(bytes) => serde_json::from_slice(&bytes)
+                .with_context(|| format!("{} is damaged", path.display())),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
+            Err(e) => Err(e).with_context(|| format!("cannot read {}", path.display())),
+        }
+    }
+
+    /// Stores the list of remote build servers (no secrets in it; mode 0600 still).
+    pub fn save_remote_servers(&self, list: &[RemoteServer]) -> anyhow::Result<()> {
+        self.ensure()?;
+        let path = self.path.join("remote-servers.json");
+        atomic::write(&path, &serde_json::to_vec_pretty(list)?, 0o600)
+    }
+
+    /// On a host that joined: the directory (0700) holding the config of the build
+    /// server `name`, mounted read-only into its container.
+    pub fn joined_dir(&self, name: &str) -> anyhow::Result<PathBuf> {
+        self.ensure()?;
+        let dir = self.path.join("joined").join(name);
+        private_dir(&dir)?;
+        Ok(dir)
     }
 
     pub fn save_record(&self, r: &Cluster) -> anyhow::Result<()> {

@@ -53,6 +53,33 @@ impl Secrets {
         Ok((self, changed))
     }
 
+    /// A new scheduler key (jwt_hs256) or shared server token (token): every build
+    /// server credential issued before stops working. Fails for
+    /// DANGEROUSLY_INSECURE, which has nothing to rotate and refuses no server.
+    pub fn rotate_server_secret(&mut self, auth: ServerAuth) -> anyhow::Result<()> {
+        match auth {
+            ServerAuth::JwtHs256 => self.jwt_key = Some(jwt::jwt_key()?),
+            ServerAuth::Token => self.server_token = Some(jwt::token()?),
+            ServerAuth::DangerouslyInsecure => anyhow::bail!(
+                "server_auth is DANGEROUSLY_INSECURE: the scheduler admits any build server, so none can be refused; use jwt_hs256 or token"
+            ),
+        }
+        Ok(())
+    }
+
+    /// A short fingerprint of the server secret in force (a SHA-256 prefix, which
+    /// reveals nothing of it): a credential issued under another one is stale.
+    pub fn server_secret_id(&self, auth: ServerAuth) -> String {
+        use sha2::{Digest, Sha256};
+        let secret = match auth {
+            ServerAuth::JwtHs256 => self.jwt_key.as_deref(),
+            ServerAuth::Token => self.server_token.as_deref(),
+            ServerAuth::DangerouslyInsecure => None,
+        };
+        let digest = Sha256::digest(secret.unwrap_or_default().as_bytes());
+        digest[..8].iter().map(|b| format!("{b:02x}")).collect()
+    }
+
     /// The template inputs for a cluster advertised at `advertise` whose build
     /// server listens at the profile's server port on that address.
     pub fn config_inputs(
@@ -99,5 +126,25 @@ impl Secrets {
             server_ip: server_ip.to_owned(),
             server_port,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rotation_changes_only_the_server_secret() {
+        for auth in [ServerAuth::JwtHs256, ServerAuth::Token] {
+            let mut s = Secrets::generate(auth).unwrap();
+            let (client, id) = (s.client_token.clone(), s.server_secret_id(auth));
+            s.rotate_server_secret(auth).unwrap();
+            assert_eq!(s.client_token, client);
+            assert_ne!(s.server_secret_id(auth), id);
+            assert_eq!(s.server_secret_id(auth).len(), 16);
+        }
+        let insecure = ServerAuth::DangerouslyInsecure;
+        let mut s = Secrets::generate(insecure).unwrap();
+        assert!(s.rotate_server_secret(insecure).is_err());
     }
 }

@@ -1,0 +1,123 @@
+//! `join` on another host: the build server of a join bundle in a container of
+//! its own on that host's engine, and the wait until the scheduler accepts it.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use super::container;
+use super::diagnose::log_tail;
+use super::remote::JoinBundle;
+use super::specs;
+use super::status::{registration_in, REFUSED_MISMATCH, REFUSED_TOKEN};
+use crate::atomic;
+use crate::docker;
+use crate::image::HASH_LABEL;
+use crate::state::StateDir;
+
+/// One `join` request.
+#[derive(Debug, Clone)]
+pub struct JoinRequest {
+    /// The join bundle `join-bundle` wrote on the scheduler's host.
+    pub bundle: PathBuf,
+    /// The image to run instead of the bundle's.
+    pub image: Option<String>,
+    /// How long to wait for the server to register.
+    pub timeout: Duration,
+}
+
+/// What a successful join reports.
+pub struct Joined {
+    /// The server's name (its container's).
+    pub name: String,
+    /// `IP:PORT`, its public_addr.
+    pub public_addr: String,
+    /// The scheduler it registered with.
+    pub scheduler_url: String,
+    /// From `docker run` to its registration.
+    pub ready_after: Duration,
+}
+
+/// Starts the build server of `req`'s bundle on this host's engine (replacing a
+/// container of ours under its name) and waits until the scheduler accepts it.
+pub fn join(state: &StateDir, req: &JoinRequest) -> anyhow::Result<Joined> {
+    let b = JoinBundle::read(&req.bundle)?;
+    docker::engine()?;
+    let image = req.image.clone().unwrap_or_else(|| b.image.clone());
+    check_image(&b, &image)?;
+    let dir = state.joined_dir(&b.name)?;
+    atomic::write(&dir.join("server.conf"), b.server_conf.as_bytes(), 0o600)?;
+    replace_ours(&b.name)?;
+    let source = container::mount_source(&dir.canonicalize()?, "--state-dir")?;
+    let t0 = Instant::now();
+    docker::run_logged(&specs::remote_server(&b, &image, &source).args())?;
+    wait_registered(&b.name, req.timeout)?;
+    Ok(Joined {
+        name: b.name.clone(),
+        public_addr: b.public_addr(),
+        scheduler_url: b.scheduler_url.clone(),
+        ready_after: t0.elapsed(),
+    })
+}
+
+/// The image must be on this engine; one built from other inputs only warns.
+fn check_image(b: &JoinBundle, image: &str) -> anyhow::Result<()> {
+    match docker::image_label(image, HASH_LABEL)? {
+        None => anyhow::bail!(
+            "no image {image} on this engine: build it here (`cargo xtask image {}` with the same repository), pull it from your registry, or copy it (`docker save {image} | ssh THIS-HOST docker load`); `--image REF` runs another",
+            b.distro
+        ),
+        Some(h) if h != b.image_hash => eprintln!(
+            "note: {image} was built from other inputs (hash {}) than the cluster's image ({}); it runs anyway",
+            &h[..h.len().min(12)],
+            &b.image_hash[..b.image_hash.len().min(12)]
+        ),
+        Some(_) => {}
+    }
+    Ok(())
+}
+
+/// A container under the name that this tool started is stopped (grace period)
+/// and removed, so a new bundle replaces the old server; anyone else's is an error.
+fn replace_ours(name: &str) -> anyhow::Result<()> {
+    if container::state(name)?.is_none() {
+        return Ok(());
+    }
+    anyhow::ensure!(
+        container::is_ours(name)?,
+        "a container named {name} exists and was not started by this tool: issue the bundle with another --name"
+    );
+    println!("replacing the build server container {name}");
+    container::stop(name)?;
+    container::remove(name)
+}
+
+/// Polls the server's log until it says it connected to the scheduler; a refused
+/// heartbeat, an exited container or the deadline fail with the log's tail.
+fn wait_registered(name: &str, timeout: Duration) -> anyhow::Result<()> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        match registration_in(&container::log(name, 200), false) {
+            "registered" => return Ok(()),
+            r @ (REFUSED_MISMATCH | REFUSED_TOKEN) => anyhow::bail!(
+                "the scheduler {r} the build server {name}: the bundle was revoked or issued for another address or scheduler; issue a new one\n{}",
+                log_tail(name)
+            ),
+            _ => {}
+        }
+        if let Some(s) = container::state(name)? {
+            anyhow::ensure!(
+                s.status != "exited" && s.status != "dead",
+                "the container {name} {}\n{}",
+                s.status,
+                log_tail(name)
+            );
+        }
+        anyhow::ensure!(
+            Instant::now() < deadline,
+            "the build server {name} did not register within {}s\n{}",
+            timeout.as_secs(),
+            log_tail(name)
+        );
+        std::thread::sleep(Duration::from_millis(250)); // the poll interval
+    }
+}

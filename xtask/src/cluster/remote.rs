@@ -1,0 +1,301 @@
+//! Build servers on other hosts: the join bundle the scheduler's host issues for
+//! one (`join-bundle`), and the record of every bundle issued, which `status`
+//! counts and `revoke` edits.
+
+use std::net::Ipv4Addr;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use super::{configs, Cluster, Network, Server};
+use crate::atomic;
+use crate::profile::validate;
+use crate::render::{Configs, Templates};
+use crate::sccache::config_check;
+use crate::state::StateDir;
+
+/// What a join bundle file says it is; another value is refused.
+pub const BUNDLE_FORMAT: &str = "sccache-docker-join-bundle/1";
+
+/// A build server on another host that was issued a join bundle.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RemoteServer {
+    /// Its name, which is also its container's name on that host.
+    pub name: String,
+    /// The IP of its `public_addr`, bound into its JWT.
+    pub address: Ipv4Addr,
+    /// Its port.
+    pub port: u16,
+    /// The scheduler URL its bundle points at.
+    pub scheduler_url: String,
+    /// The fingerprint of the server secret its credential was made with.
+    pub secret_id: String,
+    /// When the bundle was issued, in seconds since the Unix epoch.
+    pub issued_at: u64,
+}
+
+impl RemoteServer {
+    /// `IP:PORT`, its `public_addr`.
+    pub fn public_addr(&self) -> String {
+        format!("{}:{}", self.address, self.port)
+    }
+
+    /// Why its bundle no longer works with cluster `c` whose server secret has
+    /// fingerprint `secret_id`, or None while it does.
+    pub fn stale(&self, c: &Cluster, secret_id: &str) -> Option<String> {
+        if self.secret_id != secret_id {
+            Some("its credential predates a key rotation (revoke): it needs a new bundle".into())
+        } else if self.scheduler_url != c.scheduler_url() {
+            Some(format!(
+                "its bundle points at {}, the scheduler is at {}: it needs a new bundle",
+                self.scheduler_url,
+                c.scheduler_url()
+            ))
+        } else {
+            None
+        }
+    }
+}
+
+/// Everything a build server on another host needs, in one file (mode 0600: it
+/// holds the server's credential).
+#[derive(Clone, Serialize, Deserialize)]
+pub struct JoinBundle {
+    /// [`BUNDLE_FORMAT`].
+    pub format: String,
+    /// The server's name, and its container's on the joining host.
+    pub name: String,
+    /// The IP the server advertises (its `public_addr`).
+    pub address: Ipv4Addr,
+    /// The port it listens on.
+    pub port: u16,
+    /// Where the server reaches the scheduler.
+    pub scheduler_url: String,
+    /// The distro whose image the cluster runs.
+    pub distro: String,
+    /// The cluster's image reference.
+    pub image: String,
+    /// The cluster image's input hash.
+    pub image_hash: String,
+    /// Where the cache volume is mounted in the container.
+    pub cache_root: String,
+    /// The server's `SCCACHE_LOG`.
+    pub log_level: String,
+    /// Bytes of toolchains the server keeps (also in `server_conf`).
+    pub toolchain_cache_size: u64,
+    /// The server.conf text, with the credential bound to `address:port`.
+    pub server_conf: String,
+}
+
+impl std::fmt::Debug for JoinBundle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "JoinBundle {{ name: {:?}, .. }}", self.name) // the config holds a secret
+    }
+}
+
+impl JoinBundle {
+    /// `IP:PORT`, the server's `public_addr`.
+    pub fn public_addr(&self) -> String {
+        format!("{}:{}", self.address, self.port)
+    }
+
+    /// Reads and checks a bundle file.
+    pub fn read(path: &Path) -> anyhow::Result<JoinBundle> {
+        use anyhow::Context;
+        let bytes =
+            std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+        let b: JoinBundle = serde_json::from_slice(&bytes)
+            .with_context(|| format!("{} is not a join bundle", path.display()))?;
+        anyhow::ensure!(
+            b.format == BUNDLE_FORMAT,
+            "{}: format {:?}, this tool reads {BUNDLE_FORMAT:?}",
+            path.display(),
+            b.format
+        );
+        validate::docker_name(&b.name).map_err(|e| anyhow::anyhow!("the bundle's name: {e}"))?;
+        Ok(b)
+    }
+}
+
+/// One `join-bundle` request.
+#[derive(Debug, Clone)]
+pub struct BundleRequest {
+    /// The IP the joining host's build server advertises and sends from.
+    pub address: Ipv4Addr,
+    /// Its port [default: the profile's server_port].
+    pub port: Option<u16>,
+    /// Its name [default: `<cluster>-remote-<a>-<b>-<c>-<d>`].
+    pub name: Option<String>,
+    /// Where to write the bundle.
+    pub output: PathBuf,
+}
+
+/// Writes the join bundle of `req` (0600, atomically) and records the server.
+pub fn issue(root: &Path, state: &StateDir, req: &BundleRequest) -> anyhow::Result<RemoteServer> {
+    let c = state.record()?;
+    check_reachable(&c)?;
+    let port = req.port.unwrap_or(c.profile.profile.server_port);
+    let name = req
+        .name
+        .clone()
+        .unwrap_or_else(|| default_name(&c, req.address));
+    validate::docker_name(&name).map_err(|e| anyhow::anyhow!("--name: {e}"))?;
+    let public_addr = format!("{}:{port}", req.address);
+    check_address(&c, req.address, &public_addr)?;
+    let mut list = state.remote_servers()?;
+    if let Some(other) = list
+        .iter()
+        .find(|r| r.name == name && r.public_addr() != public_addr)
+    {
+        anyhow::bail!(
+            "the remote builder {name} is at {}: choose another --name",
+            other.public_addr()
+        );
+    }
+    let auth = c.profile.profile.server_auth;
+    let secrets = state.secrets(auth)?;
+    let server = Server {
+        name: name.clone(),
+        container: name.clone(),
+        address: req.address,
+        port,
+        cache: String::new(),
+    };
+    let bundle = make_bundle(root, &c, &server, &secrets)?;
+    atomic::write(&req.output, &serde_json::to_vec_pretty(&bundle)?, 0o600)?;
+    let entry = RemoteServer {
+        name,
+        address: req.address,
+        port,
+        scheduler_url: c.scheduler_url(),
+        secret_id: secrets.server_secret_id(auth),
+        issued_at: now(),
+    };
+    list.retain(|r| r.public_addr() != public_addr);
+    list.push(entry.clone());
+    state.save_remote_servers(&list)?;
+    Ok(entry)
+}
+
+/// A server on another host must reach the scheduler: not over loopback, not on a
+/// bridge network private to this host.
+fn check_reachable(c: &Cluster) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        c.network == Network::Host,
+        "the cluster runs on a bridge network, which other hosts cannot reach: start it on the host network (`--network host --advertise IP`)"
+    );
+    anyhow::ensure!(
+        !c.scheduler.address.is_loopback(),
+        "the scheduler advertises {}, which other hosts cannot reach: start it with `--advertise IP` (an address of this host the other host reaches)",
+        c.scheduler.address
+    );
+    Ok(())
+}
+
+/// The address must be a unicast one that no local build server already uses.
+fn check_address(c: &Cluster, ip: Ipv4Addr, public_addr: &str) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        !(ip.is_unspecified() || ip.is_broadcast() || ip.is_multicast() || ip.is_loopback()),
+        "--address {ip}: give the unicast address the other host's build server sends from and clients reach it at"
+    );
+    if let Some(s) = c.servers.iter().find(|s| s.public_addr() == public_addr) {
+        anyhow::bail!("{public_addr} is the local build server {}", s.name);
+    }
+    Ok(())
+}
+
+fn default_name(c: &Cluster, ip: Ipv4Addr) -> String {
+    let dashed = ip.to_string().replace('.', "-");
+    format!("{}-remote-{dashed}", c.base_name())
+}
+
+/// The bundle for `s`: its server.conf (checked against the scheduler's and the
+/// client's config) and what its container needs.
+fn make_bundle(
+    root: &Path,
+    c: &Cluster,
+    s: &Server,
+    secrets: &crate::state::Secrets,
+) -> anyhow::Result<JoinBundle> {
+    let t = Templates::load(root)?;
+    let all = configs::render(&t, c, secrets, "join-bundle")?;
+    let server_conf = configs::server_config(&t, c, s, secrets, &configs::header("join-bundle"))?;
+    let triple = Configs {
+        scheduler: all.scheduler,
+        server: server_conf.clone(),
+        client: all.client,
+    };
+    // Its heartbeats leave from its own address, not the scheduler's.
+    let problems = config_check::check(&triple);
+    anyhow::ensure!(
+        problems.is_empty(),
+        "the rendered server config does not check out:\n{}",
+        problems.join("\n")
+    );
+    let rt = &c.profile.profile;
+    Ok(JoinBundle {
+        format: BUNDLE_FORMAT.into(),
+        name: s.name.clone(),
+        address: s.address,
+        port: s.port,
+        scheduler_url: c.scheduler_url(),
+        distro: c.distro.clone(),
+        image: c.image.clone(),
+        image_hash: c.image_hash.clone(),
+        cache_root: rt.cache_root.clone(),
+        log_level: rt.log_level.as_str().into(),
+        toolchain_cache_size: rt.toolchain_cache_size,
+        server_conf,
+    })
+}
+
+fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bundle() -> JoinBundle {
+        JoinBundle {
+            format: BUNDLE_FORMAT.into(),
+            name: "c-remote-10-0-0-2".into(),
+            address: "10.0.0.2".parse().unwrap(),
+            port: 10501,
+            scheduler_url: "http://10.0.0.1:10600".into(),
+            distro: "debian".into(),
+            image: "i:debian".into(),
+            image_hash: "h".into(),
+            cache_root: "/var/sccache".into(),
+            log_level: "info".into(),
+            toolchain_cache_size: 1 << 30,
+            server_conf: "token = \"SECRET\"\n".into(),
+        }
+    }
+
+    #[test]
+    fn a_bundle_never_shows_its_config() {
+        assert!(!format!("{:?}", bundle()).contains("SECRET"));
+        assert_eq!(bundle().public_addr(), "10.0.0.2:10501");
+    }
+
+    #[test]
+    fn only_this_format_is_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("b.json");
+        let mut b = bundle();
+        std::fs::write(&path, serde_json::to_vec(&b).unwrap()).unwrap();
+        assert_eq!(JoinBundle::read(&path).unwrap().name, b.name);
+        b.format = "other/2".into();
+        std::fs::write(&path, serde_json::to_vec(&b).unwrap()).unwrap();
+        assert!(JoinBundle::read(&path).is_err());
+        b.format = BUNDLE_FORMAT.into();
+        b.name = "../x".into();
+        std::fs::write(&path, serde_json::to_vec(&b).unwrap()).unwrap();
+        assert!(JoinBundle::read(&path).is_err());
+    }
+}
