@@ -2,13 +2,11 @@
 
 use std::net::Ipv4Addr;
 
-use super::cluster::ClusterFlags;
-use super::image::{BuildFlags, DEFAULT_REPO};
+use super::flags::{BuildFlags, ClusterFlags, Target};
 use super::Env;
 use crate::bench;
 use crate::image::build::Selection;
 use crate::profile::runtime::{self, LogLevel, NetworkMode};
-use crate::profile::DEFAULT_PROFILE;
 
 #[derive(clap::Subcommand)]
 pub enum Bench {
@@ -17,12 +15,8 @@ pub enum Bench {
     Image {
         /// The distro to build.
         distro: String,
-        /// Image repository.
-        #[arg(long, env = "SCCACHE_DOCKER_REPO", default_value = DEFAULT_REPO)]
-        repo: String,
-        /// Runtime profile.
-        #[arg(long, default_value = DEFAULT_PROFILE)]
-        profile: String,
+        #[command(flatten)]
+        target: Target,
         #[command(flatten)]
         build: BuildFlags,
         /// Runs of each kind.
@@ -40,12 +34,8 @@ pub enum Bench {
 pub struct ClusterArgs {
     /// The distro whose (already built) image to run.
     distro: String,
-    /// Image repository.
-    #[arg(long, env = "SCCACHE_DOCKER_REPO", default_value = DEFAULT_REPO)]
-    repo: String,
-    /// Runtime profile.
-    #[arg(long, default_value = DEFAULT_PROFILE)]
-    profile: String,
+    #[command(flatten)]
+    target: Target,
     #[command(flatten)]
     cluster: ClusterFlags,
     /// Start → ready measurements.
@@ -102,25 +92,13 @@ impl Bench {
         match self {
             Bench::Image {
                 distro,
-                repo,
-                profile,
+                target,
                 build,
                 runs,
             } => {
-                let req = build.request(
-                    Selection::Named(vec![distro.clone()]),
-                    false,
-                    &repo,
-                    &profile,
-                );
-                let mut args = vec![
-                    "image".to_owned(),
-                    distro,
-                    "--repo".into(),
-                    repo,
-                    "--profile".into(),
-                    profile,
-                ];
+                let req = build.request(Selection::Named(vec![distro.clone()]), false, &target);
+                let mut args = vec!["image".to_owned(), distro, "--repo".into(), target.repo];
+                args.extend(["--profile".into(), target.profile]);
                 args.extend(build.to_args());
                 bench::image::run(&env.root, &env.state, &req, &args, runs)
             }
@@ -134,12 +112,10 @@ impl ClusterArgs {
         let cores = std::thread::available_parallelism()
             .map(|n| n.get())
             .unwrap_or(2);
-        let mut start = self
-            .cluster
-            .request(&self.distro, &self.repo, &self.profile);
+        let mut start = self.cluster.request(&self.distro, &self.target);
         // Its own container (and volume), beside any cluster of the user's.
         start.name = format!("{}-bench", start.name);
-        let rt = runtime::load_named(&env.root, &self.profile)?.profile;
+        let rt = runtime::load_named(&env.root, &self.target.profile)?.profile;
         // On the host network, on loopback like the native run unless told.
         if start.network.unwrap_or(rt.network) == NetworkMode::Host {
             start.advertise.get_or_insert(Ipv4Addr::LOCALHOST);

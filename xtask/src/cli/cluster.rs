@@ -1,102 +1,23 @@
 //! The cluster's commands: start, stop, status, logs, remove-container,
 //! client-config and doctor.
 
-use std::net::Ipv4Addr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::ValueEnum;
-
-use super::image::DEFAULT_REPO;
+use super::flags::{ClusterFlags, Target};
+use super::output::print_started;
 use super::Env;
-use crate::cluster::start::{self, StartRequest, Started};
+use crate::cluster::start;
 use crate::cluster::{doctor, lifecycle, scale, status};
-use crate::profile::runtime::NetworkMode;
-use crate::profile::DEFAULT_PROFILE;
 use crate::sccache::client_config;
-
-/// The default container name (it also names the volume and bridge network).
-pub const DEFAULT_NAME: &str = "sccache-dist";
-
-#[derive(Clone, Copy, Debug, ValueEnum)]
-pub enum NetworkArg {
-    Host,
-    Bridge,
-}
-
-/// Where and how the cluster runs: shared by `start` and `up`.
-#[derive(clap::Args, Clone, Debug)]
-pub struct ClusterFlags {
-    /// Keep the cache root in this host directory instead of a named volume.
-    #[arg(long, value_name = "PATH")]
-    pub cache_dir: Option<PathBuf>,
-    /// Override the profile's network mode.
-    #[arg(long, value_enum)]
-    pub network: Option<NetworkArg>,
-    /// Host network: the IP clients and the scheduler reach the build server at
-    /// [default: the host's address on its default route].
-    #[arg(long, value_name = "IP")]
-    pub advertise: Option<Ipv4Addr>,
-    /// Container name (also names its volume and bridge network).
-    #[arg(long, env = "SCCACHE_DOCKER_CONTAINER", default_value = DEFAULT_NAME)]
-    pub name: String,
-    /// Seconds to wait for the build servers to register.
-    #[arg(long, default_value_t = 60)]
-    pub timeout: u64,
-    /// Build servers, each in a container of its own beside a scheduler container
-    /// [default: 1, in the scheduler's container]. On a running cluster: add or
-    /// remove servers without restarting the scheduler.
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=32))]
-    pub builders: Option<u16>,
-}
-
-impl ClusterFlags {
-    /// The typed request to start `distro` from `repo` with runtime profile `profile`.
-    pub fn request(&self, distro: &str, repo: &str, profile: &str) -> StartRequest {
-        StartRequest {
-            distro: distro.to_owned(),
-            profile: profile.to_owned(),
-            cache_dir: self.cache_dir.clone(),
-            network: self.network.map(|n| match n {
-                NetworkArg::Host => NetworkMode::Host,
-                NetworkArg::Bridge => NetworkMode::Bridge,
-            }),
-            advertise: self.advertise,
-            name: self.name.clone(),
-            repo: repo.to_owned(),
-            timeout: Duration::from_secs(self.timeout),
-            log_level: None,
-            builders: self.builders.map(usize::from),
-        }
-    }
-}
-
-/// Prints what a successful start gives the user.
-pub fn print_started(env: &Env, s: &Started) {
-    println!(
-        "ready in {:.2}s: {} build server(s), {} CPUs at {}",
-        s.ready_after.as_secs_f64(),
-        s.status.num_servers,
-        s.status.num_cpus,
-        s.cluster.scheduler_url()
-    );
-    println!(
-        "client config: {} (`cargo xtask client-config` shows how to use it)",
-        env.state.client_config_path().display()
-    );
-}
 
 /// Start the cluster's containers and wait until its build servers have registered.
 #[derive(clap::Args)]
 pub struct Start {
     /// The distro whose image to run (build it first with `cargo xtask image`).
     distro: String,
-    /// Image repository the image was built into.
-    #[arg(long, env = "SCCACHE_DOCKER_REPO", default_value = DEFAULT_REPO)]
-    repo: String,
-    /// Runtime profile from profiles/.
-    #[arg(long, default_value = DEFAULT_PROFILE)]
-    profile: String,
+    #[command(flatten)]
+    target: Target,
     #[command(flatten)]
     cluster: ClusterFlags,
 }
@@ -106,9 +27,7 @@ impl Start {
         let started = start::start(
             &env.root,
             &env.state,
-            &self
-                .cluster
-                .request(&self.distro, &self.repo, &self.profile),
+            &self.cluster.request(&self.distro, &self.target),
         )?;
         print_started(env, &started);
         Ok(())

@@ -2,11 +2,9 @@
 
 use std::path::PathBuf;
 
-use super::cluster::ClusterFlags;
-use super::image::DEFAULT_REPO;
+use super::flags::{ClusterFlags, Target};
 use super::Env;
 use crate::cluster::compose::{self, ComposeRequest};
-use crate::profile::DEFAULT_PROFILE;
 
 /// Write a Docker Compose project (compose.yaml and its configs, secrets in files
 /// mode 0600) for the cluster `start` would run; `docker compose up -d` runs it.
@@ -23,12 +21,8 @@ pub struct Compose {
         default_value = "sccache-dist-compose"
     )]
     output: PathBuf,
-    /// Image repository the image was built into.
-    #[arg(long, env = "SCCACHE_DOCKER_REPO", default_value = DEFAULT_REPO)]
-    repo: String,
-    /// Runtime profile from profiles/.
-    #[arg(long, default_value = DEFAULT_PROFILE)]
-    profile: String,
+    #[command(flatten)]
+    target: Target,
     #[command(flatten)]
     cluster: ClusterFlags,
 }
@@ -37,9 +31,7 @@ impl Compose {
     /// Writes the project and prints how to run it.
     pub fn run(self, env: &Env) -> anyhow::Result<()> {
         let req = ComposeRequest {
-            cluster: self
-                .cluster
-                .request(&self.distro, &self.repo, &self.profile),
+            cluster: self.cluster.request(&self.distro, &self.target),
             output: self.output,
         };
         let p = compose::write(&env.root, &req)?;

@@ -2,10 +2,9 @@
 
 use std::path::PathBuf;
 
-use super::image::DEFAULT_REPO;
+use super::flags::Target;
 use super::Env;
 use crate::cluster::kube::{self, Builders, KubeRequest};
-use crate::profile::DEFAULT_PROFILE;
 
 /// Render Kubernetes manifests (Namespace, Secrets, scheduler Deployment and
 /// Service, build servers) into a directory; `kubectl apply -f DIR` applies them.
@@ -26,15 +25,12 @@ pub struct Kube {
     /// The image reference the cluster pulls [default: REPO:DISTRO].
     #[arg(long, value_name = "REF")]
     image: Option<String>,
-    /// Image repository for the default --image.
-    #[arg(long, env = "SCCACHE_DOCKER_REPO", default_value = DEFAULT_REPO)]
-    repo: String,
     /// The namespace every object goes in (the manifests create it).
     #[arg(long, value_name = "NS", default_value = "sccache-dist")]
     namespace: String,
-    /// Runtime profile from profiles/.
-    #[arg(long, default_value = DEFAULT_PROFILE)]
-    profile: String,
+    /// The repository of the default --image, and the runtime profile.
+    #[command(flatten)]
+    target: Target,
 }
 
 impl Kube {
@@ -47,13 +43,13 @@ impl Kube {
             },
             image: self
                 .image
-                .unwrap_or_else(|| format!("{}:{}", self.repo, self.distro)),
+                .unwrap_or_else(|| format!("{}:{}", self.target.repo, self.distro)),
             output: self
                 .output
                 .unwrap_or_else(|| env.state.path().join("kube").join(&self.namespace)),
             distro: self.distro,
             namespace: self.namespace,
-            profile: self.profile,
+            profile: self.target.profile,
         };
         let out = kube::render_to(&env.root, &req)?;
         if let Some(note) = &out.note {

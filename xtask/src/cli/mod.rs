@@ -6,10 +6,12 @@ mod bench;
 mod check_configs;
 mod cluster;
 mod compose;
+mod flags;
 mod generate;
 mod image;
 mod join;
 mod kube;
+mod output;
 mod repro;
 mod up;
 

@@ -1,10 +1,9 @@
 //! `verify-repro`.
 
-use super::image::{BuildFlags, DEFAULT_REPO};
+use super::flags::{BuildFlags, Target};
 use super::Env;
 use crate::image::build::{ImageRequest, Selection};
 use crate::image::repro;
-use crate::profile::DEFAULT_PROFILE;
 
 /// Build one distro's image twice from scratch (no cache) and check that both
 /// builds are the same: prints the reproducible digest (exit 0), or every path
@@ -14,12 +13,8 @@ use crate::profile::DEFAULT_PROFILE;
 pub struct VerifyRepro {
     /// The distro to build: the name of a file in distros/ (without .yaml).
     distro: String,
-    /// Repository of the temporary tags a file-tree comparison loads (removed after).
-    #[arg(long, env = "SCCACHE_DOCKER_REPO", default_value = DEFAULT_REPO)]
-    repo: String,
-    /// Runtime profile whose ports and cache root the image is built for.
-    #[arg(long, default_value = DEFAULT_PROFILE)]
-    profile: String,
+    #[command(flatten)]
+    target: Target,
     /// Print the two docker build commands without running them.
     #[arg(long)]
     dry_run: bool,
@@ -34,9 +29,7 @@ impl VerifyRepro {
         let req = ImageRequest {
             // Both builds run from scratch whatever exists already.
             force: true,
-            ..self
-                .build
-                .request(selection, self.dry_run, &self.repo, &self.profile)
+            ..self.build.request(selection, self.dry_run, &self.target)
         };
         repro::run(&env.root, &req).map(drop)
     }

@@ -1,11 +1,10 @@
 //! `up`: from nothing to a cluster that has compiled remotely, in one command.
 
-use super::cluster::{print_started, ClusterFlags};
-use super::image::{BuildFlags, DEFAULT_REPO};
+use super::flags::{BuildFlags, ClusterFlags, Target};
+use super::output::print_started;
 use super::Env;
 use crate::cluster::{container, doctor, lifecycle, start};
 use crate::image::build::{self, Selection};
-use crate::profile::DEFAULT_PROFILE;
 
 /// The distro `up` runs unless told: the one that builds without a registry
 /// (`install: local`).
@@ -15,12 +14,8 @@ const DEFAULT_DISTRO: &str = "debian";
 pub struct Up {
     /// The distro to run [default: debian].
     distro: Option<String>,
-    /// Image repository.
-    #[arg(long, env = "SCCACHE_DOCKER_REPO", default_value = DEFAULT_REPO)]
-    repo: String,
-    /// Runtime profile from profiles/.
-    #[arg(long, default_value = DEFAULT_PROFILE)]
-    profile: String,
+    #[command(flatten)]
+    target: Target,
     #[command(flatten)]
     build: BuildFlags,
     #[command(flatten)]
@@ -38,21 +33,18 @@ impl Up {
             .clone()
             .unwrap_or_else(|| DEFAULT_DISTRO.to_owned());
         step(1, &format!("image {distro}"));
-        let mut req = self.build.request(
-            Selection::Named(vec![distro.clone()]),
-            false,
-            &self.repo,
-            &self.profile,
-        );
+        let mut req =
+            self.build
+                .request(Selection::Named(vec![distro.clone()]), false, &self.target);
         // `start` needs the image here: a registry's copy is pulled, not just found.
-        req.pull = crate::docker::registry::registry_host(&self.repo).is_some();
+        req.pull = crate::docker::registry::registry_host(&self.target.repo).is_some();
         build::run(&env.root, &env.state, &req)?;
         step(2, "start the scheduler and the build server");
         self.replace_running(env)?;
         let started = start::start(
             &env.root,
             &env.state,
-            &self.cluster.request(&distro, &self.repo, &self.profile),
+            &self.cluster.request(&distro, &self.target),
         )?;
         print_started(env, &started);
         step(3, "a real compile through the cluster");

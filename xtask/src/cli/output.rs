@@ -1,0 +1,19 @@
+//! What the commands print for the user.
+
+use super::Env;
+use crate::cluster::start::Started;
+
+/// Prints what a successful start gives the user.
+pub fn print_started(env: &Env, s: &Started) {
+    println!(
+        "ready in {:.2}s: {} build server(s), {} CPUs at {}",
+        s.ready_after.as_secs_f64(),
+        s.status.num_servers,
+        s.status.num_cpus,
+        s.cluster.scheduler_url()
+    );
+    println!(
+        "client config: {} (`cargo xtask client-config` shows how to use it)",
+        env.state.client_config_path().display()
+    );
+}
