@@ -1,3 +1,4 @@
+#![deny(missing_docs)]
 //! The library behind `cargo xtask`, one folder per concern. The binary in main.rs
 //! is the command line (`cli/`); the integration tests in tests/ use the modules
 //! directly.

@@ -23,7 +23,9 @@ use crate::state::StateDir;
 
 /// What every command is given: where the project and the state live.
 pub struct Env {
+    /// The project root: distros/, profiles/, Dockerfile.j2, generated/.
     pub root: PathBuf,
+    /// The cluster's state directory (secrets, configs, the record).
     pub state: StateDir,
 }
 

@@ -24,9 +24,13 @@ pub const CONFIG_MOUNT: &str = "/etc/sccache-dist";
 
 /// `docker inspect` of one container.
 pub struct ContainerState {
+    /// `created`, `running`, `restarting`, `exited`, ... as the engine says.
     pub status: String,
+    /// The image's healthcheck verdict, or `none` before its first run.
     pub health: String,
+    /// How often the restart policy brought it back.
     pub restarts: u64,
+    /// When it last started (RFC 3339, the engine's clock).
     pub started_at: String,
 }
 
@@ -113,10 +117,13 @@ pub fn mount_source(path: &Path, flag: &str) -> anyhow::Result<String> {
 /// One container to run: everything `docker run` is told, as data.
 #[derive(Debug, Clone)]
 pub struct RunSpec {
+    /// The container name (also names its cache volume).
     pub name: String,
+    /// The image reference, `REPO:DISTRO`.
     pub image: String,
     /// `(source, target, read_only)`: a named volume or a host path.
     pub mounts: Vec<(String, String, bool)>,
+    /// `--env` pairs: settings only (the log level), never a secret.
     pub env: Vec<(String, String)>,
     /// None: the host network; Some((network, ip)): a fixed address on a bridge.
     pub bridge: Option<(String, String)>,

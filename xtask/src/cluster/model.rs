@@ -15,7 +15,12 @@ pub enum Network {
     /// The host's network: every address is a host address.
     Host,
     /// A user-defined bridge network with fixed container addresses.
-    Bridge { name: String, subnet: String },
+    Bridge {
+        /// The Docker network's name, `<cluster>-net`.
+        name: String,
+        /// Its subnet, from the runtime profile.
+        subnet: String,
+    },
     /// Kubernetes' pod network (`cargo xtask kube`): each build server's address is
     /// its pod IP, known only when the pod starts.
     Pod,
@@ -37,18 +42,22 @@ impl Network {
 pub struct Scheduler {
     /// The container it runs in.
     pub container: String,
+    /// The IP clients and build servers reach it at.
     pub address: Ipv4Addr,
+    /// Where it listens (the profile's scheduler_port).
     pub port: u16,
 }
 
 /// One build server: its own name, container, address (bound into its JWT) and cache.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Server {
+    /// Its name, `<cluster>-server-<n>`: its config directory and cache are named after it.
     pub name: String,
     /// The container it runs in (the scheduler's own in an all-in-one container).
     pub container: String,
     /// Its `public_addr` IP: the scheduler accepts heartbeats only from it.
     pub address: Ipv4Addr,
+    /// Its port: distinct per server on the host network.
     pub port: u16,
     /// A named volume, or a host directory, mounted at the profile's cache root.
     pub cache: String,
@@ -71,16 +80,22 @@ pub struct Cluster {
     /// `--cache-dir`: the host directory holding the caches instead of named volumes.
     #[serde(default)]
     pub cache_dir: Option<String>,
+    /// The distro whose image runs.
     pub distro: String,
+    /// The image reference every container runs.
     pub image: String,
+    /// The image's input-hash label when it started (`status` shows it).
     pub image_hash: String,
     /// The runtime profile as it was at start: later edits of the file do not
     /// change what the running cluster is.
     pub profile: Profile,
+    /// How its containers are networked.
     pub network: Network,
     /// Why the advertised address is what it is (flag, detection, bridge).
     pub address_source: String,
+    /// The one scheduler.
     pub scheduler: Scheduler,
+    /// Every build server, in order: `scale` adds at the end and drains from it.
     pub servers: Vec<Server>,
 }
 

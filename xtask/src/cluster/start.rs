@@ -23,6 +23,7 @@ use crate::state::StateDir;
 /// One `start` request.
 #[derive(Debug, Clone)]
 pub struct StartRequest {
+    /// The distro whose image to run.
     pub distro: String,
     /// Runtime profile from profiles/.
     pub profile: String,
@@ -47,7 +48,9 @@ pub struct StartRequest {
 
 /// What a successful start reports.
 pub struct Started {
+    /// The cluster as started (and recorded).
     pub cluster: Cluster,
+    /// The scheduler's figures when the last server registered.
     pub status: SchedulerStatus,
     /// From `docker run` to the server's registration.
     pub ready_after: Duration,

@@ -20,6 +20,7 @@ pub struct StateDir {
 }
 
 impl StateDir {
+    /// `explicit`, or `$XDG_STATE_HOME/sccache-docker`, or `~/.local/state/sccache-docker`.
     pub fn new(explicit: Option<PathBuf>) -> StateDir {
         let path = explicit.unwrap_or_else(|| {
             let base = std::env::var_os("XDG_STATE_HOME")
@@ -31,6 +32,7 @@ impl StateDir {
         StateDir { path }
     }
 
+    /// Where it is.
     pub fn path(&self) -> &Path {
         &self.path
     }
@@ -40,6 +42,7 @@ impl StateDir {
         self.path.join("container")
     }
 
+    /// The client config `start` writes for this cluster (mode 0600).
     pub fn client_config_path(&self) -> PathBuf {
         self.path.join("client.conf")
     }
@@ -207,6 +210,7 @@ impl StateDir {
         Ok(dir)
     }
 
+    /// Records what `start` started, for the commands after it (mode 0600).
     pub fn save_record(&self, r: &Cluster) -> anyhow::Result<()> {
         self.ensure()?;
         atomic::write(

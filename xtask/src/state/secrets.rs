@@ -11,6 +11,7 @@ use crate::sccache::jwt;
 /// The secrets of one cluster, generated on its first start.
 #[derive(Clone, Serialize, Deserialize)]
 pub struct Secrets {
+    /// The token clients present to the scheduler.
     pub client_token: String,
     /// jwt_hs256: the scheduler's `secret_key`.
     #[serde(default)]
@@ -27,6 +28,7 @@ impl std::fmt::Debug for Secrets {
 }
 
 impl Secrets {
+    /// New secrets from the OS random source, with what `auth` needs.
     pub fn generate(auth: ServerAuth) -> anyhow::Result<Secrets> {
         Ok(Secrets {
             client_token: jwt::token()?,
