@@ -8,8 +8,10 @@ use std::time::Duration;
 use anyhow::Context;
 
 use super::{median, timed, verdict};
-use crate::image::build::{self, ImageRequest};
+use crate::image::build;
 use crate::image::builder;
+use crate::image::plan::plan;
+use crate::image::request::ImageRequest;
 use crate::state::StateDir;
 use crate::{docker, profile, project};
 
@@ -93,7 +95,7 @@ fn time_cached_build(
     runs: usize,
 ) -> anyhow::Result<(Duration, String)> {
     docker::engine()?;
-    let plan = build::plan(root, &profile::find_distro(root, distro)?, req)?;
+    let plan = plan(root, &profile::find_distro(root, distro)?, req)?;
     let picked = builder::probe(req.builder)?;
     let dir = tempfile::Builder::new()
         .prefix("bench-context-")

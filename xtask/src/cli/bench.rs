@@ -5,7 +5,7 @@ use std::net::Ipv4Addr;
 use super::flags::{BuildFlags, ClusterFlags, Target};
 use super::Env;
 use crate::bench;
-use crate::image::build::Selection;
+use crate::image::request::Selection;
 use crate::profile::runtime::{self, LogLevel, NetworkMode};
 
 #[derive(clap::Subcommand)]

@@ -9,7 +9,8 @@ use std::time::Duration;
 use clap::ValueEnum;
 
 use crate::cluster::start::StartRequest;
-use crate::image::build::{BuilderChoice, ImageRequest, Selection};
+use crate::image::builder::BuilderChoice;
+use crate::image::request::{ImageRequest, Selection};
 use crate::profile::runtime::NetworkMode;
 use crate::profile::DEFAULT_PROFILE;
 

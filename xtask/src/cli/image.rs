@@ -2,8 +2,9 @@
 
 use super::flags::{BuildFlags, Target, DEFAULT_REPO};
 use super::Env;
-use crate::image::build::{self, Selection};
+use crate::image::build;
 use crate::image::remove;
+use crate::image::request::Selection;
 
 /// Build the image of one or more distros; skipped when nothing that goes into it
 /// changed.

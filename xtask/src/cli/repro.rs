@@ -2,8 +2,8 @@
 
 use super::flags::{BuildFlags, Target};
 use super::Env;
-use crate::image::build::{ImageRequest, Selection};
 use crate::image::repro;
+use crate::image::request::{ImageRequest, Selection};
 
 /// Build one distro's image twice from scratch (no cache) and check that both
 /// builds are the same: prints the reproducible digest (exit 0), or every path

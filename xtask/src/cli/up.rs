@@ -4,7 +4,8 @@ use super::flags::{BuildFlags, ClusterFlags, Target};
 use super::output::print_started;
 use super::Env;
 use crate::cluster::{container, doctor, lifecycle, start};
-use crate::image::build::{self, Selection};
+use crate::image::build;
+use crate::image::request::Selection;
 
 /// The distro `up` runs unless told: the one that builds without a registry
 /// (`install: local`).

@@ -7,9 +7,11 @@ pub mod builder;
 pub mod hash;
 pub mod lock;
 pub mod oci;
+pub mod plan;
 pub mod registry;
 pub mod remove;
 pub mod repro;
+pub mod request;
 pub mod tree;
 
 /// Label holding the full content hash of everything that went into an image.

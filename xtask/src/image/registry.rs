@@ -8,7 +8,8 @@
 //! the hash label, as a local image must. A registry that is down or refuses us is
 //! an error naming it, raised before any local tag is touched.
 
-use super::build::{ImageRequest, Plan};
+use super::plan::Plan;
+use super::request::ImageRequest;
 use super::HASH_LABEL;
 use crate::docker;
 use crate::docker::registry::{self as remote, RemoteImage};

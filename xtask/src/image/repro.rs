@@ -9,9 +9,10 @@ use std::path::Path;
 use anyhow::Context as _;
 use sha2::{Digest, Sha256};
 
-use super::build::{self, BuildSpec, ImageRequest, Output, Plan, Selection};
 use super::builder::{self, Builder, Picked};
 use super::oci;
+use super::plan::{self as build, BuildSpec, Output, Plan};
+use super::request::{check_args, ImageRequest, Selection};
 use super::tree::{self, Difference, Tree};
 use crate::{docker, profile};
 
@@ -33,7 +34,7 @@ pub fn run(root: &Path, req: &ImageRequest) -> anyhow::Result<Option<String>> {
     let [name] = names.as_slice() else {
         anyhow::bail!("verify-repro takes one distro");
     };
-    build::check_args(req)?;
+    check_args(req)?;
     let plan = build::plan(root, &profile::find_distro(root, name)?, req)?;
     let picked = builder::probe(req.builder)?;
     let (method, why) = method(picked.builder)?;
