@@ -181,10 +181,11 @@ fn c_sources(dir: &Path, prefix: &str, n: usize) -> Vec<PathBuf> {
         .collect()
 }
 
-/// A batch in progress: compiles finished so far, and the signal to stop starting more.
-#[derive(Default)]
+/// A batch in progress: compiles finished so far of all there are, and the signal
+/// to stop starting more.
 struct Progress {
     done: AtomicUsize,
+    total: usize,
     stop: AtomicBool,
 }
 
@@ -193,11 +194,22 @@ impl Progress {
         self.done.load(Ordering::SeqCst)
     }
 
-    /// Polls until `n` compiles have finished, or panics after `secs`.
+    /// Polls until `n` compiles (or all there are) have finished, or panics after `secs`.
     fn wait_done(&self, n: usize, secs: u64) {
+        let n = n.min(self.total);
         support::wait_for(&format!("{n} compiles to finish"), secs, || {
             self.done() >= n
         });
+    }
+
+    /// Polls until [`AFTER_DISRUPTION`] more compiles have finished.
+    fn wait_some_more(&self) {
+        self.wait_done(self.done() + AFTER_DISRUPTION, 120);
+    }
+
+    /// Polls until every compile has finished: a batch with no disruption.
+    fn wait_all(&self) {
+        self.wait_done(self.total, 120);
     }
 }
 
@@ -243,9 +255,9 @@ impl BatchResult {
     }
 }
 
-/// Compiles through every client, `jobs` at a time each, while `disrupt` runs
-/// beside them; stops starting compiles when `disrupt` returns (or the sources
-/// run out), then collects what the clients did.
+/// Compiles `files` sources through every client, `jobs` at a time each, while
+/// `disrupt` runs beside them; stops starting compiles when `disrupt` returns (or
+/// the sources run out), then collects what the clients did (stats zeroed first).
 fn run_batch(
     clients: &[PrivateClient],
     jobs: usize,
@@ -257,7 +269,14 @@ fn run_batch(
         .enumerate()
         .map(|(i, cl)| c_sources(cl.dir(), &format!("r{i}_"), files))
         .collect();
-    let progress = Progress::default();
+    for cl in clients {
+        cl.cmd(["--zero-stats"]).stdout_null().run().unwrap();
+    }
+    let progress = Progress {
+        done: AtomicUsize::new(0),
+        total: files * clients.len(),
+        stop: AtomicBool::new(false),
+    };
     let t = Instant::now();
     let (started, errors) = std::thread::scope(|s| {
         let workers: Vec<_> = clients
@@ -282,7 +301,7 @@ fn run_batch(
         .flatten()
         .filter(|s| s.with_extension("o").is_file())
         .count();
-    let (per_server, fallbacks) = merged_stats(clients);
+    let (per_server, fallbacks) = merged_stats(clients, true);
     BatchResult {
         started,
         objects,
@@ -324,13 +343,13 @@ fn compile_until_stopped(
 
 /// Every client's distributed compiles per server, summed, and the fallbacks
 /// (distributed-compile errors), with the last warnings of a client that fell back.
-fn merged_stats(clients: &[PrivateClient]) -> (BTreeMap<String, u64>, u64) {
+fn merged_stats(clients: &[PrivateClient], report: bool) -> (BTreeMap<String, u64>, u64) {
     let mut per_server: BTreeMap<String, u64> = BTreeMap::new();
     let mut fallbacks = 0;
     for (i, cl) in clients.iter().enumerate() {
         let st = cl.stats().unwrap();
         fallbacks += st.failed;
-        if st.failed > 0 {
+        if report && st.failed > 0 {
             let log = cl.error_log();
             let lines: Vec<&str> = log.lines().filter(|l| l.contains("WARN")).collect();
             println!(
@@ -369,7 +388,7 @@ fn killed_builder_is_dropped_and_the_rest_serve() {
         support::docker(&["update", "--restart=no", &victim]);
         support::docker(&["kill", &victim]);
         killed_at = Some(Instant::now());
-        p.wait_done(p.done() + AFTER_DISRUPTION, 120);
+        p.wait_some_more();
     });
     batch.print("batch with server 2 killed");
     batch.assert_all_succeeded();
@@ -384,13 +403,13 @@ fn killed_builder_is_dropped_and_the_rest_serve() {
         "the scheduler counts 2 servers {:.1}s after the kill",
         killed_at.elapsed().as_secs_f64()
     );
-    drop(clients);
-    let after = run_batch(&c.clients(1), 4, 24, |_| {});
+    // The same clients, 2 x 2 jobs: within the 6 slots of the two that live.
+    let after = run_batch(&clients, 2, 15, Progress::wait_all);
     after.print("batch after the scheduler dropped server 2");
     after.assert_all_succeeded();
     let live: Vec<String> = [1, 3].iter().map(|&i| c.server_addr(i)).collect();
     assert_eq!(after.per_server.keys().cloned().collect::<Vec<_>>(), live);
-    assert_eq!((after.distributed(), after.fallbacks), (24, 0));
+    assert_eq!((after.distributed(), after.fallbacks), (30, 0));
     println!("kill test took {:.1}s", t0.elapsed().as_secs_f64());
 }
 
@@ -409,11 +428,15 @@ fn builders_added_and_removed_during_a_batch() {
         let t = Instant::now();
         c.ok(&["scale", "3"]);
         println!("scale 3 took {:.1}s", t.elapsed().as_secs_f64());
-        p.wait_done(p.done() + AFTER_DISRUPTION, 120);
+        p.wait_some_more();
+        let third = c.server_addr(3);
+        support::wait_for("the added builder to serve a job", 60, || {
+            merged_stats(&clients, false).0.contains_key(&third)
+        });
         let t = Instant::now();
         c.ok(&["scale", "2"]);
         println!("scale 2 took {:.1}s", t.elapsed().as_secs_f64());
-        p.wait_done(p.done() + AFTER_DISRUPTION, 120);
+        p.wait_some_more();
     });
     batch.print("batch with a builder added and one removed");
     batch.assert_all_succeeded();
@@ -438,14 +461,16 @@ fn scheduler_restart_and_builders_register_again() {
     let scheduler = format!("{}-scheduler", c.name);
     let mut registered_after = None;
     let clients = c.clients(1);
-    let batch = run_batch(&clients, 2, 400, |p| {
+    // Compiles that fall back while the scheduler is away are quick: enough
+    // sources to keep compiling until the builders have registered again.
+    let batch = run_batch(&clients, 2, 1500, |p| {
         p.wait_done(10, 120);
         let t = Instant::now();
         support::docker(&["restart", &scheduler]);
         let restarted = t.elapsed();
         c.wait_counted(2, t, Duration::from_secs(60));
         registered_after = Some((restarted, t.elapsed()));
-        p.wait_done(p.done() + AFTER_DISRUPTION, 120);
+        p.wait_some_more();
     });
     batch.print("batch with the scheduler restarted");
     batch.assert_all_succeeded();
@@ -462,9 +487,10 @@ fn scheduler_restart_and_builders_register_again() {
     let text = c.ok(&["status"]);
     assert!(text.contains("all 2 builders registered"), "{text}");
     println!("status: all registered {secs:.1}s after the scheduler started");
-    drop(clients);
-    let after = run_batch(&c.clients(1), 2, 8, |_| {});
+    // The same client daemon distributes again, with no action on its side.
+    let after = run_batch(&clients, 2, 8, Progress::wait_all);
     after.print("batch after the restart");
+    after.assert_all_succeeded();
     assert_eq!((after.distributed(), after.fallbacks), (8, 0));
     println!("restart test took {:.1}s", t0.elapsed().as_secs_f64());
 }
