@@ -233,7 +233,10 @@ impl BatchResult {
     /// as a fallback (never as a compile that did not try to distribute).
     fn assert_all_succeeded(&self) {
         assert!(self.errors.is_empty(), "compile errors: {:?}", self.errors);
-        assert_eq!(self.objects, self.started, "objects of the compiles started");
+        assert_eq!(
+            self.objects, self.started,
+            "objects of the compiles started"
+        );
         assert_eq!(
             self.distributed() + self.fallbacks,
             self.started as u64,
@@ -270,7 +273,11 @@ fn run_batch(
         .map(|(i, cl)| c_sources(cl.dir(), &format!("r{i}_"), files))
         .collect();
     for cl in clients {
-        cl.cmd(["--zero-stats"]).stdout_null().run().unwrap();
+        cl.cmd(["--zero-stats"])
+            .stdout_null()
+            .stderr_null()
+            .run()
+            .unwrap();
     }
     let progress = Progress {
         done: AtomicUsize::new(0),
@@ -482,7 +489,9 @@ fn scheduler_restart_and_builders_register_again() {
     );
     let s = c.status();
     assert_ne!(s["scheduler_started_at"], before, "{s:#}");
-    let secs = s["all_registered_after_secs"].as_f64().expect("all registered");
+    let secs = s["all_registered_after_secs"]
+        .as_f64()
+        .expect("all registered");
     assert!((0.0..60.0).contains(&secs), "{s:#}");
     let text = c.ok(&["status"]);
     assert!(text.contains("all 2 builders registered"), "{text}");

@@ -195,9 +195,15 @@ fn all_registered_after(r: &StatusReport) -> Option<f64> {
 /// (`2026-11-25T13:12:00.123456789Z`).
 pub fn rfc3339_secs(t: &str) -> Option<f64> {
     let (date, time) = t.strip_suffix('Z')?.split_once('T')?;
-    let d: Vec<i64> = date.split('-').map(|x| x.parse().ok()).collect::<Option<_>>()?;
+    let d: Vec<i64> = date
+        .split('-')
+        .map(|x| x.parse().ok())
+        .collect::<Option<_>>()?;
     let (hms, frac) = time.split_once('.').unwrap_or((time, "0"));
-    let h: Vec<i64> = hms.split(':').map(|x| x.parse().ok()).collect::<Option<_>>()?;
+    let h: Vec<i64> = hms
+        .split(':')
+        .map(|x| x.parse().ok())
+        .collect::<Option<_>>()?;
     if d.len() != 3 || h.len() != 3 {
         return None;
     }
@@ -393,7 +399,10 @@ mod tests {
         let a = rfc3339_secs("2026-11-25T13:12:00.123456789Z").unwrap();
         let b = rfc3339_secs("2026-11-25T13:12:17.623456789Z").unwrap();
         assert!((b - a - 17.5).abs() < 1e-6);
-        assert_eq!(rfc3339_secs("0001-01-01T00:00:00Z").map(|s| s < 0.0), Some(true));
+        assert_eq!(
+            rfc3339_secs("0001-01-01T00:00:00Z").map(|s| s < 0.0),
+            Some(true)
+        );
         assert_eq!(rfc3339_secs(""), None);
     }
 }
