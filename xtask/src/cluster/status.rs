@@ -336,7 +336,7 @@ fn print_text(r: &StatusReport) {
             "           started {}: all {} builders registered, the last {secs:.1}s after",
             r.scheduler_started_at, r.expected_servers
         );
-    } else {
+    } else if !r.scheduler_started_at.is_empty() {
         println!("           started {}", r.scheduler_started_at);
     }
     if r.scheduler.num_servers.unwrap_or(0) as usize > r.expected_servers {
