@@ -77,6 +77,18 @@ pub fn log(container: &str, tail: u32) -> String {
         .unwrap_or_default()
 }
 
+/// The log lines of a container since `since` (a time `docker logs --since`
+/// takes), each prefixed with its RFC 3339 timestamp, or "".
+pub fn log_since(container: &str, since: &str) -> String {
+    docker::cmd(["logs", "--timestamps", "--since", since, container])
+        .stderr_to_stdout()
+        .stdout_capture()
+        .unchecked()
+        .run()
+        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+        .unwrap_or_default()
+}
+
 /// `docker rm --volumes`: the container and its anonymous volumes (named
 /// volumes, the caches, stay).
 pub fn remove(name: &str) -> anyhow::Result<()> {

@@ -61,6 +61,9 @@ pub struct BuilderReport {
     /// `registered`, `not registered`, `refused (address mismatch)`,
     /// `refused (token not accepted)` or `down`.
     pub registration: String,
+    /// When it first registered with the running scheduler (its log's time of
+    /// "Server connected to scheduler" since the scheduler started), if it has.
+    pub registered_at: Option<String>,
 }
 
 /// One build server on another host that was issued a join bundle: the scheduler
@@ -97,6 +100,11 @@ pub struct StatusReport {
     pub address_source: String,
     /// The scheduler.
     pub scheduler: SchedulerReport,
+    /// When the scheduler's container last started (it forgets every server then).
+    pub scheduler_started_at: String,
+    /// Seconds from the scheduler's start until the last build server registered
+    /// with it; None until the scheduler counts all of them.
+    pub all_registered_after_secs: Option<f64>,
     /// How many build servers the scheduler should count: this host's and those
     /// on other hosts that were issued a join bundle.
     pub expected_servers: usize,
@@ -156,6 +164,7 @@ pub fn report(state: &StateDir, c: &Cluster) -> anyhow::Result<StatusReport> {
             cache: s.cache.clone(),
             container,
             registration: registration.to_owned(),
+            registered_at: registered_since(&s.container, &scheduler.container.started_at),
         });
     }
     let mut r = StatusReport {
@@ -165,6 +174,8 @@ pub fn report(state: &StateDir, c: &Cluster) -> anyhow::Result<StatusReport> {
         network: c.network.mode().to_owned(),
         advertised: c.scheduler.address.to_string(),
         address_source: c.address_source.clone(),
+        scheduler_started_at: scheduler.container.started_at.clone(),
+        all_registered_after_secs: None,
         scheduler,
         expected_servers: expected,
         builders,
@@ -173,6 +184,7 @@ pub fn report(state: &StateDir, c: &Cluster) -> anyhow::Result<StatusReport> {
         problems: Vec::new(),
     };
     r.problems = problems(&r);
+    r.all_registered_after_secs = all_registered_after(&r);
     Ok(r)
 }
 
@@ -206,6 +218,59 @@ fn remote_reports(
             }
         })
         .collect()
+}
+
+/// The time of the first "Server connected to scheduler" in a server's log since
+/// the scheduler started: when it registered with the scheduler that runs now.
+fn registered_since(container: &str, scheduler_started: &str) -> Option<String> {
+    if scheduler_started.is_empty() {
+        return None;
+    }
+    let log = container::log_since(container, scheduler_started);
+    let line = log
+        .lines()
+        .find(|l| l.contains("Server connected to scheduler"))?;
+    line.split_whitespace().next().map(str::to_owned)
+}
+
+/// Seconds from the scheduler's start to the last registration, once it counts
+/// every build server and each of them logged its registration.
+fn all_registered_after(r: &StatusReport) -> Option<f64> {
+    if (r.scheduler.num_servers? as usize) < r.expected_servers || r.builders.is_empty() {
+        return None;
+    }
+    let start = rfc3339_secs(&r.scheduler_started_at)?;
+    let mut last = start;
+    for b in &r.builders {
+        last = last.max(rfc3339_secs(b.registered_at.as_deref()?)?);
+    }
+    Some(last - start)
+}
+
+/// Seconds since the Unix epoch of a UTC RFC 3339 time as Docker prints it
+/// (`2026-11-25T13:12:00.123456789Z`).
+pub fn rfc3339_secs(t: &str) -> Option<f64> {
+    let (date, time) = t.strip_suffix('Z')?.split_once('T')?;
+    let d: Vec<i64> = date
+        .split('-')
+        .map(|x| x.parse().ok())
+        .collect::<Option<_>>()?;
+    let (hms, frac) = time.split_once('.').unwrap_or((time, "0"));
+    let h: Vec<i64> = hms
+        .split(':')
+        .map(|x| x.parse().ok())
+        .collect::<Option<_>>()?;
+    if d.len() != 3 || h.len() != 3 {
+        return None;
+    }
+    // Days from 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's days_from_civil).
+    let y = if d[1] <= 2 { d[0] - 1 } else { d[0] };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let doy = (153 * ((d[1] + 9) % 12) + 2) / 5 + d[2] - 1;
+    let days = era * 146097 + yoe * 365 + yoe / 4 - yoe / 100 + doy - 719468;
+    let secs = days * 86400 + h[0] * 3600 + h[1] * 60 + h[2];
+    Some(secs as f64 + format!("0.{frac}").parse::<f64>().ok()?)
 }
 
 fn container_report(name: &str) -> anyhow::Result<ContainerReport> {
@@ -340,6 +405,14 @@ fn print_text(r: &StatusReport) {
             e.as_deref().unwrap_or("")
         ),
     }
+    if let Some(secs) = r.all_registered_after_secs {
+        println!(
+            "           started {}: all {} builders registered, the last {secs:.1}s after",
+            r.scheduler_started_at, r.expected_servers
+        );
+    } else if !r.scheduler_started_at.is_empty() {
+        println!("           started {}", r.scheduler_started_at);
+    }
     if r.scheduler.num_servers.unwrap_or(0) as usize > r.expected_servers {
         println!("           (the scheduler forgets a removed build server 90 s after its last heartbeat)");
     }
@@ -391,5 +464,19 @@ mod tests {
         assert_eq!(registration_in(token, true), REFUSED_TOKEN);
         assert_eq!(registration_in("", false), "not registered");
         assert_eq!(registration_in("", true), "registered");
+    }
+
+    #[test]
+    fn docker_times_in_seconds() {
+        assert_eq!(rfc3339_secs("1970-01-01T00:00:00Z"), Some(0.0));
+        assert_eq!(rfc3339_secs("2000-03-01T00:00:01.5Z"), Some(951868801.5));
+        let a = rfc3339_secs("2026-11-25T13:12:00.123456789Z").unwrap();
+        let b = rfc3339_secs("2026-11-25T13:12:17.623456789Z").unwrap();
+        assert!((b - a - 17.5).abs() < 1e-6);
+        assert_eq!(
+            rfc3339_secs("0001-01-01T00:00:00Z").map(|s| s < 0.0),
+            Some(true)
+        );
+        assert_eq!(rfc3339_secs(""), None);
     }
 }
