@@ -12,6 +12,13 @@ use crate::docker;
 use crate::sccache::scheduler_status;
 use crate::state::StateDir;
 
+mod print;
+mod timing;
+
+use print::print_text;
+pub use timing::rfc3339_secs;
+use timing::{all_registered_after, registered_since};
+
 /// Registration of a build server refused for its source address.
 pub const REFUSED_MISMATCH: &str = "refused (address mismatch)";
 
@@ -220,59 +227,6 @@ fn remote_reports(
         .collect()
 }
 
-/// The time of the first "Server connected to scheduler" in a server's log since
-/// the scheduler started: when it registered with the scheduler that runs now.
-fn registered_since(container: &str, scheduler_started: &str) -> Option<String> {
-    if scheduler_started.is_empty() {
-        return None;
-    }
-    let log = container::log_since(container, scheduler_started);
-    let line = log
-        .lines()
-        .find(|l| l.contains("Server connected to scheduler"))?;
-    line.split_whitespace().next().map(str::to_owned)
-}
-
-/// Seconds from the scheduler's start to the last registration, once it counts
-/// every build server and each of them logged its registration.
-fn all_registered_after(r: &StatusReport) -> Option<f64> {
-    if (r.scheduler.num_servers? as usize) < r.expected_servers || r.builders.is_empty() {
-        return None;
-    }
-    let start = rfc3339_secs(&r.scheduler_started_at)?;
-    let mut last = start;
-    for b in &r.builders {
-        last = last.max(rfc3339_secs(b.registered_at.as_deref()?)?);
-    }
-    Some(last - start)
-}
-
-/// Seconds since the Unix epoch of a UTC RFC 3339 time as Docker prints it
-/// (`2026-11-25T13:12:00.123456789Z`).
-pub fn rfc3339_secs(t: &str) -> Option<f64> {
-    let (date, time) = t.strip_suffix('Z')?.split_once('T')?;
-    let d: Vec<i64> = date
-        .split('-')
-        .map(|x| x.parse().ok())
-        .collect::<Option<_>>()?;
-    let (hms, frac) = time.split_once('.').unwrap_or((time, "0"));
-    let h: Vec<i64> = hms
-        .split(':')
-        .map(|x| x.parse().ok())
-        .collect::<Option<_>>()?;
-    if d.len() != 3 || h.len() != 3 {
-        return None;
-    }
-    // Days from 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's days_from_civil).
-    let y = if d[1] <= 2 { d[0] - 1 } else { d[0] };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let doy = (153 * ((d[1] + 9) % 12) + 2) / 5 + d[2] - 1;
-    let days = era * 146097 + yoe * 365 + yoe / 4 - yoe / 100 + doy - 719468;
-    let secs = days * 86400 + h[0] * 3600 + h[1] * 60 + h[2];
-    Some(secs as f64 + format!("0.{frac}").parse::<f64>().ok()?)
-}
-
 fn container_report(name: &str) -> anyhow::Result<ContainerReport> {
     Ok(match container::state(name)? {
         None => ContainerReport {
@@ -358,91 +312,6 @@ fn problems(r: &StatusReport) -> Vec<String> {
     out
 }
 
-fn print_text(r: &StatusReport) {
-    print_containers(r);
-    let hash = &r.image_hash[..r.image_hash.len().min(12)];
-    println!("image      {} (input hash {hash})", r.image);
-    println!(
-        "network    {}: advertised {} ({})",
-        r.network, r.advertised, r.address_source
-    );
-    for b in &r.builders {
-        println!(
-            "builder    {} at {}: container {} {} (health: {}), {} (cache {})",
-            b.name,
-            b.address,
-            b.container.name,
-            b.container.state,
-            b.container.health,
-            b.registration,
-            b.cache
-        );
-    }
-    for b in &r.remote_builders {
-        println!(
-            "remote     {} at {}: {} (bundle issued at {} s since the epoch){}",
-            b.name,
-            b.address,
-            b.registration,
-            b.issued_at,
-            b.stale
-                .as_deref()
-                .map(|w| format!(": {w}"))
-                .unwrap_or_default()
-        );
-    }
-    match (r.scheduler.num_servers, &r.scheduler.error) {
-        (Some(n), _) => println!(
-            "scheduler  {}: {n} server(s) of {} expected, {} CPUs, {} job(s) in progress",
-            r.scheduler.url,
-            r.expected_servers,
-            r.scheduler.num_cpus.unwrap_or(0),
-            r.scheduler.in_progress.unwrap_or(0)
-        ),
-        (None, e) => println!(
-            "scheduler  {}: not answering ({})",
-            r.scheduler.url,
-            e.as_deref().unwrap_or("")
-        ),
-    }
-    if let Some(secs) = r.all_registered_after_secs {
-        println!(
-            "           started {}: all {} builders registered, the last {secs:.1}s after",
-            r.scheduler_started_at, r.expected_servers
-        );
-    } else if !r.scheduler_started_at.is_empty() {
-        println!("           started {}", r.scheduler_started_at);
-    }
-    if r.scheduler.num_servers.unwrap_or(0) as usize > r.expected_servers {
-        println!("           (the scheduler forgets a removed build server 90 s after its last heartbeat)");
-    }
-    println!("state      {}", r.state_dir);
-}
-
-/// One line per container, each once (the all-in-one container serves twice).
-fn print_containers(r: &StatusReport) {
-    let containers =
-        std::iter::once(&r.scheduler.container).chain(r.builders.iter().map(|b| &b.container));
-    let mut seen: Vec<&str> = Vec::new();
-    for c in containers {
-        if seen.contains(&c.name.as_str()) {
-            continue;
-        }
-        seen.push(&c.name);
-        if c.state == "missing" {
-            println!(
-                "container  {}: missing (start it with `cargo xtask start {}`)",
-                c.name, r.distro
-            );
-        } else {
-            println!(
-                "container  {}: {} (health: {}, restarts: {}, started {})",
-                c.name, c.state, c.health, c.restarts, c.started_at
-            );
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -464,19 +333,5 @@ mod tests {
         assert_eq!(registration_in(token, true), REFUSED_TOKEN);
         assert_eq!(registration_in("", false), "not registered");
         assert_eq!(registration_in("", true), "registered");
-    }
-
-    #[test]
-    fn docker_times_in_seconds() {
-        assert_eq!(rfc3339_secs("1970-01-01T00:00:00Z"), Some(0.0));
-        assert_eq!(rfc3339_secs("2000-03-01T00:00:01.5Z"), Some(951868801.5));
-        let a = rfc3339_secs("2026-11-25T13:12:00.123456789Z").unwrap();
-        let b = rfc3339_secs("2026-11-25T13:12:17.623456789Z").unwrap();
-        assert!((b - a - 17.5).abs() < 1e-6);
-        assert_eq!(
-            rfc3339_secs("0001-01-01T00:00:00Z").map(|s| s < 0.0),
-            Some(true)
-        );
-        assert_eq!(rfc3339_secs(""), None);
     }
 }

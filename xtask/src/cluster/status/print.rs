@@ -1,0 +1,88 @@
+//! `status` as text.
+
+use super::StatusReport;
+
+pub(super) fn print_text(r: &StatusReport) {
+    print_containers(r);
+    let hash = &r.image_hash[..r.image_hash.len().min(12)];
+    println!("image      {} (input hash {hash})", r.image);
+    println!(
+        "network    {}: advertised {} ({})",
+        r.network, r.advertised, r.address_source
+    );
+    for b in &r.builders {
+        println!(
+            "builder    {} at {}: container {} {} (health: {}), {} (cache {})",
+            b.name,
+            b.address,
+            b.container.name,
+            b.container.state,
+            b.container.health,
+            b.registration,
+            b.cache
+        );
+    }
+    for b in &r.remote_builders {
+        println!(
+            "remote     {} at {}: {} (bundle issued at {} s since the epoch){}",
+            b.name,
+            b.address,
+            b.registration,
+            b.issued_at,
+            b.stale
+                .as_deref()
+                .map(|w| format!(": {w}"))
+                .unwrap_or_default()
+        );
+    }
+    match (r.scheduler.num_servers, &r.scheduler.error) {
+        (Some(n), _) => println!(
+            "scheduler  {}: {n} server(s) of {} expected, {} CPUs, {} job(s) in progress",
+            r.scheduler.url,
+            r.expected_servers,
+            r.scheduler.num_cpus.unwrap_or(0),
+            r.scheduler.in_progress.unwrap_or(0)
+        ),
+        (None, e) => println!(
+            "scheduler  {}: not answering ({})",
+            r.scheduler.url,
+            e.as_deref().unwrap_or("")
+        ),
+    }
+    if let Some(secs) = r.all_registered_after_secs {
+        println!(
+            "           started {}: all {} builders registered, the last {secs:.1}s after",
+            r.scheduler_started_at, r.expected_servers
+        );
+    } else if !r.scheduler_started_at.is_empty() {
+        println!("           started {}", r.scheduler_started_at);
+    }
+    if r.scheduler.num_servers.unwrap_or(0) as usize > r.expected_servers {
+        println!("           (the scheduler forgets a removed build server 90 s after its last heartbeat)");
+    }
+    println!("state      {}", r.state_dir);
+}
+
+/// One line per container, each once (the all-in-one container serves twice).
+fn print_containers(r: &StatusReport) {
+    let containers =
+        std::iter::once(&r.scheduler.container).chain(r.builders.iter().map(|b| &b.container));
+    let mut seen: Vec<&str> = Vec::new();
+    for c in containers {
+        if seen.contains(&c.name.as_str()) {
+            continue;
+        }
+        seen.push(&c.name);
+        if c.state == "missing" {
+            println!(
+                "container  {}: missing (start it with `cargo xtask start {}`)",
+                c.name, r.distro
+            );
+        } else {
+            println!(
+                "container  {}: {} (health: {}, restarts: {}, started {})",
+                c.name, c.state, c.health, c.restarts, c.started_at
+            );
+        }
+    }
+}
