@@ -1,6 +1,7 @@
 //! `bench cluster`: start → ready, and the same batch of C compiles four ways side
 //! by side (local `cc`, distcc, sccache-dist native on the host, the container
-//! cluster), then the deployment controls of sccache-dist one at a time.
+//! cluster), the container cluster again scaled to 2..=N builders (`--builders N`),
+//! then the deployment controls of sccache-dist one at a time.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -9,16 +10,22 @@ use super::distcc::Distccd;
 use super::native::NativeDist;
 use super::report::{self, Row};
 use super::workload::{Measured, Workload};
-use crate::cluster::lifecycle;
 use crate::cluster::start::{self, StartRequest};
+use crate::cluster::{lifecycle, scale};
 use crate::profile::runtime::{self, LogLevel};
 use crate::sccache::client_config;
 use crate::state::StateDir;
 
 /// What to measure.
 pub struct ClusterBench {
-    /// How to start the benchmark's own cluster (its own name and state).
+    /// How to start the benchmark's own cluster (its own name and state), with
+    /// one build server.
     pub start: StartRequest,
+    /// The container way runs with 1..=`builders` build servers: first with one
+    /// (beside the other ways), then scaled up one server at a time.
+    pub builders: usize,
+    /// Jobs the scheduler gives one server of this machine (cores + 1 + cores/8).
+    pub slots_per_server: usize,
     /// Start → ready measurements.
     pub starts: usize,
     /// C files in the batch.
@@ -74,10 +81,17 @@ pub fn scheduler_jobs_per_server(cores: usize) -> usize {
     cores + 1 + cores / 8
 }
 
-/// Runs the benchmark with a cluster of its own, removed afterwards.
+/// The scheduler's capacity with `builders` servers of `slots_per_server` jobs each:
+/// the compiles it distributes at once; a job beyond it compiles locally.
+pub fn scheduler_slots(builders: usize, slots_per_server: usize) -> usize {
+    builders * slots_per_server
+}
+
+/// Runs the benchmark with a cluster of its own, removed afterwards (containers,
+/// volumes and network: `--purge`), also on an error.
 pub fn run(root: &Path, b: &ClusterBench) -> anyhow::Result<()> {
     anyhow::ensure!(
-        b.starts >= 1 && b.compiles >= 1 && b.jobs >= 1 && b.rounds >= 1,
+        b.starts >= 1 && b.compiles >= 1 && b.jobs >= 1 && b.rounds >= 1 && b.builders >= 1,
         "counts must be at least 1"
     );
     let state_dir = tempfile::Builder::new().prefix("bench-state-").tempdir()?;
@@ -90,10 +104,12 @@ pub fn run(root: &Path, b: &ClusterBench) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The phases: the four ways with `b.setup`, then local, native and container
-/// with each control flipped. Every way of a phase runs once per round,
-/// interleaved, so a change in the machine's load hits them alike; a phase's first
-/// row is local, its reference.
+/// The phases: the four ways with `b.setup` (the container with one build
+/// server), the container scaled to 2..=`b.builders` servers, then local, native
+/// and container with each control flipped. Every way of a phase runs once per
+/// round, interleaved, so a change in the machine's load hits them alike; a
+/// phase's first row is local, its reference. A scaled container's row has its
+/// own local reference, measured in its own rounds.
 fn measure(
     root: &Path,
     state: &StateDir,
@@ -113,8 +129,30 @@ fn measure(
         container_way(b.setup, &container.client_conf),
     ];
     let mut phases = vec![rounds(&w, &ways, b)?];
+    drop(ways);
+    drop((native, distccd));
+    // The same cluster, one more build server at a time: `scale` adds servers
+    // beside the running scheduler (never removes one, which the scheduler would
+    // count for 90 s more), so each N is ready within seconds.
+    for n in 2..=b.builders {
+        let scaled = scale::scale(root, state, n, b.start.timeout)?;
+        println!(
+            "scaled to {n} build servers: ready after {:.2} s",
+            scaled.ready_after.as_secs_f64()
+        );
+        let ways = [
+            ("local (cc)".to_owned(), Way::Local),
+            (
+                builders_label(n),
+                Way::Sccache(&container.client_conf, "container"),
+            ),
+        ];
+        let mut rows = rounds(&w, &ways, b)?;
+        let row = rows.pop().expect("two ways").against(&rows[0]);
+        phases[0].push(row);
+    }
     let ready = container.ready.clone();
-    drop((container, native, distccd));
+    drop(container);
     if b.controls {
         for setup in b.setup.controls() {
             let native = start_native(root, b, setup)?;
@@ -142,6 +180,11 @@ enum Way<'a> {
 fn native_way(setup: Setup, conf: &str) -> (String, Way<'_>) {
     let label = format!("sccache-dist native ({})", setup.label("disk"));
     (label, Way::Sccache(conf, "native"))
+}
+
+/// The row of the container cluster scaled to `n` build servers.
+pub fn builders_label(n: usize) -> String {
+    format!("sccache-dist container, {n} builders")
 }
 
 fn container_way(setup: Setup, conf: &str) -> (String, Way<'_>) {
@@ -212,6 +255,9 @@ fn start_container<'a>(
     };
     let mut req = b.start.clone();
     req.log_level = Some(setup.log_level);
+    // One build server, in the scheduler's container, like the native run; the
+    // builders sweep scales it up afterwards.
+    req.builders = None;
     req.cache_dir = tmpfs_cache.as_ref().map(|d| d.path().to_owned());
     let mut c = ContainerCluster {
         state,

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use super::cluster::ClusterBench;
+use super::cluster::{scheduler_slots, ClusterBench};
 use super::workload::Measured;
 use super::{median, verdict};
 
@@ -14,6 +14,9 @@ pub struct Row {
     pub m: Measured,
     /// Each round's wall time, in order: paired with the same round of another way.
     pub walls: Vec<Duration>,
+    /// Local's walls of this row's own rounds, when its reference is not the
+    /// phase's first row (a row measured later, with a local run of its own).
+    pub reference: Option<Vec<Duration>>,
 }
 
 impl Row {
@@ -30,6 +33,15 @@ impl Row {
                 failed: rounds.iter().map(|m| m.failed).sum(),
             },
             walls,
+            reference: None,
+        }
+    }
+
+    /// This row with `local`'s rounds as its reference (`vs local`, `overhead`).
+    pub fn against(self, local: &Row) -> Row {
+        Row {
+            reference: Some(local.walls.clone()),
+            ..self
         }
     }
 }
@@ -43,10 +55,14 @@ pub fn per_job(wall: Duration, jobs: usize, compiles: usize) -> Duration {
 /// The median over rounds of `f(this round's wall of a, of b)` in seconds: a
 /// paired figure, so a round the machine's load slowed counts against both.
 pub fn paired(a: &Row, b: &Row, f: impl Fn(f64, f64) -> f64) -> f64 {
+    paired_walls(&a.walls, &b.walls, f)
+}
+
+/// [`paired`] over two rounds' wall times.
+pub fn paired_walls(a: &[Duration], b: &[Duration], f: impl Fn(f64, f64) -> f64) -> f64 {
     let mut xs: Vec<f64> = a
-        .walls
         .iter()
-        .zip(&b.walls)
+        .zip(b)
         .map(|(x, y)| f(x.as_secs_f64(), y.as_secs_f64()))
         .collect();
     xs.sort_by(f64::total_cmp);
@@ -92,15 +108,49 @@ pub fn print(b: &ClusterBench, ready: &[Duration], phases: &[Vec<Row>], load_bef
     }
     println!("  wall, compile/s, per job: the median round; vs local, overhead, container vs native: the median of per-round pairs");
     println!("  per job = wall x jobs / compiles (one job slot's time per compile); overhead = per job - local's per job; remote/fail: all rounds");
+    if b.builders > 1 {
+        println!("  N builders rows: the same cluster scaled up after the rows above, each with local runs of its own rounds as the reference for vs local and overhead");
+    }
+    capacity(b);
     let rows = &phases[0];
     targets(b, &rows[0], &rows[2], &rows[3]);
 }
 
+/// The scheduler's capacity for each N against `jobs`, and the hint to raise
+/// `--jobs` when the default keeps N builders from filling.
+fn capacity(b: &ClusterBench) {
+    for n in 1..=b.builders {
+        println!("  {}", capacity_line(n, b.slots_per_server, b.jobs));
+    }
+    let most = scheduler_slots(b.builders, b.slots_per_server);
+    if b.builders > 1 && b.jobs < most {
+        println!(
+            "  hint: {} jobs fill one builder's slots at most; `--jobs {most}` fills {} builders' (and overloads fewer builders: their excess compiles fall back)",
+            b.jobs, b.builders
+        );
+    }
+}
+
+/// One N's capacity: slots = N × (cores + 1 + cores/8), and what `jobs` beyond it do.
+pub fn capacity_line(n: usize, per_server: usize, jobs: usize) -> String {
+    let slots = scheduler_slots(n, per_server);
+    let servers = if n == 1 { "builder" } else { "builders" };
+    let fit = if jobs > slots {
+        format!(
+            "{jobs} jobs exceed them: up to {} compiles at a time fall back to local and count as failed",
+            jobs - slots
+        )
+    } else {
+        format!("{jobs} jobs fit")
+    };
+    format!("{n} {servers}: scheduler slots {n} x {per_server} = {slots}; {fit}")
+}
+
 /// The rows of one phase against its first, local, round by round.
 fn table(b: &ClusterBench, rows: &[Row]) {
-    let local = &rows[0];
     let slots = b.jobs as f64 / b.compiles as f64;
     for row in rows {
+        let local = row.reference.as_deref().unwrap_or(&rows[0].walls);
         let m = &row.m;
         let remote = match m.distributed {
             Some(d) => format!("{d}/{}", m.failed),
@@ -111,9 +161,9 @@ fn table(b: &ClusterBench, rows: &[Row]) {
             row.way,
             m.wall.as_secs_f64(),
             b.compiles as f64 / m.wall.as_secs_f64(),
-            paired(local, row, |l, w| l / w),
+            paired_walls(local, &row.walls, |l, w| l / w),
             per_job(m.wall, b.jobs, b.compiles).as_secs_f64() * 1e3,
-            paired(local, row, |l, w| (w - l) * slots * 1e3),
+            paired_walls(local, &row.walls, |l, w| (w - l) * slots * 1e3),
             remote
         );
     }
@@ -163,6 +213,26 @@ mod tests {
             per_job(Duration::from_secs(10), 3, 60),
             Duration::from_millis(500)
         );
+    }
+
+    #[test]
+    fn capacity_says_when_jobs_fall_back() {
+        assert_eq!(
+            capacity_line(1, 3, 9),
+            "1 builder: scheduler slots 1 x 3 = 3; 9 jobs exceed them: up to 6 compiles at a time fall back to local and count as failed"
+        );
+        assert_eq!(
+            capacity_line(3, 3, 9),
+            "3 builders: scheduler slots 3 x 3 = 9; 9 jobs fit"
+        );
+    }
+
+    #[test]
+    fn a_later_row_pairs_with_its_own_local() {
+        let (local, way) = (row(&[4, 4, 8]), row(&[8, 8, 4]));
+        let later = row(&[8, 8, 4]).against(&row(&[8, 8, 4]));
+        assert_eq!(later.reference.as_deref(), Some(&way.walls[..]));
+        assert_eq!(paired(&local, &way, |l, w| l / w), 0.5);
     }
 
     #[test]

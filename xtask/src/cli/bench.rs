@@ -25,7 +25,9 @@ pub enum Bench {
     },
     /// `start` → ready time, and the same batch of C compiles four ways side by
     /// side: local `cc`, distcc (distccd on 127.0.0.1), sccache-dist run natively on
-    /// the host, and the container cluster.
+    /// the host, and the container cluster (one build server); with `--builders N`
+    /// the container cluster again, scaled to 2, ..., N build servers, with the
+    /// same batch and `--jobs`.
     Cluster(ClusterArgs),
 }
 
@@ -44,8 +46,10 @@ pub struct ClusterArgs {
     /// C files in the batch.
     #[arg(long, default_value_t = 200)]
     compiles: usize,
-    /// Compiles at once, locally and through the cluster [default: as many as the
-    /// scheduler gives one server of this machine's CPUs: cores + 1 + cores/8].
+    /// Compiles at once, locally and through the cluster, the same for every
+    /// number of builders [default: as many as the scheduler gives one server of
+    /// this machine's CPUs: cores + 1 + cores/8; raise it to N times that to fill
+    /// N builders].
     #[arg(long)]
     jobs: Option<usize>,
     /// Rounds of every way, interleaved; each row shows the median round.
@@ -115,6 +119,10 @@ impl ClusterArgs {
         let mut start = self.cluster.request(&self.distro, &self.target);
         // Its own container (and volume), beside any cluster of the user's.
         start.name = format!("{}-bench", start.name);
+        // `--builders N`: the container way with 1..=N build servers, starting
+        // with one (like the native way) and scaling up.
+        let builders = start.builders.take().unwrap_or(1);
+        let slots_per_server = bench::cluster::scheduler_jobs_per_server(cores);
         let rt = runtime::load_named(&env.root, &self.target.profile)?.profile;
         // On the host network, on loopback like the native run unless told.
         if start.network.unwrap_or(rt.network) == NetworkMode::Host {
@@ -122,11 +130,13 @@ impl ClusterArgs {
         }
         let b = bench::cluster::ClusterBench {
             start,
+            builders,
+            slots_per_server,
             starts: self.starts,
             compiles: self.compiles,
-            jobs: self
-                .jobs
-                .unwrap_or_else(|| bench::cluster::scheduler_jobs_per_server(cores)),
+            // One server's capacity by default, for every N: the ways above stay
+            // within their one server; the report hints at `--jobs` for N builders.
+            jobs: self.jobs.unwrap_or(slots_per_server),
             rounds: self.rounds,
             setup: bench::cluster::Setup {
                 log_level: self.log_level.map_or(rt.log_level, LogLevel::from),
