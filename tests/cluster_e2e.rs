@@ -9,8 +9,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use support::{
-    docker, docker_maybe, project_root, require_docker, stderr, stdout, test_base_image, wait_for,
-    xtask,
+    docker, docker_maybe, project_root, require_docker, stderr, stdout, wait_for, xtask,
 };
 use xtask::sccache::client::PrivateClient;
 
@@ -91,38 +90,6 @@ impl Drop for Cluster {
     }
 }
 
-fn build_image() {
-    let base = test_base_image();
-    let out = xtask(
-        &project_root(),
-        &["image", "debian", "--base-image", &base, "--repo", REPO],
-    );
-    assert!(
-        out.status.success(),
-        "image build:\n{}\n{}",
-        stdout(&out),
-        stderr(&out)
-    );
-}
-
-/// Writes `n` distinct C files (distinct so no compile is a cache hit) into `dir`.
-fn c_sources(dir: &Path, prefix: &str, n: usize) -> Vec<PathBuf> {
-    let nonce = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    (0..n)
-        .map(|i| {
-            let path = dir.join(format!("{prefix}{i}.c"));
-            let body = format!(
-                "#include <stdio.h>\n#include <string.h>\nint {prefix}{i}_{nonce}(const char *s) {{\n  char buf[64];\n  snprintf(buf, sizeof buf, \"%s-{i}\", s);\n  return (int)strlen(buf);\n}}\n"
-            );
-            std::fs::write(&path, body).unwrap();
-            path
-        })
-        .collect()
-}
-
 /// Compiles the sources through `client` and asserts every one ran remotely.
 fn compile_remotely(client: &PrivateClient, sources: &[PathBuf]) {
     let before = client.stats().unwrap();
@@ -165,7 +132,7 @@ fn mode(path: &Path) -> u32 {
 fn host_network_cluster_end_to_end() {
     require_docker();
     let _turn = support::host_network_turn(&ONE_CLUSTER_AT_A_TIME);
-    build_image();
+    support::build_debian_image(REPO);
     let c = Cluster::new("host");
 
     let out = c.ok(&["start", "debian"]);
@@ -190,7 +157,7 @@ fn host_network_cluster_end_to_end() {
 
     // 20 C files compiled by a fresh client on this host, all on the build server.
     let client = c.client();
-    let sources = c_sources(client.dir(), "host", 20);
+    let sources = support::c_sources(client.dir(), "host", 20);
     compile_remotely(&client, &sources);
     assert!(client.dist_status().unwrap().contains("\"num_servers\":1"));
     drop(client);
@@ -216,7 +183,7 @@ fn host_network_cluster_end_to_end() {
     );
     c.ok(&["start", "debian"]);
     let client = c.client();
-    compile_remotely(&client, &c_sources(client.dir(), "again", 3));
+    compile_remotely(&client, &support::c_sources(client.dir(), "again", 3));
     assert_eq!(
         toolchain_files(&c.name),
         toolchains,
@@ -244,7 +211,7 @@ fn host_network_cluster_end_to_end() {
     wait_for("the server to register again", 60, || {
         c.run(&["status"]).status.success()
     });
-    compile_remotely(&client, &c_sources(client.dir(), "after", 2));
+    compile_remotely(&client, &support::c_sources(client.dir(), "after", 2));
     drop(client);
 
     // No secret anywhere it must not be; state files are private.
@@ -328,7 +295,7 @@ fn host_network_cluster_end_to_end() {
 fn bridge_network_cluster_compiles_remotely() {
     require_docker();
     let _turn = support::host_network_turn(&ONE_CLUSTER_AT_A_TIME);
-    build_image();
+    support::build_debian_image(REPO);
     let c = Cluster::new("bridge");
     let out = c.ok(&["start", "debian", "--network", "bridge"]);
     assert!(out.contains("ready in"), "{out}");
@@ -336,7 +303,7 @@ fn bridge_network_cluster_compiles_remotely() {
     assert_eq!(record["network"]["mode"], "bridge");
     assert_eq!(record["servers"][0]["address"], "172.31.250.10");
     let client = c.client();
-    compile_remotely(&client, &c_sources(client.dir(), "bridge", 20));
+    compile_remotely(&client, &support::c_sources(client.dir(), "bridge", 20));
     let stats = client.stats().unwrap();
     assert!(
         stats.per_server.contains_key("172.31.250.10:10501"),
@@ -348,7 +315,7 @@ fn bridge_network_cluster_compiles_remotely() {
 fn client_config_is_private_and_never_overwritten_silently() {
     require_docker();
     let _turn = support::host_network_turn(&ONE_CLUSTER_AT_A_TIME);
-    build_image();
+    support::build_debian_image(REPO);
     let c = Cluster::new("cfg");
     c.ok(&[
         "start",
@@ -390,7 +357,7 @@ fn client_config_is_private_and_never_overwritten_silently() {
     assert_eq!(mode(&other), 0o600);
     // --cache-dir: the toolchain cache sits in the host directory.
     let client = c.client();
-    compile_remotely(&client, &c_sources(client.dir(), "cfg", 1));
+    compile_remotely(&client, &support::c_sources(client.dir(), "cfg", 1));
     assert!(c
         .state
         .path()
@@ -405,7 +372,7 @@ fn client_config_is_private_and_never_overwritten_silently() {
 fn cpp_and_rust_compile_remotely() {
     require_docker();
     let _turn = support::host_network_turn(&ONE_CLUSTER_AT_A_TIME);
-    build_image();
+    support::build_debian_image(REPO);
     let c = Cluster::new("langs");
     c.ok(&["start", "debian", "--network", "bridge"]);
     let client = c.client();

@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use support::{project_root, require_docker, stderr, stdout, test_base_image, xtask};
+use support::{require_docker, stderr, stdout};
 use xtask::sccache::client::PrivateClient;
 
 const REPO: &str = "sccache-dist-e2e-join";
@@ -339,38 +339,6 @@ impl Drop for TestCluster {
     }
 }
 
-fn build_image() {
-    let base = test_base_image();
-    let out = xtask(
-        &project_root(),
-        &["image", "debian", "--base-image", &base, "--repo", REPO],
-    );
-    assert!(
-        out.status.success(),
-        "image build:\n{}\n{}",
-        stdout(&out),
-        stderr(&out)
-    );
-}
-
-/// `n` distinct small C files (distinct so no compile is a cache hit).
-fn c_sources(dir: &Path, prefix: &str, n: usize) -> Vec<PathBuf> {
-    let nonce = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    (0..n)
-        .map(|i| {
-            let path = dir.join(format!("{prefix}{i}.c"));
-            let body = format!(
-                "#include <string.h>\nint {prefix}{i}_{nonce}(const char *s) {{ return (int)strlen(s) * {i}; }}\n"
-            );
-            std::fs::write(&path, body).unwrap();
-            path
-        })
-        .collect()
-}
-
 /// Compiles `sources` through `client`, `jobs` at a time; every compile must succeed.
 fn compile_all(client: &PrivateClient, sources: &[PathBuf], jobs: usize) {
     let next = AtomicUsize::new(0);
@@ -416,7 +384,7 @@ fn another_host_joins_serves_and_is_revoked() {
     require_docker();
     let _turn = support::host_network_turn(&ONE_CLUSTER_AT_A_TIME);
     let t0 = Instant::now();
-    build_image();
+    support::build_debian_image(REPO);
     let mut host = SecondHost::new();
     host.link();
     host.start_engine();
@@ -447,7 +415,7 @@ fn another_host_joins_serves_and_is_revoked() {
     counted_with_remote(&c, &remote_addr);
     let client = PrivateClient::new(&c.client_conf()).unwrap();
     client.start().unwrap();
-    compile_all(&client, &c_sources(client.dir(), "jn", 20), 4);
+    compile_all(&client, &support::c_sources(client.dir(), "jn", 20), 4);
     let before = client.stats().unwrap();
     println!(
         "20 compiles: {:?}, {} failed",
@@ -459,7 +427,7 @@ fn another_host_joins_serves_and_is_revoked() {
         client.error_log()
     );
     revoke_and_check(&c, &host);
-    compile_all(&client, &c_sources(client.dir(), "rv", 6), 2);
+    compile_all(&client, &support::c_sources(client.dir(), "rv", 6), 2);
     let after = client.stats().unwrap();
     println!(
         "after revoke: {:?}, {} failed",

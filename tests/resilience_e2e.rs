@@ -15,7 +15,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use support::{project_root, require_docker, stderr, stdout, test_base_image, xtask};
+use support::{require_docker, stderr, stdout};
 use xtask::sccache::client::PrivateClient;
 
 const REPO: &str = "sccache-dist-e2e-resilience";
@@ -62,7 +62,7 @@ struct TestCluster {
 impl TestCluster {
     /// Builds the image and starts a cluster of `builders` servers on the host network.
     fn start(tag: &str, builders: usize) -> TestCluster {
-        build_image();
+        support::build_debian_image(REPO);
         let c = TestCluster {
             name: format!("sccache-rs-{tag}-{}", std::process::id()),
             state: tempfile::Builder::new()
@@ -149,36 +149,6 @@ impl Drop for TestCluster {
             eprintln!("cleanup of {}: {}", self.name, stderr(&out));
         }
     }
-}
-
-fn build_image() {
-    let base = test_base_image();
-    let args = ["image", "debian", "--base-image", &base, "--repo", REPO];
-    let out = xtask(&project_root(), &args);
-    assert!(
-        out.status.success(),
-        "image build:\n{}\n{}",
-        stdout(&out),
-        stderr(&out)
-    );
-}
-
-/// `n` distinct small C files (distinct so no compile is a cache hit).
-fn c_sources(dir: &Path, prefix: &str, n: usize) -> Vec<PathBuf> {
-    let nonce = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    (0..n)
-        .map(|i| {
-            let path = dir.join(format!("{prefix}{i}.c"));
-            let body = format!(
-                "#include <string.h>\nint {prefix}{i}_{nonce}(const char *s) {{ return (int)strlen(s) * {i}; }}\n"
-            );
-            std::fs::write(&path, body).unwrap();
-            path
-        })
-        .collect()
 }
 
 /// A batch in progress: compiles finished so far of all there are, and the signal
@@ -270,7 +240,7 @@ fn run_batch(
     let sources: Vec<Vec<PathBuf>> = clients
         .iter()
         .enumerate()
-        .map(|(i, cl)| c_sources(cl.dir(), &format!("r{i}_"), files))
+        .map(|(i, cl)| support::c_sources(cl.dir(), &format!("r{i}_"), files))
         .collect();
     for cl in clients {
         let zero = cl.cmd(["--zero-stats"]).stdout_null().stderr_null();

@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use support::{docker_maybe, project_root, require_docker, stderr, stdout, test_base_image, xtask};
+use support::{docker_maybe, project_root, require_docker, stderr, stdout, xtask};
 use xtask::cluster::{model::Network, plan, Cluster, Scheduler};
 use xtask::sccache::client::PrivateClient;
 
@@ -125,38 +125,6 @@ impl Drop for TestCluster {
     }
 }
 
-fn build_image() {
-    let base = test_base_image();
-    let out = xtask(
-        &project_root(),
-        &["image", "debian", "--base-image", &base, "--repo", REPO],
-    );
-    assert!(
-        out.status.success(),
-        "image build:\n{}\n{}",
-        stdout(&out),
-        stderr(&out)
-    );
-}
-
-/// `n` distinct small C files (distinct so no compile is a cache hit).
-fn c_sources(dir: &Path, prefix: &str, n: usize) -> Vec<PathBuf> {
-    let nonce = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    (0..n)
-        .map(|i| {
-            let path = dir.join(format!("{prefix}{i}.c"));
-            let body = format!(
-                "#include <string.h>\nint {prefix}{i}_{nonce}(const char *s) {{ return (int)strlen(s) * {i}; }}\n"
-            );
-            std::fs::write(&path, body).unwrap();
-            path
-        })
-        .collect()
-}
-
 /// Compiles `sources` through `client` with `jobs` compiles at a time; returns the
 /// compile errors (a compile that fails outright, not one that fell back).
 fn compile_all(client: &PrivateClient, sources: &[PathBuf], jobs: usize) -> Vec<String> {
@@ -197,7 +165,7 @@ fn three_builders_serve_four_clients_then_scale_to_two() {
     require_docker();
     let _turn = support::host_network_turn(&ONE_CLUSTER_AT_A_TIME);
     let t0 = Instant::now();
-    build_image();
+    support::build_debian_image(REPO);
     let c = TestCluster::new("host");
     let (addrs, scheduler_started) = start_three(&c);
     println!(
@@ -271,7 +239,7 @@ fn four_clients(c: &TestCluster) -> BTreeMap<String, u64> {
     let sources: Vec<Vec<PathBuf>> = clients
         .iter()
         .enumerate()
-        .map(|(i, cl)| c_sources(cl.dir(), &format!("c{i}_"), 100))
+        .map(|(i, cl)| support::c_sources(cl.dir(), &format!("c{i}_"), 100))
         .collect();
     let t = Instant::now();
     let errors: Vec<String> = std::thread::scope(|s| {
@@ -359,7 +327,7 @@ fn scale_to_two(c: &TestCluster, scheduler_started: &serde_json::Value) {
 fn bridge_builders_have_their_own_addresses() {
     require_docker();
     let _turn = support::host_network_turn(&ONE_CLUSTER_AT_A_TIME);
-    build_image();
+    support::build_debian_image(REPO);
     let c = TestCluster::new("bridge");
     c.ok(&[
         "start",
@@ -373,7 +341,7 @@ fn bridge_builders_have_their_own_addresses() {
     ]);
     let client = PrivateClient::new(&c.client_conf()).unwrap();
     client.start().unwrap();
-    let errors = compile_all(&client, &c_sources(client.dir(), "br", 8), 2);
+    let errors = compile_all(&client, &support::c_sources(client.dir(), "br", 8), 2);
     assert!(errors.is_empty(), "{errors:?}");
     let stats = client.stats().unwrap();
     assert_eq!(
@@ -529,7 +497,7 @@ impl Drop for ComposeProject {
 fn compose_project_compiles_remotely_and_keeps_its_volumes() {
     require_docker();
     let _turn = support::host_network_turn(&ONE_CLUSTER_AT_A_TIME);
-    build_image();
+    support::build_debian_image(REPO);
     let p = ComposeProject {
         dir: tempfile::Builder::new()
             .prefix("sccache-compose-")
@@ -566,7 +534,7 @@ fn compose_project_compiles_remotely_and_keeps_its_volumes() {
     let conf = std::fs::read_to_string(p.dir.path().join("client.conf")).unwrap();
     let client = PrivateClient::new(&conf).unwrap();
     client.start().unwrap();
-    let errors = compile_all(&client, &c_sources(client.dir(), "cmp", 6), 2);
+    let errors = compile_all(&client, &support::c_sources(client.dir(), "cmp", 6), 2);
     assert!(errors.is_empty(), "{errors:?}");
     let stats = client.stats().unwrap();
     assert_eq!(

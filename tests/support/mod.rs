@@ -182,3 +182,35 @@ pub fn docker_path() -> PathBuf {
         })
         .expect("a docker client on PATH")
 }
+
+/// Builds the debian image on the test base into `repo` (skipped by the tool when
+/// it is up to date), failing with the tool's output when it cannot.
+pub fn build_debian_image(repo: &str) {
+    let base = test_base_image();
+    let args = ["image", "debian", "--base-image", &base, "--repo", repo];
+    let out = xtask(&project_root(), &args);
+    assert!(
+        out.status.success(),
+        "image build:\n{}\n{}",
+        stdout(&out),
+        stderr(&out)
+    );
+}
+
+/// `n` distinct small C files in `dir` (distinct, so no compile is a cache hit).
+pub fn c_sources(dir: &Path, prefix: &str, n: usize) -> Vec<PathBuf> {
+    let nonce = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    (0..n)
+        .map(|i| {
+            let path = dir.join(format!("{prefix}{i}.c"));
+            let body = format!(
+                "#include <string.h>\nint {prefix}{i}_{nonce}(const char *s) {{ return (int)strlen(s) * {i}; }}\n"
+            );
+            std::fs::write(&path, body).unwrap();
+            path
+        })
+        .collect()
+}
