@@ -59,7 +59,7 @@ pub fn state(name: &str) -> anyhow::Result<Option<ContainerState>> {
 
 /// Whether container `name` was started by this tool (carries [`CLUSTER_LABEL`]).
 pub fn is_ours(name: &str) -> anyhow::Result<bool> {
-    let label = docker::label_format("container", CLUSTER_LABEL);
+    let label = docker::label_format(CLUSTER_LABEL);
     Ok(
         docker::try_output(&["container", "inspect", "--format", &label, name])?.as_deref()
             == Some("1"),

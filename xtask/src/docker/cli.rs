@@ -208,9 +208,9 @@ pub fn host_platform() -> String {
     format!("linux/{arch}")
 }
 
-/// The `--format` template printing one label of an inspected object; `kind` is
-/// only for the reader (images and containers keep labels in the same place).
-pub fn label_format(_kind: &str, label: &str) -> String {
+/// The `--format` template printing one label of an inspected image or container
+/// (both keep labels in the same place).
+pub fn label_format(label: &str) -> String {
     format!("{{{{index .Config.Labels \"{label}\"}}}}")
 }
 
@@ -220,7 +220,7 @@ pub fn image_label(reference: &str, label: &str) -> anyhow::Result<Option<String
         "image",
         "inspect",
         "--format",
-        &label_format("image", label),
+        &label_format(label),
         reference,
     ])
 }

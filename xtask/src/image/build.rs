@@ -167,13 +167,7 @@ fn docker_build(root: &Path, plan: &Plan, choice: BuilderChoice) -> anyhow::Resu
             plan.hash_tag, plan.tag
         )
     })?;
-    let label = docker::output(&[
-        "image",
-        "inspect",
-        "--format",
-        &format!("{{{{index .Config.Labels \"{HASH_LABEL}\"}}}}"),
-        &plan.hash_tag,
-    ])?;
+    let label = docker::image_label(&plan.hash_tag, HASH_LABEL)?.unwrap_or_default();
     anyhow::ensure!(
         label == plan.hash,
         "{} was built but carries the hash label {label:?}",

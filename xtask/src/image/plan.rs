@@ -163,7 +163,10 @@ impl Plan {
             "image".into(),
             "inspect".into(),
             "--format".into(),
-            format!("{{{{index .Config.Labels \"{HASH_LABEL}\"}}}}|{{{{join .RepoTags \",\"}}}}"),
+            format!(
+                "{}|{{{{join .RepoTags \",\"}}}}",
+                docker::label_format(HASH_LABEL)
+            ),
             self.hash_tag.clone(),
         ]
     }
