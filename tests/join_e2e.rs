@@ -29,22 +29,7 @@ static ONE_CLUSTER_AT_A_TIME: Mutex<()> = Mutex::new(());
 
 /// A copy of the project tree with [`PROFILE`] added.
 fn test_root() -> tempfile::TempDir {
-    let tree = support::copy_tree();
-    let default = std::fs::read_to_string(tree.path().join("profiles/default.yaml")).unwrap();
-    let profile = default
-        .replace(
-            "scheduler_port: 10600",
-            &format!("scheduler_port: {SCHEDULER_PORT}"),
-        )
-        .replace("server_port: 10501", &format!("server_port: {SERVER_PORT}"))
-        .replace("172.31.250.", "172.31.252.");
-    assert_ne!(profile, default);
-    std::fs::write(
-        tree.path().join(format!("profiles/{PROFILE}.yaml")),
-        profile,
-    )
-    .unwrap();
-    tree
+    support::tree_with_profile(PROFILE, SCHEDULER_PORT, SERVER_PORT, 253)
 }
 
 /// `PROGRAM ARGS`, which must succeed.
@@ -268,73 +253,25 @@ impl Drop for SecondHost {
 /// The cluster on this host, with its own name and state directory, removed (with
 /// its volumes) on drop.
 struct TestCluster {
-    root: tempfile::TempDir,
-    name: String,
-    state: tempfile::TempDir,
+    // Dropped before the tree: its cleanup runs the tool on this tree.
+    session: support::Session,
+    _root: tempfile::TempDir,
+}
+
+impl std::ops::Deref for TestCluster {
+    type Target = support::Session;
+    fn deref(&self) -> &support::Session {
+        &self.session
+    }
 }
 
 impl TestCluster {
     fn new() -> TestCluster {
+        let root = test_root();
+        let name = format!("sccache-join-{}", std::process::id());
         TestCluster {
-            root: test_root(),
-            name: format!("sccache-join-{}", std::process::id()),
-            state: tempfile::Builder::new()
-                .prefix("sccache-state-")
-                .tempdir()
-                .unwrap(),
-        }
-    }
-
-    /// `xtask ARGS` with this cluster's root, state directory, name and repository,
-    /// and `env` added.
-    fn run_with(&self, state: &Path, env: &[(&str, &str)], args: &[&str]) -> Output {
-        Command::new(env!("CARGO_BIN_EXE_xtask"))
-            .args(["--root", self.root.path().to_str().unwrap()])
-            .args(["--state-dir", state.to_str().unwrap()])
-            .args(args)
-            .env("SCCACHE_DOCKER_CONTAINER", &self.name)
-            .env("SCCACHE_DOCKER_REPO", REPO)
-            .envs(env.iter().copied())
-            .output()
-            .unwrap()
-    }
-
-    fn ok(&self, args: &[&str]) -> String {
-        let out = self.run_with(self.state.path(), &[], args);
-        assert!(
-            out.status.success(),
-            "xtask {}:\n{}\n{}",
-            args.join(" "),
-            stdout(&out),
-            stderr(&out)
-        );
-        stdout(&out)
-    }
-
-    /// `status --json`, whether or not the cluster is healthy.
-    fn status(&self) -> serde_json::Value {
-        let out = self.run_with(self.state.path(), &[], &["status", "--json"]);
-        serde_json::from_slice(&out.stdout)
-            .unwrap_or_else(|e| panic!("status --json: {e}\n{}", stderr(&out)))
-    }
-
-    fn client_conf(&self) -> String {
-        let conf = self.state.path().join("client-for-test.conf");
-        self.ok(&[
-            "client-config",
-            "--output",
-            conf.to_str().unwrap(),
-            "--force",
-        ]);
-        std::fs::read_to_string(conf).unwrap()
-    }
-}
-
-impl Drop for TestCluster {
-    fn drop(&mut self) {
-        let out = self.run_with(self.state.path(), &[], &["remove-container", "--purge"]);
-        if !out.status.success() {
-            eprintln!("cleanup of {}: {}", self.name, stderr(&out));
+            session: support::Session::new(root.path(), name, REPO),
+            _root: root,
         }
     }
 }

@@ -15,7 +15,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use support::{require_docker, stderr, stdout};
+use support::require_docker;
 use xtask::sccache::client::PrivateClient;
 
 const REPO: &str = "sccache-dist-e2e-resilience";
@@ -32,78 +32,33 @@ const AFTER_DISRUPTION: usize = 12;
 /// A copy of the project tree with [`PROFILE`] added, made once per test binary.
 fn test_root() -> &'static Path {
     static ROOT: std::sync::OnceLock<tempfile::TempDir> = std::sync::OnceLock::new();
-    ROOT.get_or_init(|| {
-        let tree = support::copy_tree();
-        let default = std::fs::read_to_string(tree.path().join("profiles/default.yaml")).unwrap();
-        let profile = default
-            .replace(
-                "scheduler_port: 10600",
-                &format!("scheduler_port: {SCHEDULER_PORT}"),
-            )
-            .replace("server_port: 10501", &format!("server_port: {SERVER_PORT}"))
-            .replace("172.31.250.", "172.31.252.");
-        assert_ne!(profile, default);
-        let path = tree.path().join(format!("profiles/{PROFILE}.yaml"));
-        std::fs::write(path, profile).unwrap();
-        tree
-    })
-    .path()
+    ROOT.get_or_init(|| support::tree_with_profile(PROFILE, SCHEDULER_PORT, SERVER_PORT, 252))
+        .path()
 }
 
 /// Host mode binds fixed ports: the cluster tests take turns.
 static ONE_CLUSTER_AT_A_TIME: Mutex<()> = Mutex::new(());
 
 /// A cluster with its own name and state directory, removed (with its volumes) on drop.
-struct TestCluster {
-    name: String,
-    state: tempfile::TempDir,
+struct TestCluster(support::Session);
+
+impl std::ops::Deref for TestCluster {
+    type Target = support::Session;
+    fn deref(&self) -> &support::Session {
+        &self.0
+    }
 }
 
 impl TestCluster {
     /// Builds the image and starts a cluster of `builders` servers on the host network.
     fn start(tag: &str, builders: usize) -> TestCluster {
         support::build_debian_image(REPO);
-        let c = TestCluster {
-            name: format!("sccache-rs-{tag}-{}", std::process::id()),
-            state: tempfile::Builder::new()
-                .prefix("sccache-state-")
-                .tempdir()
-                .unwrap(),
-        };
+        let name = format!("sccache-rs-{tag}-{}", std::process::id());
+        let c = TestCluster(support::Session::new(test_root(), name, REPO));
         let n = builders.to_string();
         let args = ["start", "debian", "--profile", PROFILE, "--builders", &n];
         c.ok(&[&args[..], &["--advertise", "127.0.0.1"]].concat());
         c
-    }
-
-    fn run(&self, args: &[&str]) -> std::process::Output {
-        std::process::Command::new(env!("CARGO_BIN_EXE_xtask"))
-            .args(["--root", test_root().to_str().unwrap()])
-            .args(["--state-dir", self.state.path().to_str().unwrap()])
-            .args(args)
-            .env("SCCACHE_DOCKER_CONTAINER", &self.name)
-            .env("SCCACHE_DOCKER_REPO", REPO)
-            .output()
-            .unwrap()
-    }
-
-    fn ok(&self, args: &[&str]) -> String {
-        let out = self.run(args);
-        assert!(
-            out.status.success(),
-            "xtask {}:\n{}\n{}",
-            args.join(" "),
-            stdout(&out),
-            stderr(&out)
-        );
-        stdout(&out)
-    }
-
-    /// `status --json`, whether or not the cluster is healthy.
-    fn status(&self) -> serde_json::Value {
-        let out = self.run(&["status", "--json"]);
-        serde_json::from_slice(&out.stdout)
-            .unwrap_or_else(|e| panic!("status --json: {e}\n{}", stderr(&out)))
     }
 
     /// Polls `status --json` until the scheduler counts `n` servers; returns the
@@ -139,15 +94,6 @@ impl TestCluster {
 
     fn server_addr(&self, i: usize) -> String {
         format!("127.0.0.1:{}", SERVER_PORT as usize + i - 1)
-    }
-}
-
-impl Drop for TestCluster {
-    fn drop(&mut self) {
-        let out = self.run(&["remove-container", "--purge"]);
-        if !out.status.success() {
-            eprintln!("cleanup of {}: {}", self.name, stderr(&out));
-        }
     }
 }
 

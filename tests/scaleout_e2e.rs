@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use support::{docker_maybe, project_root, require_docker, stderr, stdout, xtask};
+use support::{docker_maybe, project_root, require_docker, stderr, xtask};
 use xtask::cluster::{model::Network, plan, Cluster, Scheduler};
 use xtask::sccache::client::PrivateClient;
 
@@ -33,95 +33,27 @@ const SERVER_PORT: u16 = 10691;
 /// A copy of the project tree with [`PROFILE`] added, made once per test binary.
 fn test_root() -> &'static Path {
     static ROOT: std::sync::OnceLock<tempfile::TempDir> = std::sync::OnceLock::new();
-    ROOT.get_or_init(|| {
-        let tree = support::copy_tree();
-        let default = std::fs::read_to_string(tree.path().join("profiles/default.yaml")).unwrap();
-        let profile = default
-            .replace(
-                "scheduler_port: 10600",
-                &format!("scheduler_port: {SCHEDULER_PORT}"),
-            )
-            .replace("server_port: 10501", &format!("server_port: {SERVER_PORT}"))
-            .replace("172.31.250.", "172.31.251.");
-        assert_ne!(profile, default);
-        std::fs::write(
-            tree.path().join(format!("profiles/{PROFILE}.yaml")),
-            profile,
-        )
-        .unwrap();
-        tree
-    })
-    .path()
+    ROOT.get_or_init(|| support::tree_with_profile(PROFILE, SCHEDULER_PORT, SERVER_PORT, 251))
+        .path()
 }
 
 /// Host mode binds fixed ports: the cluster tests take turns.
 static ONE_CLUSTER_AT_A_TIME: Mutex<()> = Mutex::new(());
 
 /// A cluster with its own name and state directory, removed (with its volumes) on drop.
-struct TestCluster {
-    name: String,
-    state: tempfile::TempDir,
+struct TestCluster(support::Session);
+
+impl std::ops::Deref for TestCluster {
+    type Target = support::Session;
+    fn deref(&self) -> &support::Session {
+        &self.0
+    }
 }
 
 impl TestCluster {
     fn new(tag: &str) -> TestCluster {
-        TestCluster {
-            name: format!("sccache-so-{tag}-{}", std::process::id()),
-            state: tempfile::Builder::new()
-                .prefix("sccache-state-")
-                .tempdir()
-                .unwrap(),
-        }
-    }
-
-    fn run(&self, args: &[&str]) -> std::process::Output {
-        std::process::Command::new(env!("CARGO_BIN_EXE_xtask"))
-            .args(["--root", test_root().to_str().unwrap()])
-            .args(["--state-dir", self.state.path().to_str().unwrap()])
-            .args(args)
-            .env("SCCACHE_DOCKER_CONTAINER", &self.name)
-            .env("SCCACHE_DOCKER_REPO", REPO)
-            .output()
-            .unwrap()
-    }
-
-    fn ok(&self, args: &[&str]) -> String {
-        let out = self.run(args);
-        assert!(
-            out.status.success(),
-            "xtask {}:\n{}\n{}",
-            args.join(" "),
-            stdout(&out),
-            stderr(&out)
-        );
-        stdout(&out)
-    }
-
-    /// `status --json`, whether or not the cluster is healthy.
-    fn status(&self) -> serde_json::Value {
-        let out = self.run(&["status", "--json"]);
-        serde_json::from_slice(&out.stdout)
-            .unwrap_or_else(|e| panic!("status --json: {e}\n{}", stderr(&out)))
-    }
-
-    fn client_conf(&self) -> String {
-        let conf = self.state.path().join("client-for-test.conf");
-        self.ok(&[
-            "client-config",
-            "--output",
-            conf.to_str().unwrap(),
-            "--force",
-        ]);
-        std::fs::read_to_string(conf).unwrap()
-    }
-}
-
-impl Drop for TestCluster {
-    fn drop(&mut self) {
-        let out = self.run(&["remove-container", "--purge"]);
-        if !out.status.success() {
-            eprintln!("cleanup of {}: {}", self.name, stderr(&out));
-        }
+        let name = format!("sccache-so-{tag}-{}", std::process::id());
+        TestCluster(support::Session::new(test_root(), name, REPO))
     }
 }
 

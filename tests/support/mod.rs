@@ -214,3 +214,120 @@ pub fn c_sources(dir: &Path, prefix: &str, n: usize) -> Vec<PathBuf> {
         })
         .collect()
 }
+
+/// The xtask binary as one test cluster's user: its own project root, state
+/// directory, container name and image repository. Dropping it removes the
+/// cluster's containers, volumes and network, and its state directory.
+pub struct Session {
+    /// The project root the binary is pointed at (`--root`).
+    pub root: PathBuf,
+    /// The state directory (`--state-dir`), removed with the session.
+    pub state: tempfile::TempDir,
+    /// The container name (`SCCACHE_DOCKER_CONTAINER`).
+    pub name: String,
+    /// The image repository (`SCCACHE_DOCKER_REPO`).
+    pub repo: String,
+}
+
+impl Session {
+    /// A session with a fresh state directory.
+    pub fn new(root: &Path, name: String, repo: &str) -> Session {
+        let state = tempfile::Builder::new()
+            .prefix("sccache-state-")
+            .tempdir()
+            .unwrap();
+        Session {
+            root: root.to_owned(),
+            state,
+            name,
+            repo: repo.to_owned(),
+        }
+    }
+
+    /// `xtask ARGS` with the state directory `state` and `env` added.
+    pub fn run_with(&self, state: &Path, env: &[(&str, &str)], args: &[&str]) -> Output {
+        std::process::Command::new(env!("CARGO_BIN_EXE_xtask"))
+            .arg("--root")
+            .arg(&self.root)
+            .arg("--state-dir")
+            .arg(state)
+            .args(args)
+            .env("SCCACHE_DOCKER_CONTAINER", &self.name)
+            .env("SCCACHE_DOCKER_REPO", &self.repo)
+            .envs(env.iter().copied())
+            .output()
+            .unwrap()
+    }
+
+    /// `xtask ARGS` with this session's state directory.
+    pub fn run(&self, args: &[&str]) -> Output {
+        self.run_with(self.state.path(), &[], args)
+    }
+
+    /// `xtask ARGS`, which must succeed; its stdout.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(
+            out.status.success(),
+            "xtask {}:\n{}\n{}",
+            args.join(" "),
+            stdout(&out),
+            stderr(&out)
+        );
+        stdout(&out)
+    }
+
+    /// `status --json`, whether or not the cluster is healthy.
+    pub fn status(&self) -> serde_json::Value {
+        let out = self.run(&["status", "--json"]);
+        serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|e| panic!("status --json: {e}\n{}", stderr(&out)))
+    }
+
+    /// The client config `client-config` writes for this cluster.
+    pub fn client_conf(&self) -> String {
+        let conf = self.state.path().join("client-for-test.conf");
+        self.ok(&[
+            "client-config",
+            "--output",
+            conf.to_str().unwrap(),
+            "--force",
+        ]);
+        std::fs::read_to_string(conf).unwrap()
+    }
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        let out = self.run(&["remove-container", "--purge"]);
+        if !out.status.success() {
+            eprintln!("cleanup of {}: {}", self.name, stderr(&out));
+        }
+    }
+}
+
+/// A copy of the project tree with a runtime profile `name` added: the default one
+/// on its own ports and bridge subnet (`172.31.NET.0/24`), so that neither a cluster
+/// on the default ports nor another test's answers for the test's cluster.
+pub fn tree_with_profile(
+    name: &str,
+    scheduler_port: u16,
+    server_port: u16,
+    net: u8,
+) -> tempfile::TempDir {
+    let tree = copy_tree();
+    let default = std::fs::read_to_string(tree.path().join("profiles/default.yaml")).unwrap();
+    let profile = default
+        .replace(
+            "scheduler_port: 10600",
+            &format!("scheduler_port: {scheduler_port}"),
+        )
+        .replace("server_port: 10501", &format!("server_port: {server_port}"))
+        .replace("172.31.250.", &format!("172.31.{net}."));
+    assert_ne!(
+        profile, default,
+        "the default profile changed: update tree_with_profile"
+    );
+    std::fs::write(tree.path().join(format!("profiles/{name}.yaml")), profile).unwrap();
+    tree
+}
