@@ -501,16 +501,16 @@ fn lifecycle_commands_without_a_cluster() {
 fn known_failures_are_named() {
     let log = "WARN sccache_dist: heartbeat failed: 401 invalid_bearer_token_mismatched_address";
     assert_eq!(
-        xtask::cluster::diagnose::diagnose(log),
-        [xtask::cluster::diagnose::MISMATCHED_ADDRESS_ADVICE]
+        xtask::lifecycle::diagnose::diagnose(log),
+        [xtask::lifecycle::diagnose::MISMATCHED_ADDRESS_ADVICE]
     );
     let log = "bwrap: Can't mount proc on /newroot/proc: Operation not permitted";
     assert_eq!(
-        xtask::cluster::diagnose::diagnose(log),
-        [xtask::cluster::diagnose::BWRAP_ADVICE]
+        xtask::lifecycle::diagnose::diagnose(log),
+        [xtask::lifecycle::diagnose::BWRAP_ADVICE]
     );
     assert_eq!(
-        xtask::cluster::diagnose::diagnose("error: Connection refused (os error 111)"),
-        [xtask::cluster::diagnose::REFUSED_ADVICE]
+        xtask::lifecycle::diagnose::diagnose("error: Connection refused (os error 111)"),
+        [xtask::lifecycle::diagnose::REFUSED_ADVICE]
     );
 }

@@ -321,12 +321,12 @@ fn check_configs_passes_on_shipped_profiles_and_fails_on_broken_ones() {
 
     // A rendered set, then broken one way at a time.
     let profile = xtask::profile::runtime::load_named(&root, "default").unwrap();
-    let secrets = xtask::state::Secrets::generate(profile.profile.server_auth).unwrap();
+    let secrets = xtask::sccache::Secrets::generate(profile.settings.server_auth).unwrap();
     let t = xtask::render::Templates::load(&root).unwrap();
     let inputs = secrets.config_inputs(&profile, "10.1.2.3").unwrap();
     let good = t.configs(&profile, &inputs, "test").unwrap();
     /// What is broken, how, and what the error must say.
-    type Breakage = (&'static str, fn(&mut xtask::render::Configs), &'static str);
+    type Breakage = (&'static str, fn(&mut xtask::sccache::Configs), &'static str);
     let breakages: [Breakage; 8] = [
         (
             "unknown key",
@@ -386,7 +386,7 @@ fn check_configs_passes_on_shipped_profiles_and_fails_on_broken_ones() {
     ];
     let dir = tempfile::tempdir().unwrap();
     for (what, breaker, expected) in breakages {
-        let mut c = xtask::render::Configs {
+        let mut c = xtask::sccache::Configs {
             scheduler: good.scheduler.clone(),
             server: good.server.clone(),
             client: good.client.clone(),

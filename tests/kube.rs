@@ -14,8 +14,8 @@ use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use serde_yaml::Value;
 use support::{project_root, stderr, stdout, xtask};
-use xtask::cluster::container::{CAPABILITIES, CONFIG_MOUNT, STOP_GRACE_SECS};
 use xtask::cluster::kube;
+use xtask::model::run_spec::{CAPABILITIES, CONFIG_MOUNT, STOP_GRACE_SECS};
 use xtask::render::kube::{init_script, POD_IP_PLACEHOLDER, RENDERED_CONFIG_DIR, STATUS_PATH};
 
 /// The oldest and the newest Kubernetes the validator ships schemas for that have
@@ -196,7 +196,7 @@ fn probes_config_mount_and_cache_root_match_the_docker_setup() {
     let (_tmp, dir, _) = render(&["--builders", "3"]);
     let cs = containers(&manifests(&dir));
     let profile = xtask::profile::runtime::load_named(&project_root(), "default").unwrap();
-    let rt = &profile.profile;
+    let rt = &profile.settings;
     let (_, scheduler) = named(&cs, "scheduler");
     for probe in ["readinessProbe", "livenessProbe"] {
         let get = &scheduler[probe]["httpGet"];
@@ -300,7 +300,7 @@ fn secrets_stay_in_the_secrets_which_are_private() {
 fn configs_check_out_and_point_at_the_scheduler_service() {
     let (_tmp, dir, _) = render(&["--builders", "3", "--namespace", "ci"]);
     let files = secret_files(&manifests(&dir));
-    let configs = xtask::render::Configs {
+    let configs = xtask::sccache::Configs {
         scheduler: files["scheduler.conf"].clone(),
         server: files["server.conf.in"].clone(),
         client: files["client.conf"].clone(),

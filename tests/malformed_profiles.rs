@@ -10,7 +10,7 @@ use std::path::Path;
 
 use support::{copy_tree, snapshot, stderr, xtask};
 use xtask::profile::distro::Distro;
-use xtask::profile::runtime::Profile;
+use xtask::profile::runtime::RuntimeProfile;
 use xtask::profile::source::{ProfileError, Source};
 
 const SUM: &str = "4c6f890434cee3521206c2f1f5a772587e5b8f02635a85fe0ade3e83d9b2ec58";
@@ -245,7 +245,7 @@ fn load(kind: Kind, display: &str, text: &str) -> Result<(), ProfileError> {
     let src = Source::from_bytes(display, text.as_bytes().to_vec())?;
     match kind {
         Kind::Distro => Distro::from_source(&src).map(drop),
-        Kind::Runtime => Profile::from_source(&src).map(drop),
+        Kind::Runtime => RuntimeProfile::from_source(&src).map(drop),
     }
 }
 

@@ -14,13 +14,14 @@ use std::time::Duration;
 
 use serde_yaml::Value;
 use support::project_root;
-use xtask::cluster::container::{
+use xtask::cluster::compose;
+use xtask::cluster::kube::{self, Builders, KubeRequest};
+use xtask::model::run_spec::{
     CAPABILITIES, CONFIG_MOUNT, RESTART_POLICY, SECURITY_OPTS, STOP_GRACE_SECS,
 };
-use xtask::cluster::kube::{self, Builders, KubeRequest};
-use xtask::cluster::{compose, specs, Cluster};
+use xtask::model::{specs, Cluster};
 use xtask::profile::runtime::NetworkMode;
-use xtask::state::StateDir;
+use xtask::store::StateDir;
 
 const BUILDERS: usize = 3;
 
@@ -47,7 +48,7 @@ fn render() -> Forms {
     let root = project_root();
     let tmp = tempfile::tempdir().unwrap();
     let req = compose::ComposeRequest {
-        cluster: xtask::cluster::start::StartRequest {
+        cluster: xtask::cluster::StartRequest {
             distro: "debian".into(),
             profile: "default".into(),
             cache_dir: None,
@@ -64,10 +65,11 @@ fn render() -> Forms {
     let p = compose::write(&root, &req).unwrap();
     // `start`'s lines, with the configs mounted from the state directory as `start`
     // mounts them (absolute paths); compose mounts the same files relative to it.
-    let sources = specs::ConfigSources::state(&StateDir::new(Some(p.dir.clone()))).unwrap();
+    let sources =
+        xtask::lifecycle::configs::state_sources(&StateDir::new(Some(p.dir.clone()))).unwrap();
     let runs: Vec<Vec<String>> = specs::all_from(&p.cluster, &sources)
         .iter()
-        .map(|s| s.args())
+        .map(|s| xtask::docker::run::run(s).argv().to_vec())
         .collect();
     let compose: Value =
         serde_yaml::from_str(&std::fs::read_to_string(p.dir.join("compose.yaml")).unwrap())
@@ -390,8 +392,8 @@ fn compose_mounts(r: &Role) -> Vec<(String, String, bool)> {
 /// profile's cache_root, read-write, in all three; docker and compose mount the
 /// same config directory and the same named volume.
 fn check_mounts(f: &Forms, r: &Role) {
-    let cache_root = f.cluster.profile.profile.cache_root.as_str();
-    assert_eq!(f.kube_cluster.profile.profile.cache_root, cache_root);
+    let cache_root = f.cluster.runtime.settings.cache_root.as_str();
+    assert_eq!(f.kube_cluster.runtime.settings.cache_root, cache_root);
     let mut want = vec![(CONFIG_MOUNT.to_owned(), true)];
     if r.builder {
         want.push((cache_root.to_owned(), false));
@@ -495,7 +497,7 @@ fn check_ports(f: &Forms, r: &Role) {
         r.what
     );
 
-    let rt = &f.cluster.profile.profile;
+    let rt = &f.cluster.runtime.settings;
     let want_kube = if r.builder {
         rt.server_port
     } else {

@@ -12,7 +12,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use support::{docker_maybe, project_root, require_docker, stderr, xtask};
-use xtask::cluster::{model::Network, plan, Cluster, Scheduler};
+use xtask::model::{placement as plan, Cluster, Network, Scheduler};
 use xtask::sccache::client::PrivateClient;
 
 const REPO: &str = "sccache-dist-e2e-scaleout";
@@ -317,7 +317,7 @@ fn model_cluster() -> Cluster {
             port: 10600,
         },
         servers: Vec::new(),
-        profile: xtask::profile::runtime::load_named(&project_root(), "default").unwrap(),
+        runtime: xtask::profile::runtime::load_named(&project_root(), "default").unwrap(),
     }
 }
 
@@ -332,7 +332,13 @@ fn every_server_has_its_own_address() {
     let placed: Vec<_> = c
         .servers
         .iter()
-        .map(|s| (s.container.as_str(), s.public_addr(), s.cache.as_str()))
+        .map(|s| {
+            (
+                s.container.as_str(),
+                s.public_addr(),
+                s.cache.volume().unwrap(),
+            )
+        })
         .collect();
     assert_eq!(
         placed,
@@ -375,11 +381,11 @@ fn every_server_has_its_own_jwt() {
         c.servers.push(s);
     }
     let auth = xtask::profile::runtime::ServerAuth::JwtHs256;
-    let secrets = xtask::state::Secrets::generate(auth).unwrap();
+    let secrets = xtask::sccache::Secrets::generate(auth).unwrap();
     let key = secrets.jwt_key.clone().unwrap();
     let t = xtask::render::Templates::load(&project_root()).unwrap();
-    let configs = xtask::cluster::configs::render(&t, &c, &secrets, "test").unwrap();
-    for ((name, triple), s) in configs.triples().zip(&c.servers) {
+    let configs = xtask::render::cluster_configs::render(&t, &c, &secrets, "test").unwrap();
+    for ((name, triple), s) in xtask::render::cluster_configs::triples(&configs).zip(&c.servers) {
         let problems = xtask::sccache::config_check::check(&triple);
         assert!(problems.is_empty(), "{name}: {problems:?}");
         let jwt = triple
@@ -494,7 +500,8 @@ fn compose_project_compiles_remotely_and_keeps_its_volumes() {
 #[test]
 fn compose_services_match_the_run_specs() {
     use std::os::unix::fs::PermissionsExt;
-    use xtask::cluster::{compose, specs};
+    use xtask::cluster::compose;
+    use xtask::model::specs;
     let out = tempfile::tempdir().unwrap();
     let req = compose::ComposeRequest {
         cluster: start_request(),
@@ -512,7 +519,7 @@ fn compose_services_match_the_run_specs() {
     for (service, spec) in p.services.iter().zip(&run_specs) {
         let svc = &yaml["services"][service.as_str()];
         assert_eq!(
-            run_view(&spec.args()),
+            run_view(xtask::docker::run::run(spec).argv()),
             compose_view(svc, &spec.image),
             "{service}"
         );
@@ -535,8 +542,8 @@ fn compose_services_match_the_run_specs() {
     }
 }
 
-fn start_request() -> xtask::cluster::start::StartRequest {
-    xtask::cluster::start::StartRequest {
+fn start_request() -> xtask::cluster::StartRequest {
+    xtask::cluster::StartRequest {
         distro: "debian".into(),
         profile: "default".into(),
         cache_dir: None,

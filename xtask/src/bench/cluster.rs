@@ -9,83 +9,11 @@ use std::time::Duration;
 use super::distcc::Distccd;
 use super::native::NativeDist;
 use super::report::{self, Row};
+pub use super::spec::{scheduler_jobs_per_server, scheduler_slots, ClusterBench, Setup};
 use super::workload::{Measured, Workload};
-use crate::cluster::start::{self, StartRequest};
-use crate::cluster::{lifecycle, scale};
-use crate::profile::runtime::{self, LogLevel};
-use crate::sccache::client_config;
-use crate::state::StateDir;
-
-/// What to measure.
-pub struct ClusterBench {
-    /// How to start the benchmark's own cluster (its own name and state), with
-    /// one build server.
-    pub start: StartRequest,
-    /// The container way runs with 1..=`builders` build servers: first with one
-    /// (beside the other ways), then scaled up one server at a time.
-    pub builders: usize,
-    /// Jobs the scheduler gives one server of this machine (cores + 1 + cores/8).
-    pub slots_per_server: usize,
-    /// Start → ready measurements.
-    pub starts: usize,
-    /// C files in the batch.
-    pub compiles: usize,
-    /// Compiles at once, in every way.
-    pub jobs: usize,
-    /// Rounds of every way, interleaved; each row shows the median round.
-    pub rounds: usize,
-    /// sccache-dist's deployment, native and in the container.
-    pub setup: Setup,
-    /// Also measure each control flipped from `setup`, one at a time.
-    pub controls: bool,
-}
-
-/// The deployment controls of sccache-dist the benchmark can vary.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Setup {
-    /// `SCCACHE_LOG` of the scheduler and the server.
-    pub log_level: LogLevel,
-    /// The cache root (toolchains and the overlay build dir) on tmpfs (/dev/shm)
-    /// instead of a disk directory (native) or the named volume (container).
-    pub tmpfs: bool,
-}
-
-impl Setup {
-    /// The controls flipped one at a time: the log level (info ↔ warn) and tmpfs.
-    pub fn controls(self) -> Vec<Setup> {
-        let other = match self.log_level {
-            LogLevel::Info => LogLevel::Warn,
-            _ => LogLevel::Info,
-        };
-        vec![
-            Setup {
-                log_level: other,
-                ..self
-            },
-            Setup {
-                tmpfs: !self.tmpfs,
-                ..self
-            },
-        ]
-    }
-
-    fn label(self, disk: &str) -> String {
-        let build = if self.tmpfs { "tmpfs" } else { disk };
-        format!("log {}, cache {build}", self.log_level.as_str())
-    }
-}
-
-/// The scheduler gives one server at most this many jobs at once (sccache-dist's
-/// load weight); a job beyond it compiles locally.
-pub fn scheduler_jobs_per_server(cores: usize) -> usize {
-    cores + 1 + cores / 8
-}
-
-/// The scheduler's capacity with `builders` servers of `slots_per_server` jobs each:
-/// the compiles it distributes at once; a job beyond it compiles locally.
-pub fn scheduler_slots(builders: usize, slots_per_server: usize) -> usize {
-    builders * slots_per_server
-}
+use crate::cluster::{client_config, scale, start, stop};
+use crate::profile::runtime;
+use crate::store::StateDir;
 
 /// Runs the benchmark with a cluster of its own, removed afterwards (containers,
 /// volumes and network: `--purge`), also on an error.
@@ -98,7 +26,7 @@ pub fn run(root: &Path, b: &ClusterBench) -> anyhow::Result<()> {
     let state = StateDir::new(Some(state_dir.path().to_owned()));
     let load_before = report::load_average();
     let result = measure(root, &state, b);
-    let _ = lifecycle::remove_containers(&state, true);
+    let _ = stop::remove_containers(&state, true);
     let (ready, phases) = result?;
     report::print(b, &ready, &phases, &load_before);
     Ok(())
@@ -232,7 +160,7 @@ struct ContainerCluster<'a> {
 
 impl Drop for ContainerCluster<'_> {
     fn drop(&mut self) {
-        let _ = lifecycle::remove_containers(self.state, true);
+        let _ = stop::remove_containers(self.state, true);
     }
 }
 
@@ -244,7 +172,7 @@ fn start_container<'a>(
     setup: Setup,
     starts: usize,
 ) -> anyhow::Result<ContainerCluster<'a>> {
-    lifecycle::remove_containers(state, true)?;
+    stop::remove_containers(state, true)?;
     let tmpfs_cache = match setup.tmpfs {
         true => Some(
             tempfile::Builder::new()
@@ -267,7 +195,7 @@ fn start_container<'a>(
     };
     for i in 0..starts {
         if i > 0 {
-            lifecycle::stop(state)?;
+            stop::stop(state)?;
         }
         c.ready.push(start::start(root, state, &req)?.ready_after);
     }

@@ -8,12 +8,13 @@ use std::time::Duration;
 use anyhow::Context;
 
 use super::{median, timed, verdict};
+use crate::base::project;
 use crate::image::build;
 use crate::image::builder;
 use crate::image::plan::plan;
 use crate::image::request::ImageRequest;
-use crate::state::StateDir;
-use crate::{docker, profile, project};
+use crate::store::StateDir;
+use crate::{docker, profile};
 
 /// Runs the benchmark for the one distro of `req`; `image_args` are the `image`
 /// command line that makes the same request (timed as a whole process).
@@ -102,12 +103,8 @@ fn time_cached_build(
         .tempdir()?;
     plan.write_context(dir.path())?;
     let cmd = plan.build_command(dir.path(), picked.builder);
-    eprintln!("$ {}", docker::show_with_env(picked.builder.env(), &cmd));
-    let docker_build = || {
-        let mut c = Command::new("docker");
-        c.args(&cmd).envs(picked.builder.env().iter().copied());
-        c
-    };
+    eprintln!("$ {}", cmd.shown());
+    let docker_build = || cmd.std_command();
     // Untimed: the image may have come from the other builder, whose cache this
     // builder cannot use; one build fills this builder's cache.
     timed(&mut docker_build())?;
@@ -125,10 +122,10 @@ fn report_size(root: &Path, req: &ImageRequest, distro: &str, tag: &str) -> anyh
         None => profile::find_distro(root, distro)?.base_ref(),
     };
     let size = |r: &str| -> anyhow::Result<f64> {
-        Ok(
-            docker::output(&["image", "inspect", "--format", "{{.Size}}", r])?.parse::<f64>()?
-                / 1e6,
-        )
+        Ok(docker::objects::image_inspect(r, "{{.Size}}")
+            .output()?
+            .parse::<f64>()?
+            / 1e6)
     };
     let (img, base_size) = (size(tag)?, size(&base)?);
     println!(
@@ -136,10 +133,11 @@ fn report_size(root: &Path, req: &ImageRequest, distro: &str, tag: &str) -> anyh
         img - base_size,
         verdict(img - base_size <= 40.0)
     );
-    let tools = docker::output(&[
+    let tools = docker::DockerCommand::new([
         "run", "--rm", "--entrypoint", "bash", tag, "-c",
         "for t in cc gcc clang cargo rustc; do command -v $t; done; ls -d /root/.cargo /usr/local/cargo 2>/dev/null; true",
-    ])?;
+    ])
+    .output()?;
     let tools = if tools.is_empty() {
         "none".to_owned()
     } else {

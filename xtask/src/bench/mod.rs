@@ -7,6 +7,7 @@ pub mod distcc;
 pub mod image;
 pub mod native;
 pub mod report;
+pub mod spec;
 pub mod workload;
 
 use std::process::Command;

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use super::cluster::{scheduler_slots, ClusterBench};
+use super::spec::{scheduler_slots, ClusterBench};
 use super::workload::Measured;
 use super::{median, verdict};
 

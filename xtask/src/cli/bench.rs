@@ -123,7 +123,7 @@ impl ClusterArgs {
         // with one (like the native way) and scaling up.
         let builders = start.builders.take().unwrap_or(1);
         let slots_per_server = bench::cluster::scheduler_jobs_per_server(cores);
-        let rt = runtime::load_named(&env.root, &self.target.profile)?.profile;
+        let rt = runtime::load_named(&env.root, &self.target.profile)?.settings;
         // On the host network, on loopback like the native run unless told.
         if start.network.unwrap_or(rt.network) == NetworkMode::Host {
             start.advertise.get_or_insert(Ipv4Addr::LOCALHOST);

@@ -4,8 +4,9 @@
 use std::path::PathBuf;
 
 use super::Env;
+use crate::cluster::check_configs::{self as config_check, Origin};
+use crate::lifecycle::records::Records;
 use crate::profile::DEFAULT_PROFILE;
-use crate::sccache::config_check::{self, Origin};
 
 /// Check sccache-dist configs as sccache-dist reads them, and that they agree.
 /// With a running cluster and no flag: the configs that cluster uses.

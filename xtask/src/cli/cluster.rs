@@ -7,9 +7,8 @@ use std::time::Duration;
 use super::flags::{ClusterFlags, Target};
 use super::output::print_started;
 use super::Env;
-use crate::cluster::start;
-use crate::cluster::{doctor, lifecycle, scale, status};
-use crate::sccache::client_config;
+use crate::cluster::{client_config, scale, start, stop};
+use crate::{doctor, status};
 
 /// Start the cluster's containers and wait until its build servers have registered.
 #[derive(clap::Args)]
@@ -40,7 +39,7 @@ pub struct Stop {}
 
 impl Stop {
     pub fn run(self, env: &Env) -> anyhow::Result<()> {
-        lifecycle::stop(&env.state)
+        stop::stop(&env.state)
     }
 }
 
@@ -101,7 +100,7 @@ pub struct Logs {
 
 impl Logs {
     pub fn run(self, env: &Env) -> anyhow::Result<()> {
-        lifecycle::logs(
+        stop::logs(
             &env.state,
             self.follow,
             self.tail,
@@ -120,7 +119,7 @@ pub struct RemoveContainer {
 
 impl RemoveContainer {
     pub fn run(self, env: &Env) -> anyhow::Result<()> {
-        lifecycle::remove_containers(&env.state, self.purge)
+        stop::remove_containers(&env.state, self.purge)
     }
 }
 

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use clap::ValueEnum;
 
-use crate::cluster::start::StartRequest;
+use crate::cluster::StartRequest;
 use crate::image::builder::BuilderChoice;
 use crate::image::request::{ImageRequest, Selection};
 use crate::profile::runtime::NetworkMode;

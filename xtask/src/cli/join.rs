@@ -6,9 +6,9 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use super::Env;
-use crate::cluster::join::{self, JoinRequest};
-use crate::cluster::remote::{self, BundleRequest};
-use crate::cluster::revoke::{self, RevokeRequest};
+use crate::remote::bundle::{self as remote, BundleRequest};
+use crate::remote::join::{self, JoinRequest};
+use crate::remote::revoke::{self, RevokeRequest};
 
 /// Write a join bundle for a build server on another host (on the scheduler's
 /// host): its config with a credential bound to ADDRESS:PORT, the scheduler's URL

@@ -19,7 +19,7 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
-use crate::state::StateDir;
+use crate::store::StateDir;
 
 /// What every command is given: where the project and the state live.
 pub struct Env {
@@ -82,7 +82,7 @@ impl Cli {
     /// Runs the command the user gave.
     pub fn run(self) -> anyhow::Result<()> {
         let env = Env {
-            root: self.root.unwrap_or_else(crate::project::default_root),
+            root: self.root.unwrap_or_else(crate::base::project::default_root),
             state: StateDir::new(self.state_dir),
         };
         match self.command {

@@ -1,7 +1,7 @@
 //! What the commands print for the user.
 
 use super::Env;
-use crate::cluster::start::Started;
+use crate::cluster::Started;
 
 /// Prints what a successful start gives the user.
 pub fn print_started(env: &Env, s: &Started) {

@@ -3,9 +3,12 @@
 use super::flags::{BuildFlags, ClusterFlags, Target};
 use super::output::print_started;
 use super::Env;
-use crate::cluster::{container, doctor, lifecycle, start};
+use crate::cluster::{start, stop};
+use crate::doctor;
 use crate::image::build;
 use crate::image::request::Selection;
+use crate::lifecycle::container;
+use crate::lifecycle::records::Records;
 
 /// The distro `up` runs unless told: the one that builds without a registry
 /// (`install: local`).
@@ -75,7 +78,7 @@ impl Up {
                 "replacing the cluster started before ({})",
                 c.containers().join(", ")
             );
-            lifecycle::remove_containers(&env.state, false)?;
+            stop::remove_containers(&env.state, false)?;
         }
         Ok(())
     }

@@ -7,12 +7,14 @@
 
 use std::path::{Path, PathBuf};
 
-use super::specs::{self, ConfigSources};
-use super::start::{describe, write_configs, StartRequest};
-use super::{Cluster, Network};
+use super::request::{describe, StartRequest};
+use crate::base::atomic;
+use crate::lifecycle::configs::write_configs;
+use crate::model::specs::{self, ConfigSources};
+use crate::model::{Cluster, Network};
 use crate::render::compose;
-use crate::state::StateDir;
-use crate::{atomic, docker, image::HASH_LABEL};
+use crate::store::StateDir;
+use crate::{docker, image::HASH_LABEL};
 
 /// One `compose` request.
 #[derive(Debug, Clone)]

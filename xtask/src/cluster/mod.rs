@@ -1,25 +1,14 @@
-//! A running cluster: its typed model (one scheduler, a list of build servers),
-//! where its servers go, its `docker run` specs, starting and scaling it, waiting
-//! until it is ready, its lifecycle, status and diagnosis; build servers on other
-//! hosts (join bundles, joining, revoking).
+//! Commands on one cluster: `start` (and `up`'s start), `scale`, `stop`, `logs`,
+//! `remove-container`, `client-config`, `check-configs`, and the two renderings
+//! of what `start` would run: `compose` and `kube`.
 
+pub mod check_configs;
+pub mod client_config;
 pub mod compose;
-pub mod configs;
-pub mod container;
-pub mod diagnose;
-pub mod doctor;
-pub mod join;
 pub mod kube;
-pub mod lifecycle;
-pub mod model;
-pub mod plan;
-pub mod ports;
-pub mod readiness;
-pub mod remote;
-pub mod revoke;
+pub mod request;
 pub mod scale;
-pub mod specs;
 pub mod start;
-pub mod status;
+pub mod stop;
 
-pub use model::{Cluster, Network, Scheduler, Server};
+pub use request::{StartRequest, Started};

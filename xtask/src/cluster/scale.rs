@@ -5,11 +5,15 @@
 
 use std::time::{Duration, Instant};
 
-use super::readiness::wait_ready;
-use super::start::{clear_stopped_container, run_server, server_ports, write_configs, Started};
-use super::{container, plan, Cluster};
-use crate::docker;
-use crate::state::StateDir;
+use super::request::Started;
+use crate::docker::objects;
+use crate::lifecycle::configs::write_configs;
+use crate::lifecycle::launch::{clear_stopped_container, run_server, server_ports};
+use crate::lifecycle::readiness::wait_ready;
+use crate::lifecycle::records::Records;
+use crate::lifecycle::{container, ports};
+use crate::model::{placement, Cluster, Network};
+use crate::store::StateDir;
 
 /// Scales the recorded cluster to `n` build servers; fails when its scheduler is
 /// not running.
@@ -20,7 +24,7 @@ pub fn scale(
     timeout: Duration,
 ) -> anyhow::Result<Started> {
     let c = state.record()?;
-    docker::engine()?;
+    crate::docker::engine()?;
     let up = container::state(&c.scheduler.container)?.is_some_and(|s| s.is_up());
     anyhow::ensure!(
         up,
@@ -41,9 +45,9 @@ pub fn scale_to(
     timeout: Duration,
 ) -> anyhow::Result<Started> {
     anyhow::ensure!(
-        (1..=plan::MAX_BUILDERS).contains(&n),
+        (1..=placement::MAX_BUILDERS).contains(&n),
         "--builders takes 1 to {} build servers, not {n}",
-        plan::MAX_BUILDERS
+        placement::MAX_BUILDERS
     );
     let t0 = Instant::now();
     let have = c.servers.len();
@@ -67,11 +71,11 @@ fn grow(root: &std::path::Path, state: &StateDir, c: &mut Cluster, n: usize) -> 
     let all_in_one = c.all_in_one();
     let first_new = c.servers.len();
     for i in first_new + 1..=n {
-        let s = plan::server(c, i, all_in_one)?;
+        let s = placement::server(c, i, all_in_one)?;
         c.servers.push(s);
     }
-    if c.network == super::Network::Host {
-        super::ports::ensure_free(&server_ports(&c.servers[first_new..]))?;
+    if c.network == Network::Host {
+        ports::ensure_free(&server_ports(&c.servers[first_new..]))?;
     }
     write_configs(root, state, c)?;
     state.save_record(c)?;
@@ -98,10 +102,10 @@ fn shrink(
             container::stop(&s.container)?;
             container::remove(&s.container)?;
         }
-        if !s.cache.starts_with('/')
-            && docker::try_output(&["volume", "inspect", &s.cache])?.is_some()
-        {
-            docker::run_logged(&["volume".into(), "rm".into(), s.cache.clone()])?;
+        if let Some(volume) = s.cache.volume() {
+            if objects::volume_inspect(volume).try_output()?.is_some() {
+                objects::volume_remove(volume).run_logged()?;
+            }
         }
         println!(
             "removed the build server {} at {} (drained in {:.1}s)",

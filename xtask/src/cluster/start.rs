@@ -1,60 +1,20 @@
 //! `start`: secrets, configs, networking, the containers (a scheduler and N build
 //! servers), and the wait until every build server has registered.
 
-use std::net::Ipv4Addr;
-use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use anyhow::Context;
-
-use super::container;
-use super::model::{Cluster, Network, Scheduler, Server};
-use super::readiness::wait_ready;
-use super::{plan, specs};
+use super::request::{describe, StartRequest, Started};
 use crate::docker::{self, network as docker_network};
 use crate::image::HASH_LABEL;
-use crate::profile::runtime::{LogLevel, NetworkMode};
-use crate::profile::{self, validate, Profile};
-use crate::render::Templates;
-use crate::sccache::config_check;
-use crate::sccache::scheduler_status::SchedulerStatus;
-use crate::state::StateDir;
-
-/// One `start` request.
-#[derive(Debug, Clone)]
-pub struct StartRequest {
-    /// The distro whose image to run.
-    pub distro: String,
-    /// Runtime profile from profiles/.
-    pub profile: String,
-    /// Keep the cache root in this host directory instead of a named volume.
-    pub cache_dir: Option<PathBuf>,
-    /// Override the profile's network mode.
-    pub network: Option<NetworkMode>,
-    /// Host network: the IP clients and the scheduler reach the server at.
-    pub advertise: Option<Ipv4Addr>,
-    /// Container name (also names its volume and bridge network).
-    pub name: String,
-    /// Image repository the image was built into.
-    pub repo: String,
-    /// How long to wait for the build servers to register.
-    pub timeout: Duration,
-    /// Override the profile's log level (`SCCACHE_LOG` of both processes).
-    pub log_level: Option<LogLevel>,
-    /// How many build servers. None: 1, in the scheduler's container (role `all`).
-    /// Some(n) on a cluster that runs: scale it to n without restarting the scheduler.
-    pub builders: Option<usize>,
-}
-
-/// What a successful start reports.
-pub struct Started {
-    /// The cluster as started (and recorded).
-    pub cluster: Cluster,
-    /// The scheduler's figures when the last server registered.
-    pub status: SchedulerStatus,
-    /// From `docker run` to the server's registration.
-    pub ready_after: Duration,
-}
+use crate::lifecycle::configs::{state_sources, write_configs};
+use crate::lifecycle::launch::{clear_stopped_container, run_server, server_ports};
+use crate::lifecycle::readiness::wait_ready;
+use crate::lifecycle::records::Records;
+use crate::lifecycle::{container, ports};
+use crate::model::{specs, Cluster, Network};
+use crate::profile::runtime::NetworkMode;
+use crate::profile::{self, validate};
+use crate::store::StateDir;
 
 /// Starts the cluster of `req` and waits until its build servers have registered;
 /// `--builders` on a running cluster of the same name scales it instead.
@@ -76,7 +36,7 @@ pub fn start(
     }
     let mut profile = crate::profile::runtime::load_named(root, &req.profile)?;
     if let Some(level) = req.log_level {
-        profile.profile.log_level = level;
+        profile.settings.log_level = level;
     }
     docker::engine()?;
     let image = format!("{}:{}", req.repo, req.distro);
@@ -91,7 +51,7 @@ pub fn start(
     if cluster.network == Network::Host {
         let mut ports = vec![(cluster.scheduler.port, "the scheduler".to_owned())];
         ports.extend(server_ports(&cluster.servers));
-        super::ports::ensure_free(&ports)?;
+        ports::ensure_free(&ports)?;
     }
     write_configs(root, state, &cluster)?;
     println!(
@@ -179,126 +139,6 @@ fn clear_stopped_containers(state: &StateDir, c: &Cluster) -> anyhow::Result<()>
     Ok(())
 }
 
-/// A stopped container of ours under the name is replaced; a running one, or
-/// anyone else's, is an error.
-pub(crate) fn clear_stopped_container(name: &str) -> anyhow::Result<()> {
-    match container::state(name)? {
-        Some(s) if s.is_up() => anyhow::bail!(
-            "the container {name} is already {}: `cargo xtask stop` it first, or use `status`",
-            s.status
-        ),
-        Some(_) => {
-            anyhow::ensure!(
-                container::is_ours(name)?,
-                "a container named {name} exists and was not started by this tool: choose another --name"
-            );
-            container::remove(name)
-        }
-        None => Ok(()),
-    }
-}
-
-/// The cluster `req` asks for: addresses, network and caches, before anything runs.
-pub(crate) fn describe(
-    req: &StartRequest,
-    profile: Profile,
-    image: String,
-    image_hash: String,
-) -> anyhow::Result<Cluster> {
-    let mode = req.network.unwrap_or(profile.profile.network);
-    let (address, address_source, network) = choose_address(req, &profile, mode)?;
-    let cache_dir = match &req.cache_dir {
-        Some(dir) => {
-            std::fs::create_dir_all(dir)
-                .with_context(|| format!("cannot create {}", dir.display()))?;
-            Some(container::mount_source(
-                &dir.canonicalize()?,
-                "--cache-dir",
-            )?)
-        }
-        None => None,
-    };
-    let n = req.builders.unwrap_or(1);
-    let all_in_one = n == 1;
-    let mut c = Cluster {
-        name: req.name.clone(),
-        cache_dir,
-        distro: req.distro.clone(),
-        image,
-        image_hash,
-        scheduler: Scheduler {
-            container: plan::scheduler_container(&req.name, all_in_one),
-            address,
-            port: profile.profile.scheduler_port,
-        },
-        servers: Vec::new(),
-        network,
-        address_source,
-        profile,
-    };
-    for i in 1..=n {
-        let s = plan::server(&c, i, all_in_one)?;
-        c.servers.push(s);
-    }
-    Ok(c)
-}
-
-/// The address the scheduler and server advertise, why, and the network it is on.
-fn choose_address(
-    req: &StartRequest,
-    profile: &Profile,
-    mode: NetworkMode,
-) -> anyhow::Result<(Ipv4Addr, String, Network)> {
-    let rt = &profile.profile;
-    match mode {
-        NetworkMode::Host => Ok(match req.advertise {
-            Some(ip) => (ip, "--advertise".to_owned(), Network::Host),
-            None => match docker_network::detect_host_address() {
-                Some(ip) => (ip, "detected: the host's address on its default route".to_owned(), Network::Host),
-                None => (
-                    Ipv4Addr::LOCALHOST,
-                    "no default route: only clients on this host can reach it (pass --advertise IP)".to_owned(),
-                    Network::Host,
-                ),
-            },
-        }),
-        NetworkMode::Bridge => {
-            if req.advertise.is_some() {
-                anyhow::bail!("--advertise applies to the host network; in bridge mode the container's address is bridge_address in {}", profile.file);
-            }
-            let name = format!("{}-net", req.name);
-            let ip: Ipv4Addr = rt.bridge_address.parse()?;
-            let why = format!("the container's fixed address on the bridge network {name}");
-            Ok((ip, why, Network::Bridge { name, subnet: rt.bridge_subnet.clone() }))
-        }
-    }
-}
-
-/// Secrets and configs live in the state directory and reach the containers only
-/// as read-only mounts: never in the image, the environment or the logs.
-pub(crate) fn write_configs(
-    root: &std::path::Path,
-    state: &StateDir,
-    c: &Cluster,
-) -> anyhow::Result<()> {
-    let secrets = state.secrets(c.profile.profile.server_auth)?;
-    let configs = super::configs::render(&Templates::load(root)?, c, &secrets, "start")?;
-    let mut problems = Vec::new();
-    for (name, triple) in configs.triples() {
-        problems.extend(
-            config_check::check(&triple)
-                .into_iter()
-                .map(|p| format!("{name}: {p}")),
-        );
-    }
-    anyhow::ensure!(
-        problems.is_empty(),
-        "the rendered configs do not check out:\n{}",
-        problems.join("\n")
-    );
-    state.write_configs(&configs)
-}
-
 /// Creates the bridge network if needed and runs the containers, the scheduler's
 /// first; a network made for this start is removed again when the scheduler's
 /// container does not start. The record is saved once a container exists, so a
@@ -309,10 +149,10 @@ fn launch(state: &StateDir, c: &Cluster) -> anyhow::Result<()> {
         Network::Bridge { name, subnet } => docker_network::ensure_bridge(name, subnet)?,
         Network::Host | Network::Pod => false,
     };
-    let sources = specs::ConfigSources::state(state)?;
-    if let Err(e) = docker::run_logged(&specs::scheduler(c, &sources).args()) {
+    let sources = state_sources(state)?;
+    if let Err(e) = docker::run::run(&specs::scheduler(c, &sources)).run_logged() {
         if let (true, Network::Bridge { name, .. }) = (created, &c.network) {
-            let _ = docker::output(&["network", "rm", name]);
+            let _ = docker::objects::network_remove(name).output();
         }
         return Err(e);
     }
@@ -321,21 +161,4 @@ fn launch(state: &StateDir, c: &Cluster) -> anyhow::Result<()> {
         run_server(state, c, s)?;
     }
     Ok(())
-}
-
-/// The host ports of `servers`, each named for the message.
-pub(crate) fn server_ports(servers: &[Server]) -> Vec<(u16, String)> {
-    servers
-        .iter()
-        .map(|s| (s.port, format!("the build server {}", s.name)))
-        .collect()
-}
-
-/// Runs build server `s` in its own container, its cache directory made first.
-pub(crate) fn run_server(state: &StateDir, c: &Cluster, s: &Server) -> anyhow::Result<()> {
-    if s.cache.starts_with('/') {
-        std::fs::create_dir_all(&s.cache).with_context(|| format!("cannot create {}", s.cache))?;
-    }
-    let sources = specs::ConfigSources::state(state)?;
-    docker::run_logged(&specs::server(c, s, &sources).args())
 }

@@ -1,97 +1,8 @@
-//! Talking to the Docker engine through duct: every command is logged exactly as
-//! run, and the usual failures (no client, no engine) are explained.
+//! The engine itself: whether it is there (with advice when not), what its
+//! builder can do, and the host's platform.
 
-use std::ffi::OsString;
-
-use anyhow::Context;
-
-/// A command line for the docker client.
-pub fn cmd<I, S>(args: I) -> duct::Expression
-where
-    I: IntoIterator<Item = S>,
-    S: Into<OsString>,
-{
-    duct::cmd("docker", args)
-}
-
-/// Shell-quoted, for printing a command exactly as it runs.
-pub fn show(args: &[String]) -> String {
-    let mut out = String::from("docker");
-    for a in args {
-        out.push(' ');
-        out.push_str(&crate::render::escape::sh_word(a));
-    }
-    out
-}
-
-/// Shell-quoted with its environment, e.g. `DOCKER_BUILDKIT=0 docker build ...`.
-pub fn show_with_env(env: &[(&str, &str)], args: &[String]) -> String {
-    let mut out = String::new();
-    for (k, v) in env {
-        out.push_str(&format!("{k}={} ", crate::render::escape::sh_word(v)));
-    }
-    out + &show(args)
-}
-
-/// Runs `docker ARGS`, logging it, with output going to the terminal.
-pub fn run_logged(args: &[String]) -> anyhow::Result<()> {
-    run_shown(&[], args, false)
-}
-
-/// Runs `ENV... docker ARGS` (a build), logging it, with all its output on
-/// stderr: stdout carries only the tool's own report.
-pub fn run_logged_with_env(env: &[(&str, &str)], args: &[String]) -> anyhow::Result<()> {
-    run_shown(env, args, true)
-}
-
-fn run_shown(env: &[(&str, &str)], args: &[String], to_stderr: bool) -> anyhow::Result<()> {
-    let shown = show_with_env(env, args);
-    eprintln!("$ {shown}");
-    let mut c = cmd(args).unchecked();
-    for (k, v) in env {
-        c = c.env(k, v);
-    }
-    if to_stderr {
-        c = c.stdout_to_stderr();
-    }
-    let out = c.run().context("cannot run docker")?;
-    if !out.status.success() {
-        anyhow::bail!("`{shown}` failed ({})", out.status);
-    }
-    Ok(())
-}
-
-/// Runs `docker ARGS` with stdout and stderr captured.
-fn capture(args: &[&str]) -> anyhow::Result<std::process::Output> {
-    cmd(args)
-        .stdout_capture()
-        .stderr_capture()
-        .unchecked()
-        .run()
-        .context("cannot run docker")
-}
-
-/// Runs `docker ARGS` quietly and returns its trimmed stdout; an error carries stderr.
-pub fn output(args: &[&str]) -> anyhow::Result<String> {
-    let out = capture(args)?;
-    if !out.status.success() {
-        anyhow::bail!(
-            "`docker {}` failed: {}",
-            args.join(" "),
-            String::from_utf8_lossy(&out.stderr).trim()
-        );
-    }
-    Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
-}
-
-/// Like [`output`], but `None` when docker exits non-zero (e.g. no such object).
-pub fn try_output(args: &[&str]) -> anyhow::Result<Option<String>> {
-    let out = capture(args)?;
-    Ok(out
-        .status
-        .success()
-        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_owned()))
-}
+use super::command::DockerCommand;
+use super::objects;
 
 /// What the engine can do.
 #[derive(Debug, Clone, Copy)]
@@ -107,7 +18,7 @@ pub fn engine() -> anyhow::Result<Engine> {
             "no `docker` on PATH: install Docker (Debian/Ubuntu: `apt-get install docker.io`; elsewhere see https://docs.docker.com/engine/install/)"
         );
     }
-    let out = capture(&["version", "--format", "{{.Server.Version}}"])?;
+    let out = DockerCommand::new(["version", "--format", "{{.Server.Version}}"]).capture()?;
     if !out.status.success() {
         let host = std::env::var("DOCKER_HOST").unwrap_or_else(|_| {
             "unix:///var/run/docker.sock (the default; DOCKER_HOST is not set)".into()
@@ -177,7 +88,9 @@ fn version_word(word: &str) -> Option<BuildxVersion> {
 
 /// Runs `docker buildx version`: the plugin's version, or why it does not work.
 pub fn buildx_version() -> Result<BuildxVersion, String> {
-    let out = capture(&["buildx", "version"]).map_err(|e| format!("{e:#}"))?;
+    let out = DockerCommand::new(["buildx", "version"])
+        .capture()
+        .map_err(|e| format!("{e:#}"))?;
     let text = String::from_utf8_lossy(&out.stdout);
     if !out.status.success() {
         let err = String::from_utf8_lossy(&out.stderr);
@@ -216,13 +129,7 @@ pub fn label_format(label: &str) -> String {
 
 /// The value of `label` on the image `reference`: None when there is no such image.
 pub fn image_label(reference: &str, label: &str) -> anyhow::Result<Option<String>> {
-    try_output(&[
-        "image",
-        "inspect",
-        "--format",
-        &label_format(label),
-        reference,
-    ])
+    objects::image_inspect(reference, &label_format(label)).try_output()
 }
 
 #[cfg(test)]

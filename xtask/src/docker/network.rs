@@ -6,7 +6,7 @@
 
 use std::net::{Ipv4Addr, UdpSocket};
 
-use crate::docker;
+use super::objects;
 
 /// The host's address on its default route: what other machines reach it at.
 /// Connecting a UDP socket picks the source address without sending anything.
@@ -23,17 +23,13 @@ pub fn detect_host_address() -> Option<Ipv4Addr> {
 /// existing one has that subnet; true when this call created it.
 pub fn ensure_bridge(name: &str, subnet: &str) -> anyhow::Result<bool> {
     let fmt = "{{range .IPAM.Config}}{{.Subnet}} {{end}}";
-    match docker::try_output(&["network", "inspect", "--format", fmt, name])? {
+    match objects::network_inspect(name, Some(fmt)).try_output()? {
         Some(subnets) if subnets.split_whitespace().any(|s| s == subnet) => Ok(false),
         Some(subnets) => anyhow::bail!(
             "the Docker network {name} exists with subnet {subnets:?}, not {subnet}: remove it (`docker network rm {name}`) or change bridge_subnet in the profile"
         ),
         None => {
-            let args: Vec<String> = ["network", "create", "--driver", "bridge", "--subnet", subnet, name]
-                .iter()
-                .map(|s| s.to_string())
-                .collect();
-            docker::run_logged(&args).map_err(|e| {
+            objects::network_create_bridge(name, subnet).run_logged().map_err(|e| {
                 e.context(format!(
                     "cannot create the bridge network {name} with subnet {subnet}: if it overlaps another network, change bridge_subnet and bridge_address in the runtime profile"
                 ))

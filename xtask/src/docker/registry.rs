@@ -5,7 +5,7 @@
 //! docker config (`DOCKER_CONFIG`, default `~/.docker`), and the docker CLI and its
 //! buildx plugin read them from there. No command line carries a secret.
 
-use crate::docker;
+use super::command::DockerCommand;
 
 /// The registry host of `repo`, when `repo` names a repository in a registry:
 /// its first path component is a host with a dot (`ghcr.io`) or a port
@@ -28,34 +28,30 @@ pub struct RemoteImage {
 }
 
 /// The command that looks a tag up in its registry, without pulling anything.
-pub fn inspect_command(reference: &str) -> Vec<String> {
-    [
+pub fn inspect_command(reference: &str) -> DockerCommand {
+    DockerCommand::new([
         "buildx",
         "imagetools",
         "inspect",
         "--format",
         "{{json .}}",
         reference,
-    ]
-    .map(String::from)
-    .to_vec()
+    ])
 }
 
 /// `docker pull --platform PLATFORM REFERENCE`.
-pub fn pull_command(reference: &str, platform: &str) -> Vec<String> {
-    ["pull", "--platform", platform, reference]
-        .map(String::from)
-        .to_vec()
+pub fn pull_command(reference: &str, platform: &str) -> DockerCommand {
+    DockerCommand::new(["pull", "--platform", platform, reference])
 }
 
 /// `docker push REFERENCE`.
-pub fn push_command(reference: &str) -> Vec<String> {
-    ["push", reference].map(String::from).to_vec()
+pub fn push_command(reference: &str) -> DockerCommand {
+    DockerCommand::new(["push", reference])
 }
 
 /// `docker tag SOURCE TARGET`.
-pub fn tag_command(source: &str, target: &str) -> Vec<String> {
-    ["tag", source, target].map(String::from).to_vec()
+pub fn tag_command(source: &str, target: &str) -> DockerCommand {
+    super::objects::tag(source, target)
 }
 
 /// Whether the CLI's error says the tag is not in the registry (as opposed to a
@@ -73,13 +69,8 @@ pub fn lookup(
     platform: &str,
     label: &str,
 ) -> anyhow::Result<Option<RemoteImage>> {
-    let args = inspect_command(reference);
-    let out = docker::cmd(&args)
-        .stdout_capture()
-        .stderr_capture()
-        .unchecked()
-        .run()
-        .map_err(|e| anyhow::anyhow!("cannot run docker: {e}"))?;
+    let cmd = inspect_command(reference);
+    let out = cmd.capture()?;
     let stderr = String::from_utf8_lossy(&out.stderr);
     if !out.status.success() {
         if is_not_found(&stderr) {
@@ -88,7 +79,7 @@ pub fn lookup(
         anyhow::bail!(
             "cannot look up {reference} in the registry {registry} (`{}`): {}\n\
              check that the registry is up and that `docker login {registry}` stored credentials for it",
-            docker::show(&args),
+            cmd.shown(),
             stderr.trim()
         );
     }

@@ -13,7 +13,7 @@ use super::request::{check_args, select, ImageRequest, ImageResult};
 use super::{lock, registry, HASH_LABEL};
 use crate::docker;
 use crate::profile::distro::{Distro, Install};
-use crate::state::StateDir;
+use crate::store::StateDir;
 
 /// `cargo xtask image`: checks the request, then builds (or, with `dry_run`, prints) each selected distro's image under a per-distro lock, skipping those whose hash tag exists.
 pub fn run(root: &Path, state: &StateDir, args: &ImageRequest) -> anyhow::Result<Vec<ImageResult>> {
@@ -69,11 +69,11 @@ fn dry_run(
     for d in distros {
         let p = plan(root, d, args)?;
         println!("# {}: input hash {}", d.name, p.hash);
-        println!("{}", docker::show(&p.lookup_command()));
+        println!("{}", p.lookup_command().shown());
         let build = p.build_command(Path::new("<context>"), picked.builder);
-        println!("{}", docker::show_with_env(picked.builder.env(), &build));
+        println!("{}", build.shown());
         for cmd in registry::dry_run_commands(&p, args) {
-            println!("{}", docker::show(&cmd));
+            println!("{}", cmd.shown());
         }
     }
     Ok(Vec::new())
@@ -127,7 +127,7 @@ fn reuse_existing(
         return Ok(false);
     };
     if !tags.contains(&plan.tag) {
-        docker::output(&["tag", &plan.hash_tag, &plan.tag])?;
+        docker::objects::tag(&plan.hash_tag, &plan.tag).output()?;
         println!("{}: tagged {} again", plan.distro, plan.tag);
     }
     println!(
@@ -161,7 +161,7 @@ fn docker_build(root: &Path, plan: &Plan, choice: BuilderChoice) -> anyhow::Resu
         &plan.hash[..12]
     );
     let build = plan.build_command(dir.path(), picked.builder);
-    docker::run_logged_with_env(picked.builder.env(), &build).with_context(|| {
+    build.run_logged_to_stderr().with_context(|| {
         format!(
             "building {} failed; the previous {} and its tags are untouched",
             plan.hash_tag, plan.tag

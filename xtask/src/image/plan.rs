@@ -11,10 +11,10 @@ use super::builder::Builder;
 use super::hash::{self as content_hash, BuildContext, ContextFile, Data, HashInputs};
 use super::request::{ImageRequest, ImageResult};
 use super::{DISTRO_LABEL, HASH_LABEL};
-use crate::docker;
+use crate::base::project;
+use crate::docker::{self, DockerCommand};
 use crate::profile::distro::{Distro, Install};
 use crate::profile::runtime as runtime_profile;
-use crate::project;
 use crate::render::generated;
 use crate::render::Templates;
 
@@ -77,9 +77,9 @@ impl Plan {
         }
     }
 
-    /// The `docker build` arguments that load the image of a context written to
-    /// `dir` into the image store (the environment is `builder.env()`).
-    pub fn build_command(&self, dir: &Path, builder: Builder) -> Vec<String> {
+    /// The `docker build` that loads the image of a context written to `dir` into
+    /// the image store, with the builder's environment.
+    pub fn build_command(&self, dir: &Path, builder: Builder) -> DockerCommand {
         self.build_command_with(
             dir,
             BuildSpec {
@@ -90,8 +90,9 @@ impl Plan {
         )
     }
 
-    /// The `docker build` arguments of `spec` for a context written to `dir`.
-    pub fn build_command_with(&self, dir: &Path, spec: BuildSpec) -> Vec<String> {
+    /// The `docker build` of `spec` for a context written to `dir`, with the
+    /// builder's environment.
+    pub fn build_command_with(&self, dir: &Path, spec: BuildSpec) -> DockerCommand {
         let mut args = builder_words(spec.builder);
         if spec.no_cache {
             args.push("--no-cache".into());
@@ -103,7 +104,7 @@ impl Plan {
         args.extend(self.label_words());
         args.extend(self.tag_words(spec.output));
         args.push(dir.display().to_string());
-        args
+        DockerCommand::new(args).envs(spec.builder.env())
     }
 
     /// `--network host` when the build must reach the host's loopback (a release
@@ -158,17 +159,12 @@ impl Plan {
 
     /// The query a no-op run makes (over the engine's API where it can): the
     /// image under this plan's hash tag, its hash label and its tags.
-    pub fn lookup_command(&self) -> Vec<String> {
-        vec![
-            "image".into(),
-            "inspect".into(),
-            "--format".into(),
-            format!(
-                "{}|{{{{join .RepoTags \",\"}}}}",
-                docker::label_format(HASH_LABEL)
-            ),
-            self.hash_tag.clone(),
-        ]
+    pub fn lookup_command(&self) -> DockerCommand {
+        let format = format!(
+            "{}|{{{{join .RepoTags \",\"}}}}",
+            docker::label_format(HASH_LABEL)
+        );
+        docker::objects::image_inspect(&self.hash_tag, &format)
     }
 
     /// The image already built from these inputs: its tags, or None. Decided by the
@@ -179,9 +175,7 @@ impl Plan {
             Some(Some(info)) => (info.label, info.tags),
             None => {
                 docker::engine()?;
-                let lookup = self.lookup_command();
-                let lookup: Vec<&str> = lookup.iter().map(String::as_str).collect();
-                let Some(out) = docker::try_output(&lookup)? else {
+                let Some(out) = self.lookup_command().try_output()? else {
                     return Ok(None);
                 };
                 let (label, tags) = out.split_once('|').unwrap_or((&out, ""));

@@ -11,8 +11,8 @@
 use super::plan::Plan;
 use super::request::ImageRequest;
 use super::HASH_LABEL;
-use crate::docker;
 use crate::docker::registry::{self as remote, RemoteImage};
+use crate::docker::DockerCommand;
 
 /// The registry a request talks to: `None` for a local repository. `--push` and
 /// `--pull` need a registry repository.
@@ -28,7 +28,7 @@ pub fn for_request(args: &ImageRequest) -> anyhow::Result<Option<String>> {
 }
 
 /// The commands a real run would run against the registry, for `--dry-run`.
-pub fn dry_run_commands(plan: &Plan, args: &ImageRequest) -> Vec<Vec<String>> {
+pub fn dry_run_commands(plan: &Plan, args: &ImageRequest) -> Vec<DockerCommand> {
     if remote::registry_host(&args.repo).is_none() {
         return Vec::new();
     }
@@ -87,7 +87,7 @@ pub fn reuse(
     }
     let has_moving = local_tags.is_some_and(|t| t.contains(&plan.tag));
     if (args.pull || args.push || have_local) && !has_moving {
-        docker::run_logged(&remote::tag_command(&plan.hash_tag, &plan.tag))?;
+        remote::tag_command(&plan.hash_tag, &plan.tag).run_logged()?;
         println!("{}: tagged {}", plan.distro, plan.tag);
     }
     if !args.pull && !args.push && !have_local {
@@ -141,7 +141,7 @@ pub fn publish(plan: &Plan, registry: Option<&str>, args: &ImageRequest) -> anyh
 }
 
 /// Runs one docker command against `registry`, naming the registry if it fails.
-fn run(args: &[String], registry: &str) -> anyhow::Result<()> {
-    docker::run_logged(args)
+fn run(cmd: &DockerCommand, registry: &str) -> anyhow::Result<()> {
+    cmd.run_logged()
         .map_err(|e| e.context(format!("the registry {registry} refused or is unreachable")))
 }

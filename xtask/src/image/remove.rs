@@ -5,7 +5,8 @@ use std::path::Path;
 use anyhow::Context;
 
 use super::{DISTRO_LABEL, HASH_LABEL};
-use crate::{docker, profile};
+use crate::docker::{self, DockerCommand};
+use crate::profile;
 
 /// Removes the images of `distro` (every distro when None) in `repo`.
 pub fn remove_images(root: &Path, distro: Option<&str>, repo: &str) -> anyhow::Result<()> {
@@ -19,9 +20,10 @@ pub fn remove_images(root: &Path, distro: Option<&str>, repo: &str) -> anyhow::R
     };
     let reference = format!("reference={repo}");
     let format = "{{.Repository}}:{{.Tag}}";
-    let listed = docker::output(&[
+    let listed = DockerCommand::new([
         "images", "--filter", &filter, "--filter", &reference, "--format", format,
-    ])?;
+    ])
+    .output()?;
     let refs: Vec<String> = listed
         .lines()
         .filter(|l| !l.ends_with(":<none>"))
@@ -31,9 +33,8 @@ pub fn remove_images(root: &Path, distro: Option<&str>, repo: &str) -> anyhow::R
         println!("no images to remove in {repo}");
         return Ok(());
     }
-    let mut cmd = vec!["image".to_owned(), "rm".to_owned()];
-    cmd.extend(refs.iter().cloned());
-    docker::run_logged(&cmd).context("an image still used by a container cannot be removed: `cargo xtask remove-container` first")?;
+    let cmd = DockerCommand::new(["image", "rm"]).args(&refs);
+    cmd.run_logged().context("an image still used by a container cannot be removed: `cargo xtask remove-container` first")?;
     println!("removed {}", refs.join(", "));
     Ok(())
 }

@@ -14,7 +14,8 @@ use super::oci;
 use super::plan::{self as build, BuildSpec, Output, Plan};
 use super::request::{check_args, ImageRequest, Selection};
 use super::tree::{self, Difference, Tree};
-use crate::{docker, profile};
+use crate::docker::{self, DockerCommand};
+use crate::profile;
 
 /// How the two builds are compared.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -49,7 +50,7 @@ pub fn run(root: &Path, req: &ImageRequest) -> anyhow::Result<Option<String>> {
     let commands = build_commands(&plan, &picked, method, dir.path(), &req.repo);
     if req.dry_run {
         for c in &commands {
-            println!("{}", docker::show_with_env(picked.builder.env(), c));
+            println!("{}", c.shown());
         }
         return Ok(None);
     }
@@ -72,7 +73,7 @@ fn method(builder: Builder) -> anyhow::Result<(Method, String)> {
         return Ok((Method::Tree, why.into()));
     }
     docker::engine()?;
-    let store = docker::output(&["info", "--format", "{{.DriverStatus}}"])?;
+    let store = DockerCommand::new(["info", "--format", "{{.DriverStatus}}"]).output()?;
     if store.contains("io.containerd.snapshotter") {
         return Ok((
             Method::Oci,
@@ -80,7 +81,7 @@ fn method(builder: Builder) -> anyhow::Result<(Method, String)> {
                 .into(),
         ));
     }
-    let driver = docker::output(&["buildx", "inspect"])?;
+    let driver = DockerCommand::new(["buildx", "inspect"]).output()?;
     if driver
         .lines()
         .any(|l| l.starts_with("Driver:") && !l.ends_with(" docker"))
@@ -104,7 +105,7 @@ fn build_commands(
     method: Method,
     dir: &Path,
     repo: &str,
-) -> Vec<Vec<String>> {
+) -> Vec<DockerCommand> {
     let context = dir.join("context");
     (1..=2)
         .map(|n| {
@@ -129,9 +130,9 @@ fn repro_tag(repo: &str, distro: &str, n: u32) -> String {
     format!("{repo}:{distro}-repro-{n}")
 }
 
-fn run_builds(picked: &Picked, commands: &[Vec<String>]) -> anyhow::Result<()> {
+fn run_builds(commands: &[DockerCommand]) -> anyhow::Result<()> {
     for (n, c) in commands.iter().enumerate() {
-        docker::run_logged_with_env(picked.builder.env(), c)
+        c.run_logged_to_stderr()
             .with_context(|| format!("build {} of 2 failed", n + 1))?;
     }
     Ok(())
@@ -141,10 +142,10 @@ fn run_builds(picked: &Picked, commands: &[Vec<String>]) -> anyhow::Result<()> {
 fn compare_oci(
     plan: &Plan,
     picked: &Picked,
-    commands: &[Vec<String>],
+    commands: &[DockerCommand],
     dir: &Path,
 ) -> anyhow::Result<String> {
-    run_builds(picked, commands)?;
+    run_builds(commands)?;
     let a = oci::open(&dir.join("build-1.oci.tar"))?;
     let b = oci::open(&dir.join("build-2.oci.tar"))?;
     if a.manifest_digest == b.manifest_digest {
@@ -221,12 +222,12 @@ fn config_differences(a: &oci::OciImage, b: &oci::OciImage) -> anyhow::Result<Ve
 fn compare_trees(
     plan: &Plan,
     picked: &Picked,
-    commands: &[Vec<String>],
+    commands: &[DockerCommand],
     repo: &str,
 ) -> anyhow::Result<String> {
     let tags = [1, 2].map(|n| repro_tag(repo, &plan.distro, n));
     let _cleanup = RemoveTags(tags.to_vec());
-    run_builds(picked, commands)?;
+    run_builds(commands)?;
     let a = exported_tree(&tags[0])?;
     let b = exported_tree(&tags[1])?;
     let (differences, mtime_only) = tree::diff(&a, &b);
@@ -248,12 +249,13 @@ fn compare_trees(
 /// The file tree of `image`, from `docker export` of a container made (not
 /// started) from it.
 fn exported_tree(image: &str) -> anyhow::Result<Tree> {
-    let id = docker::output(&["create", image])?;
-    let tree = docker::cmd(["export", id.as_str()])
+    let id = DockerCommand::new(["create", image]).output()?;
+    let tree = DockerCommand::new(["export", id.as_str()])
+        .expression()
         .reader()
         .context("cannot run docker export")
         .and_then(|r| tree::read_tree(r).with_context(|| format!("docker export of {image}")));
-    docker::output(&["rm", id.as_str()])?;
+    DockerCommand::new(["rm", id.as_str()]).output()?;
     tree
 }
 
@@ -299,7 +301,7 @@ struct RemoveTags(Vec<String>);
 impl Drop for RemoveTags {
     fn drop(&mut self) {
         for tag in &self.0 {
-            let _ = docker::try_output(&["image", "rm", "--force", tag]);
+            let _ = DockerCommand::new(["image", "rm", "--force", tag]).try_output();
         }
     }
 }

@@ -8,7 +8,7 @@ use std::io::Read;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
-use crate::profile::source::ProfileError;
+use crate::profile::error::ProfileError;
 
 /// The largest profile read: real ones are under 2 KiB, and a cap keeps a stray huge
 /// file (or a device) from costing memory and time.

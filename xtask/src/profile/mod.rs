@@ -4,6 +4,8 @@
 
 /// Distro profiles (`distros/*.yaml`).
 pub mod distro;
+/// Errors that name the file, the line and the field.
+pub mod error;
 /// Package-manager families and their install commands.
 pub mod family;
 /// Listing and reading profile files safely.
@@ -22,14 +24,14 @@ pub mod validate;
 use std::path::Path;
 
 pub use distro::Distro;
-pub use runtime::Profile;
+pub use runtime::RuntimeProfile;
 
 /// The runtime profile `generate`, `image` and `start` use unless told otherwise.
 pub const DEFAULT_PROFILE: &str = "default";
 
 /// Every distro profile of the project, sorted by name.
 pub fn all_distros(root: &Path) -> anyhow::Result<Vec<Distro>> {
-    distro::load_all(&crate::project::distros_dir(root), root)
+    distro::load_all(&crate::base::project::distros_dir(root), root)
 }
 
 /// The distro profile `name`; an unknown name is an error listing the known ones.

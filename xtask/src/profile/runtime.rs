@@ -82,7 +82,7 @@ impl LogLevel {
 /// One runtime profile, exactly as written in its YAML file.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
-pub struct RuntimeProfile {
+pub struct RuntimeSettings {
     /// The scheduler's port.
     pub scheduler_port: u16,
     /// The build server's port.
@@ -126,36 +126,37 @@ const FIELDS: &[&str] = &[
 
 /// A validated runtime profile with its name (the file stem).
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Profile {
+pub struct RuntimeProfile {
     /// The profile's name: the file name without `.yaml`.
     pub name: String,
     /// The file as shown to the user.
     pub file: String,
-    /// The profile's fields.
-    pub profile: RuntimeProfile,
+    /// The profile's fields. (`profile` in a stored cluster record.)
+    #[serde(rename = "profile")]
+    pub settings: RuntimeSettings,
 }
 
-impl Profile {
+impl RuntimeProfile {
     /// Reads and validates the runtime profile at `path`.
-    pub fn load(path: &Path, root: &Path) -> anyhow::Result<Profile> {
+    pub fn load(path: &Path, root: &Path) -> anyhow::Result<RuntimeProfile> {
         let src = Source::read(path, root)?;
         Ok(Self::from_source(&src)?)
     }
 
     /// Validates a runtime profile already read (or handed in as text by a test).
-    pub fn from_source(src: &Source) -> Result<Profile, ProfileError> {
+    pub fn from_source(src: &Source) -> Result<RuntimeProfile, ProfileError> {
         let name = src.name()?;
-        let (profile, at): (RuntimeProfile, _) = source::parse(src, FIELDS)?;
-        profile.validate(&at)?;
-        Ok(Profile {
+        let (settings, at): (RuntimeSettings, _) = source::parse(src, FIELDS)?;
+        settings.validate(&at)?;
+        Ok(RuntimeProfile {
             name,
             file: src.display.clone(),
-            profile,
+            settings,
         })
     }
 }
 
-impl RuntimeProfile {
+impl RuntimeSettings {
     fn validate(&self, located: &Located) -> Result<(), ProfileError> {
         let at = |field: &str, msg: String| located.error(field, msg);
         validate::port(self.scheduler_port).map_err(|m| at("scheduler_port", m))?;
@@ -271,7 +272,7 @@ fn parse_subnet(s: &str) -> Result<(std::net::Ipv4Addr, u32), String> {
 }
 
 /// The profile named `name` from `profiles/`.
-pub fn load_named(root: &Path, name: &str) -> anyhow::Result<Profile> {
+pub fn load_named(root: &Path, name: &str) -> anyhow::Result<RuntimeProfile> {
     validate::distro_name(name).map_err(|m| anyhow::anyhow!("profile name: {m}"))?;
     let dir = root.join("profiles");
     let paths = files::list(&dir, root)?;
@@ -282,7 +283,7 @@ pub fn load_named(root: &Path, name: &str) -> anyhow::Result<Profile> {
             names(&paths).join(", ")
         );
     }
-    Profile::load(&wanted, root)
+    RuntimeProfile::load(&wanted, root)
 }
 
 /// The names of the runtime profiles in `dir` (none when it cannot be listed).

@@ -6,9 +6,9 @@
 //!
 //! [`marks`]: crate::profile::marks
 
-use std::fmt;
 use std::path::{Path, PathBuf};
 
+pub use crate::profile::error::ProfileError;
 use crate::profile::files;
 use crate::profile::marks::{self, Mark, Marks, WalkError};
 
@@ -142,60 +142,6 @@ fn key_of(line: &str) -> Option<&str> {
     let (key, _) = line.split_once(':')?;
     Some(key.trim().trim_matches(|c| c == '"' || c == '\''))
 }
-
-/// The longest message an error carries: a message quotes one value, trimmed (see
-/// [`crate::profile::validate::quote`]), and never echoes a file whole.
-const MAX_MESSAGE: usize = 400;
-
-/// One problem in one profile: printed as `file:line: field `x`: message`, with
-/// ` (column N)` when the line may hold several values.
-#[derive(Debug, Clone)]
-pub struct ProfileError {
-    /// The file as shown to the user.
-    pub file: String,
-    /// 1-based line.
-    pub line: usize,
-    /// 1-based column, for list items and nested keys.
-    pub column: Option<usize>,
-    /// The field (path) at fault, or `(file)`, `(file name)`, `(document)`.
-    pub field: String,
-    /// What is wrong, at most [`MAX_MESSAGE`] characters.
-    pub message: String,
-}
-
-impl ProfileError {
-    /// An error at `line` of `file`; the message is clipped to a bounded length.
-    pub fn new(file: String, line: usize, field: &str, message: impl Into<String>) -> ProfileError {
-        let message = message.into();
-        let message = match message.char_indices().nth(MAX_MESSAGE) {
-            Some((i, _)) => format!("{}…", &message[..i]),
-            None => message,
-        };
-        ProfileError {
-            file,
-            line,
-            column: None,
-            field: crate::profile::validate::clip(field),
-            message,
-        }
-    }
-}
-
-impl fmt::Display for ProfileError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{}:{}: field `{}`: {}",
-            self.file, self.line, self.field, self.message
-        )?;
-        match self.column {
-            Some(c) => write!(f, " (column {c})"),
-            None => Ok(()),
-        }
-    }
-}
-
-impl std::error::Error for ProfileError {}
 
 /// Deserializes a flat profile after walking it for positions and repeated keys,
 /// turning serde_yaml's errors into [`ProfileError`]s that point at the node.

@@ -7,7 +7,10 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use crate::cluster::container::{RunSpec, CLUSTER_LABEL, STOP_GRACE_SECS};
+use crate::model::run_spec::{
+    CAPABILITIES, CLUSTER_LABEL, RESTART_POLICY, SECURITY_OPTS, STOP_GRACE_SECS,
+};
+use crate::model::{Mount, RunSpec};
 
 /// A compose.yaml.
 #[derive(Debug, Serialize)]
@@ -48,7 +51,7 @@ pub struct Service {
     /// The label marking containers of this tool.
     pub labels: BTreeMap<String, String>,
     /// Config directory (read-only) and cache.
-    pub volumes: Vec<Mount>,
+    pub volumes: Vec<Volume>,
     /// `host` on the host network.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub network_mode: Option<String>,
@@ -62,7 +65,7 @@ pub struct Service {
 
 /// A long-syntax mount.
 #[derive(Debug, Serialize)]
-pub struct Mount {
+pub struct Volume {
     /// `bind` or `volume`.
     #[serde(rename = "type")]
     pub kind: String,
@@ -110,9 +113,9 @@ pub fn service(spec: &RunSpec, after: Vec<String>) -> Service {
     Service {
         image: spec.image.clone(),
         command: spec.command.clone(),
-        cap_add: sandbox_list(sandbox, crate::cluster::container::CAPABILITIES),
-        security_opt: sandbox_list(sandbox, crate::cluster::container::SECURITY_OPTS),
-        restart: crate::cluster::container::RESTART_POLICY.to_owned(),
+        cap_add: sandbox_list(sandbox, CAPABILITIES),
+        security_opt: sandbox_list(sandbox, SECURITY_OPTS),
+        restart: RESTART_POLICY.to_owned(),
         stop_grace_period: format!("{STOP_GRACE_SECS}s"),
         environment: spec.env.iter().cloned().collect(),
         labels: BTreeMap::from([(CLUSTER_LABEL.to_owned(), "1".to_owned())]),
@@ -143,13 +146,13 @@ fn sandbox_list(sandbox: bool, items: &[&str]) -> Vec<String> {
 }
 
 /// A host path (absolute or `./`) is a bind mount; anything else a named volume.
-fn mount((source, target, ro): &(String, String, bool)) -> Mount {
-    let bind = source.starts_with('/') || source.starts_with("./");
-    Mount {
+fn mount(m: &Mount) -> Volume {
+    let bind = m.source.starts_with('/') || m.source.starts_with("./");
+    Volume {
         kind: if bind { "bind" } else { "volume" }.to_owned(),
-        source: source.clone(),
-        target: target.clone(),
-        read_only: *ro,
+        source: m.source.clone(),
+        target: m.target.clone(),
+        read_only: m.read_only,
     }
 }
 

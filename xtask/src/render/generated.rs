@@ -6,10 +6,11 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 
+use crate::base::{atomic, project};
 use crate::profile::distro::Distro;
-use crate::profile::runtime::{self as runtime_profile, Profile};
-use crate::render::{ConfigInputs, Templates, GENERATE_HEADER};
-use crate::{atomic, project};
+use crate::profile::runtime::{self as runtime_profile, RuntimeProfile};
+use crate::render::{Templates, GENERATE_HEADER};
+use crate::sccache::ConfigInputs;
 
 /// A documentation address (TEST-NET-1) standing in for the advertised IP.
 const EXAMPLE_ADDRESS: &str = "192.0.2.10";
@@ -18,7 +19,7 @@ const EXAMPLE_ADDRESS: &str = "192.0.2.10";
 pub type FileSet = BTreeMap<PathBuf, (String, bool)>;
 
 /// The files one distro's build context is made of (besides host binaries).
-pub fn context_files(t: &Templates, d: &Distro, p: &Profile) -> anyhow::Result<FileSet> {
+pub fn context_files(t: &Templates, d: &Distro, p: &RuntimeProfile) -> anyhow::Result<FileSet> {
     let mut files = FileSet::new();
     files.insert("Dockerfile".into(), (t.dockerfile(d, p)?, false));
     files.insert("entrypoint.sh".into(), (t.entrypoint(p)?, true));
@@ -36,7 +37,7 @@ pub fn render_all(root: &Path) -> anyhow::Result<FileSet> {
         server_secret: "REPLACE-WITH-SECRET-KEY".into(),
         server_token: "REPLACE-WITH-SERVER-TOKEN".into(),
         server_ip: EXAMPLE_ADDRESS.into(),
-        server_port: profile.profile.server_port,
+        server_port: profile.settings.server_port,
     };
     let header = format!(
         "{GENERATE_HEADER}\n# An example: `cargo xtask start` renders the real one with generated secrets\n# and the advertised address ({EXAMPLE_ADDRESS} stands in for it here)."

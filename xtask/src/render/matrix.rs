@@ -3,8 +3,8 @@
 
 use std::path::Path;
 
+use crate::base::project;
 use crate::profile::distro;
-use crate::project;
 
 /// `cargo xtask matrix`: prints the CI matrix JSON.
 pub fn run(root: &Path) -> anyhow::Result<()> {

@@ -42,7 +42,7 @@ impl PrivateClient {
             .prefix("sccache-client-")
             .tempdir()?;
         let conf = dir.path().join("client.conf");
-        crate::atomic::write(&conf, client_conf.as_bytes(), 0o600)?;
+        crate::base::atomic::write(&conf, client_conf.as_bytes(), 0o600)?;
         // Toolchain archives go to a private dir too: appended here, not to the user's file.
         let mut text = client_conf.to_owned();
         let dist_cache = dir.path().join("dist-client");
@@ -52,10 +52,10 @@ impl PrivateClient {
                 at,
                 &format!(
                     "cache_dir = {}\n",
-                    crate::render::escape::toml_string(dist_cache.display().to_string())
+                    crate::base::escape::toml_string(dist_cache.display().to_string())
                 ),
             );
-            crate::atomic::write(&conf, text.as_bytes(), 0o600)?;
+            crate::base::atomic::write(&conf, text.as_bytes(), 0o600)?;
         }
         Ok(PrivateClient {
             port: free_port()?,

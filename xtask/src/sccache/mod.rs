@@ -1,8 +1,13 @@
-//! sccache itself: its config files and their checks, the server JWT, the
-//! scheduler's status endpoint, and a private client daemon.
+//! Floor 3, sccache itself: its config files (as text) and their checks, the
+//! cluster's secrets and the server JWT, the scheduler's HTTP API, and a private
+//! client daemon.
 
 pub mod client;
-pub mod client_config;
 pub mod config_check;
+pub mod configs;
 pub mod jwt;
 pub mod scheduler_status;
+pub mod secrets;
+
+pub use configs::{ConfigInputs, Configs};
+pub use secrets::Secrets;

@@ -1,7 +1,7 @@
 //! Validators for every value that ends up in a Dockerfile, a shell line or a TOML
 //! file. Each returns a sentence saying what is wrong, for a [`ProfileError`].
 //!
-//! [`ProfileError`]: crate::profile::source::ProfileError
+//! [`ProfileError`]: crate::profile::error::ProfileError
 
 mod image_ref;
 
@@ -10,46 +10,7 @@ pub use image_ref::{digest, image_any, image_tagged};
 /// What a validator returns: Ok, or a sentence saying what is wrong.
 pub type Check = Result<(), String>;
 
-/// The most characters of one value an error message quotes.
-pub const QUOTE_CHARS: usize = 80;
-
-/// `s` as an error message quotes it: Rust-escaped, in double quotes, and cut to
-/// [`QUOTE_CHARS`] characters with an ellipsis, so a huge value is never echoed whole.
-pub fn quote(s: &str) -> String {
-    match s.char_indices().nth(QUOTE_CHARS) {
-        Some((i, _)) => format!("{:?}…", &s[..i]),
-        None => format!("{s:?}"),
-    }
-}
-
-/// `s` cut to [`QUOTE_CHARS`] characters with an ellipsis, unquoted (field paths).
-pub fn clip(s: &str) -> String {
-    match s.char_indices().nth(QUOTE_CHARS) {
-        Some((i, _)) => format!("{}…", &s[..i]),
-        None => s.to_owned(),
-    }
-}
-
-/// A message from serde_yaml with every run between backticks or double quotes (the
-/// values it echoes) cut to [`QUOTE_CHARS`] characters.
-pub fn clip_quoted(message: &str) -> String {
-    let mut out = message.to_owned();
-    for delimiter in ['`', '"'] {
-        out = out
-            .split(delimiter)
-            .enumerate()
-            .map(|(i, part)| {
-                if i % 2 == 1 {
-                    clip(part)
-                } else {
-                    part.to_owned()
-                }
-            })
-            .collect::<Vec<_>>()
-            .join(&delimiter.to_string());
-    }
-    out
-}
+pub use crate::profile::error::{clip, clip_quoted, quote, QUOTE_CHARS};
 
 /// A distro package name: what apt, pacman, dnf, apk and zypper accept, and nothing a
 /// shell would read as an option, a glob or a separator.

@@ -3,10 +3,10 @@
 
 use serde_json::{json, Value};
 
-use super::init::config_init_container;
+use super::init::{config_init_container, server_port};
 use super::{config_secret_volume, env, labels, metadata, selector, KubeSpec, Workload, APP};
-use crate::cluster::container::{CAPABILITIES, CONFIG_MOUNT, STOP_GRACE_SECS};
-use crate::cluster::Cluster;
+use crate::model::run_spec::{CAPABILITIES, CONFIG_MOUNT, STOP_GRACE_SECS};
+use crate::model::Cluster;
 
 /// Room for build directories on top of the toolchain cache in the cache volume.
 const BUILD_HEADROOM_BYTES: u64 = 4 << 30;
@@ -29,14 +29,6 @@ pub(super) fn service(c: &Cluster, ns: &str) -> Value {
             }],
         },
     })
-}
-
-/// The build servers' port: the model gives all of them the profile's, so the
-/// first server's stands for all (the profile's if the model has none).
-pub(super) fn server_port(c: &Cluster) -> u16 {
-    c.servers
-        .first()
-        .map_or(c.profile.profile.server_port, |s| s.port)
 }
 
 /// The builders' StatefulSet or DaemonSet, as `spec.workload` says.
@@ -96,7 +88,7 @@ fn builder_pod(c: &Cluster) -> Value {
 
 /// The cache volume's size limit: the toolchain cache plus build headroom, in Mi.
 fn cache_size(c: &Cluster) -> String {
-    let bytes = c.profile.profile.toolchain_cache_size + BUILD_HEADROOM_BYTES;
+    let bytes = c.settings().toolchain_cache_size + BUILD_HEADROOM_BYTES;
     format!("{}Mi", bytes.div_ceil(1 << 20))
 }
 
@@ -136,7 +128,7 @@ fn server_container(c: &Cluster) -> Value {
         },
         "volumeMounts": [
             { "name": "config", "mountPath": CONFIG_MOUNT, "readOnly": true },
-            { "name": "cache", "mountPath": c.profile.profile.cache_root },
+            { "name": "cache", "mountPath": c.settings().cache_root },
         ],
     })
 }

@@ -3,17 +3,24 @@
 
 use serde_json::{json, Value};
 
-use super::builders::server_port;
 use super::{unprivileged, POD_IP_PLACEHOLDER, RENDERED_CONFIG_DIR, SERVER_TEMPLATE_KEY};
-use crate::cluster::container::CONFIG_MOUNT;
-use crate::cluster::Cluster;
+use crate::model::run_spec::CONFIG_MOUNT;
+use crate::model::Cluster;
+
+/// The build servers' port: the model gives all of them the profile's, so the
+/// first server's stands for all (the profile's if the model has none).
+pub(super) fn server_port(c: &Cluster) -> u16 {
+    c.servers
+        .first()
+        .map_or(c.settings().server_port, |s| s.port)
+}
 
 /// The shell script of the init container: `public_addr` gets the pod IP.
 pub fn init_script(c: &Cluster) -> String {
-    use crate::render::escape::sh_quote;
+    use crate::base::escape::sh_quote;
     let template = sh_quote(format!("{CONFIG_MOUNT}/{SERVER_TEMPLATE_KEY}"));
     let out = sh_quote(format!("{RENDERED_CONFIG_DIR}/server.conf"));
-    let toolchains = sh_quote(c.profile.profile.toolchain_dir());
+    let toolchains = sh_quote(c.runtime.settings.toolchain_dir());
     format!(
         r#"set -euo pipefail
 umask 077
@@ -33,7 +40,7 @@ echo "sccache-dist-config: public_addr is $POD_IP:{port}" >&2
 /// The init container: renders server.conf into the in-memory `config` volume and
 /// creates the toolchain dir in the cache volume.
 pub(super) fn config_init_container(c: &Cluster) -> Value {
-    let cache_root = &c.profile.profile.cache_root;
+    let cache_root = &c.runtime.settings.cache_root;
     json!({
         "name": "config",
         "image": c.image,

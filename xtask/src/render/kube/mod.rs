@@ -24,8 +24,8 @@ mod scheduler;
 
 use serde_json::{json, Value};
 
-use crate::cluster::Cluster;
-use crate::render::Configs;
+use crate::model::Cluster;
+use crate::sccache::Configs;
 
 pub use init::init_script;
 
@@ -35,7 +35,7 @@ pub const POD_IP_PLACEHOLDER: &str = "@POD_IP@";
 /// The key of the server config template in its Secret.
 pub const SERVER_TEMPLATE_KEY: &str = "server.conf.in";
 /// Where the init container writes the builder's `server.conf`; the server
-/// container sees that volume, read-only, at [`CONFIG_MOUNT`](crate::cluster::container::CONFIG_MOUNT).
+/// container sees that volume, read-only, at [`CONFIG_MOUNT`](crate::model::run_spec::CONFIG_MOUNT).
 pub const RENDERED_CONFIG_DIR: &str = "/run/sccache-dist-config";
 /// The prefix of every object's name.
 pub const APP: &str = "sccache-dist";
@@ -148,7 +148,7 @@ fn env(c: &Cluster) -> Value {
     json!([
         // sccache-dist stays in the foreground, as the pod's process.
         { "name": "SCCACHE_NO_DAEMON", "value": "1" },
-        { "name": "SCCACHE_LOG", "value": c.profile.profile.log_level.as_str() },
+        { "name": "SCCACHE_LOG", "value": c.runtime.settings.log_level.as_str() },
     ])
 }
 

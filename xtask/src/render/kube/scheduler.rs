@@ -6,8 +6,8 @@ use serde_json::{json, Value};
 use super::{
     config_secret_volume, env, labels, metadata, selector, unprivileged, APP, STATUS_PATH,
 };
-use crate::cluster::container::{CONFIG_MOUNT, STOP_GRACE_SECS};
-use crate::cluster::Cluster;
+use crate::model::run_spec::{CONFIG_MOUNT, STOP_GRACE_SECS};
+use crate::model::Cluster;
 
 /// The scheduler container, with HTTP probes on its status endpoint.
 fn scheduler_container(c: &Cluster) -> Value {

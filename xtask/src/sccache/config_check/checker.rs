@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 
 use toml::{Table, Value};
 
-use crate::render::Configs;
+use crate::sccache::Configs;
 
 /// Every problem found, each naming the file and the key.
 pub fn check(c: &Configs) -> Vec<String> {

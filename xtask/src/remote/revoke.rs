@@ -7,13 +7,15 @@ use std::net::Ipv4Addr;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use super::readiness::wait_ready;
-use super::remote::RemoteServer;
-use super::start::write_configs;
-use super::{container, Cluster};
 use crate::docker;
+use crate::lifecycle::configs::write_configs;
+use crate::lifecycle::container;
+use crate::lifecycle::readiness::wait_ready;
+use crate::lifecycle::records::Records;
+use crate::model::remote::RemoteServer;
+use crate::model::Cluster;
 use crate::sccache::scheduler_status;
-use crate::state::StateDir;
+use crate::store::StateDir;
 
 /// One `revoke` request.
 #[derive(Debug, Clone)]
@@ -58,7 +60,7 @@ pub fn revoke(root: &Path, state: &StateDir, req: &RevokeRequest) -> anyhow::Res
     }
     docker::engine()?;
     let up = container::state(&c.scheduler.container)?.is_some_and(|s| s.is_up());
-    state.rotate_server_secret(c.profile.profile.server_auth)?;
+    state.rotate_server_secret(c.runtime.settings.server_auth)?;
     write_configs(root, state, &c)?;
     list.retain(|r| !hit(r));
     state.save_remote_servers(&list)?;

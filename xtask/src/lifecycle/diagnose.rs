@@ -40,3 +40,54 @@ pub fn log_tail_with_advice(name: &str) -> String {
 pub fn log_tail(name: &str) -> String {
     format!("the last lines of its log:\n{}", container::log(name, 40))
 }
+
+/// Registration of a build server refused for its source address.
+pub const REFUSED_MISMATCH: &str = "refused (address mismatch)";
+
+/// Registration of a build server whose token the scheduler does not accept
+/// (another cluster's scheduler on that address, or stale secrets).
+pub const REFUSED_TOKEN: &str = "refused (token not accepted)";
+
+/// Whether a running build server's log says the scheduler counts it: a refused
+/// heartbeat after its last successful registration means refused;
+/// `all_counted`: the scheduler's total covers every server.
+pub fn registration_in(log: &str, all_counted: bool) -> &'static str {
+    let refused = log.rfind("invalid_bearer_token");
+    let connected = log.rfind("Server connected to scheduler");
+    match (refused, connected) {
+        (Some(r), c) if c.is_none_or(|c| c < r) => {
+            if log[r..].starts_with("invalid_bearer_token_mismatched_address") {
+                REFUSED_MISMATCH
+            } else {
+                REFUSED_TOKEN
+            }
+        }
+        (_, Some(_)) => "registered",
+        _ if all_counted => "registered",
+        _ => "not registered",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn registration_from_the_log() {
+        let ok = "INFO Server connected to scheduler\n";
+        let mismatch = "ERROR 401 invalid_bearer_token_mismatched_address\n";
+        let token = "ERROR 401 Bearer error=\"invalid_bearer_token\"\n";
+        assert_eq!(registration_in(ok, false), "registered");
+        assert_eq!(
+            registration_in(&format!("{ok}{mismatch}"), true),
+            REFUSED_MISMATCH
+        );
+        assert_eq!(
+            registration_in(&format!("{mismatch}{ok}"), false),
+            "registered"
+        );
+        assert_eq!(registration_in(token, true), REFUSED_TOKEN);
+        assert_eq!(registration_in("", false), "not registered");
+        assert_eq!(registration_in("", true), "registered");
+    }
+}

@@ -1,18 +1,50 @@
-//! The state directory: a cluster's secrets, its rendered configs and a record of
-//! what was started. Outside the project tree, mode 0700, every file mode 0600.
+//! Floor 1, the store: the state directory of one cluster, outside the project
+//! tree, mode 0700, every file in it mode 0600. It holds JSON documents (the
+//! secrets, the record of what was started, the remote builders issued a bundle)
+//! and the rendered config files, as plain data: what the documents mean is for
+//! the floors above (`lifecycle::records`), and this module imports nothing of
+//! the tool but the leaf helpers.
 
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
 
-use crate::atomic;
-use crate::cluster::configs::ClusterConfigs;
-use crate::cluster::remote::RemoteServer;
-use crate::cluster::Cluster;
-use crate::profile::runtime::ServerAuth;
+use crate::base::atomic;
 
-mod secrets;
-pub use secrets::Secrets;
+mod config_files;
+pub use config_files::{ConfigFiles, ServerConfigFile};
+
+/// The JSON documents of a state directory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Doc {
+    /// `secrets.json`: the client token and the server secret.
+    Secrets,
+    /// `cluster.json`: the cluster `start` started.
+    Cluster,
+    /// `remote-servers.json`: the build servers on other hosts issued a bundle.
+    RemoteServers,
+}
+
+impl Doc {
+    /// Its file name in the state directory.
+    pub fn file_name(self) -> &'static str {
+        match self {
+            Doc::Secrets => "secrets.json",
+            Doc::Cluster => "cluster.json",
+            Doc::RemoteServers => "remote-servers.json",
+        }
+    }
+
+    /// What the message about a damaged copy adds.
+    fn damaged_hint(self) -> &'static str {
+        match self {
+            Doc::Secrets => "; remove it to make new secrets",
+            Doc::Cluster | Doc::RemoteServers => "",
+        }
+    }
+}
 
 /// The directory holding one cluster's state.
 pub struct StateDir {
@@ -89,48 +121,38 @@ impl StateDir {
         Ok(self.path.join("locks"))
     }
 
-    /// The cluster's secrets, generated (and stored, mode 0600) on first use.
-    pub fn secrets(&self, auth: ServerAuth) -> anyhow::Result<Secrets> {
-        self.ensure()?;
-        let path = self.path.join("secrets.json");
-        let (secrets, changed) = match std::fs::read(&path) {
-            Ok(bytes) => serde_json::from_slice::<Secrets>(&bytes)
-                .with_context(|| {
-                    format!(
-                        "{} is damaged; remove it to make new secrets",
-                        path.display()
-                    )
-                })?
-                .complete(auth)?,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => (Secrets::generate(auth)?, true),
-            Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
-        };
-        if changed {
-            atomic::write(&path, &serde_json::to_vec_pretty(&secrets)?, 0o600)?;
+    /// Where document `doc` lives.
+    pub fn doc_path(&self, doc: Doc) -> PathBuf {
+        self.path.join(doc.file_name())
+    }
+
+    /// Whether document `doc` exists.
+    pub fn has(&self, doc: Doc) -> bool {
+        self.doc_path(doc).is_file()
+    }
+
+    /// Document `doc`, or None when there is none; a damaged one is an error
+    /// naming the file.
+    pub fn read<T: DeserializeOwned>(&self, doc: Doc) -> anyhow::Result<Option<T>> {
+        let path = self.doc_path(doc);
+        match std::fs::read(&path) {
+            Ok(bytes) => serde_json::from_slice(&bytes)
+                .map(Some)
+                .with_context(|| format!("{} is damaged{}", path.display(), doc.damaged_hint())),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e).with_context(|| format!("cannot read {}", path.display())),
         }
-        Ok(secrets)
     }
 
-    /// Replaces the server secret (the jwt_hs256 key or the shared server token)
-    /// with a new one, stored before it is returned.
-    pub fn rotate_server_secret(&self, auth: ServerAuth) -> anyhow::Result<Secrets> {
-        let mut secrets = self.secrets(auth)?;
-        secrets.rotate_server_secret(auth)?;
-        let path = self.path.join("secrets.json");
-        atomic::write(&path, &serde_json::to_vec_pretty(&secrets)?, 0o600)?;
-        Ok(secrets)
-    }
-
-    /// The stored secrets, without making any.
-    pub fn existing_secrets(&self) -> anyhow::Result<Secrets> {
-        let path = self.path.join("secrets.json");
-        let bytes = std::fs::read(&path).with_context(|| {
-            format!(
-                "no secrets in {}: run `cargo xtask start` first",
-                self.path.display()
-            )
-        })?;
-        Ok(serde_json::from_slice(&bytes)?)
+    /// Stores document `doc` (pretty JSON, mode 0600, atomically), making the
+    /// directory first.
+    pub fn write<T: Serialize>(&self, doc: Doc, value: &T) -> anyhow::Result<()> {
+        self.ensure()?;
+        atomic::write(
+            &self.doc_path(doc),
+            &serde_json::to_vec_pretty(value)?,
+            0o600,
+        )
     }
 
     /// The directory mounted read-only into build server `name`'s own container:
@@ -143,7 +165,7 @@ impl StateDir {
     /// server.conf in the all-in-one layout), each build server with a container of
     /// its own gets `container/servers/<name>/server.conf`; the client config goes
     /// beside them. Configs of servers no longer in the cluster are removed.
-    pub fn write_configs(&self, c: &ClusterConfigs) -> anyhow::Result<()> {
+    pub fn write_configs(&self, c: &ConfigFiles) -> anyhow::Result<()> {
         self.ensure()?;
         let dir = self.container_config_dir();
         atomic::write(&dir.join("scheduler.conf"), c.scheduler.as_bytes(), 0o600)?;
@@ -166,7 +188,7 @@ impl StateDir {
         Ok(())
     }
 
-    fn remove_stale_server_configs(&self, c: &ClusterConfigs) -> anyhow::Result<()> {
+    fn remove_stale_server_configs(&self, c: &ConfigFiles) -> anyhow::Result<()> {
         let Ok(entries) = std::fs::read_dir(self.container_config_dir().join("servers")) else {
             return Ok(());
         };
@@ -183,24 +205,6 @@ impl StateDir {
         Ok(())
     }
 
-    /// The build servers on other hosts that were issued a join bundle.
-    pub fn remote_servers(&self) -> anyhow::Result<Vec<RemoteServer>> {
-        let path = self.path.join("remote-servers.json");
-        match std::fs::read(&path) {
-            Ok(bytes) => serde_json::from_slice(&bytes)
-                .with_context(|| format!("{} is damaged", path.display())),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
-            Err(e) => Err(e).with_context(|| format!("cannot read {}", path.display())),
-        }
-    }
-
-    /// Stores the list of remote build servers (no secrets in it; mode 0600 still).
-    pub fn save_remote_servers(&self, list: &[RemoteServer]) -> anyhow::Result<()> {
-        self.ensure()?;
-        let path = self.path.join("remote-servers.json");
-        atomic::write(&path, &serde_json::to_vec_pretty(list)?, 0o600)
-    }
-
     /// On a host that joined: the directory (0700) holding the config of the build
     /// server `name`, mounted read-only into its container.
     pub fn joined_dir(&self, name: &str) -> anyhow::Result<PathBuf> {
@@ -208,30 +212,6 @@ impl StateDir {
         let dir = self.path.join("joined").join(name);
         private_dir(&dir)?;
         Ok(dir)
-    }
-
-    /// Records what `start` started, for the commands after it (mode 0600).
-    pub fn save_record(&self, r: &Cluster) -> anyhow::Result<()> {
-        self.ensure()?;
-        atomic::write(
-            &self.path.join("cluster.json"),
-            &serde_json::to_vec_pretty(r)?,
-            0o600,
-        )
-    }
-
-    /// Whether a cluster was ever started with this state directory.
-    pub fn has_record(&self) -> bool {
-        self.path.join("cluster.json").is_file()
-    }
-
-    /// The cluster `start` recorded.
-    pub fn record(&self) -> anyhow::Result<Cluster> {
-        let path = self.path.join("cluster.json");
-        let bytes = std::fs::read(&path).with_context(|| {
-            format!("no cluster was started with the state directory {} (run `cargo xtask start <distro>`)", self.path.display())
-        })?;
-        serde_json::from_slice(&bytes).with_context(|| format!("{} is damaged", path.display()))
     }
 }
 

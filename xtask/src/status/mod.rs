@@ -4,13 +4,14 @@
 
 use serde::Serialize;
 
-use super::container;
-use super::diagnose::log_tail_with_advice;
-use super::remote::RemoteServer;
-use super::Cluster;
 use crate::docker;
+use crate::lifecycle::container;
+use crate::lifecycle::diagnose::{log_tail_with_advice, registration_in, REFUSED_MISMATCH};
+use crate::lifecycle::records::Records;
+use crate::model::remote::RemoteServer;
+use crate::model::Cluster;
 use crate::sccache::scheduler_status;
-use crate::state::StateDir;
+use crate::store::StateDir;
 
 mod print;
 mod timing;
@@ -18,9 +19,6 @@ mod timing;
 use print::print_text;
 pub use timing::rfc3339_secs;
 use timing::{all_registered_after, registered_since};
-
-/// Registration of a build server refused for its source address.
-pub const REFUSED_MISMATCH: &str = "refused (address mismatch)";
 
 /// One container as the engine sees it.
 #[derive(Debug, Clone, Serialize)]
@@ -168,7 +166,7 @@ pub fn report(state: &StateDir, c: &Cluster) -> anyhow::Result<StatusReport> {
         builders.push(BuilderReport {
             name: s.name.clone(),
             address: s.public_addr(),
-            cache: s.cache.clone(),
+            cache: s.cache.to_string(),
             container,
             registration: registration.to_owned(),
             registered_at: registered_since(&s.container, &scheduler.container.started_at),
@@ -202,7 +200,7 @@ fn remote_reports(
     remotes: &[RemoteServer],
     all_counted: bool,
 ) -> Vec<RemoteBuilderReport> {
-    let auth = c.profile.profile.server_auth;
+    let auth = c.runtime.settings.server_auth;
     let secret_id = state
         .existing_secrets()
         .map(|s| s.server_secret_id(auth))
@@ -246,10 +244,6 @@ fn container_report(name: &str) -> anyhow::Result<ContainerReport> {
     })
 }
 
-/// Registration of a build server whose token the scheduler does not accept
-/// (another cluster's scheduler on that address, or stale secrets).
-pub const REFUSED_TOKEN: &str = "refused (token not accepted)";
-
 /// Whether the scheduler counts a server, as far as its log and the total tell: a
 /// refused heartbeat after its last successful registration means refused.
 fn registration(c: &ContainerReport, name: &str, all_counted: bool) -> &'static str {
@@ -257,24 +251,6 @@ fn registration(c: &ContainerReport, name: &str, all_counted: bool) -> &'static 
         return "down";
     }
     registration_in(&container::log(name, 2000), all_counted)
-}
-
-/// [`registration`] of a running server from its log.
-pub fn registration_in(log: &str, all_counted: bool) -> &'static str {
-    let refused = log.rfind("invalid_bearer_token");
-    let connected = log.rfind("Server connected to scheduler");
-    match (refused, connected) {
-        (Some(r), c) if c.is_none_or(|c| c < r) => {
-            if log[r..].starts_with("invalid_bearer_token_mismatched_address") {
-                REFUSED_MISMATCH
-            } else {
-                REFUSED_TOKEN
-            }
-        }
-        (_, Some(_)) => "registered",
-        _ if all_counted => "registered",
-        _ => "not registered",
-    }
 }
 
 fn problems(r: &StatusReport) -> Vec<String> {
@@ -310,28 +286,4 @@ fn problems(r: &StatusReport) -> Vec<String> {
         }
     }
     out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn registration_from_the_log() {
-        let ok = "INFO Server connected to scheduler\n";
-        let mismatch = "ERROR 401 invalid_bearer_token_mismatched_address\n";
-        let token = "ERROR 401 Bearer error=\"invalid_bearer_token\"\n";
-        assert_eq!(registration_in(ok, false), "registered");
-        assert_eq!(
-            registration_in(&format!("{ok}{mismatch}"), true),
-            REFUSED_MISMATCH
-        );
-        assert_eq!(
-            registration_in(&format!("{mismatch}{ok}"), false),
-            "registered"
-        );
-        assert_eq!(registration_in(token, true), REFUSED_TOKEN);
-        assert_eq!(registration_in("", false), "not registered");
-        assert_eq!(registration_in("", true), "registered");
-    }
 }

@@ -4,9 +4,11 @@
 
 use std::time::Instant;
 
-use super::{container, Cluster, Network};
-use crate::docker;
-use crate::state::StateDir;
+use crate::docker::{self, objects};
+use crate::lifecycle::container;
+use crate::lifecycle::records::Records;
+use crate::model::{Cluster, Network};
+use crate::store::StateDir;
 
 /// The recorded cluster, or None (after saying so) when none was ever started.
 fn recorded(state: &StateDir, doing: &str) -> anyhow::Result<Option<Cluster>> {
@@ -73,19 +75,12 @@ pub fn logs(
         names.join(", ")
     );
     for name in &names {
-        let mut args = vec!["logs".to_owned()];
-        if follow {
-            args.push("--follow".into());
-        }
-        if let Some(n) = tail {
-            args.extend(["--tail".into(), n.to_string()]);
-        }
-        args.push((*name).to_owned());
+        let cmd = objects::logs(name, follow, tail);
         if names.len() > 1 {
             println!("==> {name} <==");
         }
-        let out = docker::cmd(&args).unchecked().run()?;
-        anyhow::ensure!(out.status.success(), "`{}` failed", docker::show(&args));
+        let out = cmd.expression().unchecked().run()?;
+        anyhow::ensure!(out.status.success(), "`{}` failed", cmd.shown());
     }
     Ok(())
 }
@@ -106,21 +101,16 @@ pub fn remove_containers(state: &StateDir, purge: bool) -> anyhow::Result<()> {
             println!("no container {name}: nothing to remove");
         }
     }
-    let volumes = c
-        .servers
-        .iter()
-        .map(|s| &s.cache)
-        .filter(|v| !v.starts_with('/'));
-    for volume in volumes {
+    for volume in c.servers.iter().filter_map(|s| s.cache.volume()) {
         if !purge {
             println!("the cache volume {volume} is kept (--purge removes it)");
-        } else if docker::try_output(&["volume", "inspect", volume])?.is_some() {
-            docker::run_logged(&["volume".into(), "rm".into(), volume.clone()])?;
+        } else if objects::volume_inspect(volume).try_output()?.is_some() {
+            objects::volume_remove(volume).run_logged()?;
         }
     }
     if let (true, Network::Bridge { name, .. }) = (purge, &c.network) {
-        if docker::try_output(&["network", "inspect", name])?.is_some() {
-            docker::run_logged(&["network".into(), "rm".into(), name.clone()])?;
+        if objects::network_inspect(name, None).try_output()?.is_some() {
+            objects::network_remove(name).run_logged()?;
         }
     }
     Ok(())

@@ -4,9 +4,9 @@
 use anyhow::Context;
 use serde::{Deserialize, Serialize};
 
-use crate::profile::runtime::{Profile, ServerAuth};
-use crate::render::ConfigInputs;
-use crate::sccache::jwt;
+use super::configs::ConfigInputs;
+use super::jwt;
+use crate::profile::runtime::{RuntimeProfile, ServerAuth};
 
 /// The secrets of one cluster, generated on its first start.
 #[derive(Clone, Serialize, Deserialize)]
@@ -86,23 +86,23 @@ impl Secrets {
     /// server listens at the profile's server port on that address.
     pub fn config_inputs(
         &self,
-        profile: &Profile,
+        profile: &RuntimeProfile,
         advertise: &str,
     ) -> anyhow::Result<ConfigInputs> {
-        self.server_inputs(profile, advertise, advertise, profile.profile.server_port)
+        self.server_inputs(profile, advertise, advertise, profile.settings.server_port)
     }
 
     /// The template inputs for the build server at `server_ip:server_port` of a
     /// cluster whose scheduler is at `scheduler_ip`: its JWT is bound to that address.
     pub fn server_inputs(
         &self,
-        profile: &Profile,
+        profile: &RuntimeProfile,
         scheduler_ip: &str,
         server_ip: &str,
         server_port: u16,
     ) -> anyhow::Result<ConfigInputs> {
         let server_id = format!("{server_ip}:{server_port}");
-        let (server_secret, server_token) = match profile.profile.server_auth {
+        let (server_secret, server_token) = match profile.settings.server_auth {
             ServerAuth::JwtHs256 => {
                 let key = self
                     .jwt_key

@@ -4,12 +4,15 @@
 
 use std::path::Path;
 
-use super::diagnose::{self, log_tail_with_advice, REFUSED_ADVICE};
-use super::{container, Cluster};
+use crate::cluster::client_config;
 use crate::docker;
+use crate::lifecycle::container;
+use crate::lifecycle::diagnose::{self, log_tail_with_advice, REFUSED_ADVICE};
+use crate::lifecycle::records::Records;
+use crate::model::Cluster;
 use crate::sccache::client::PrivateClient;
-use crate::sccache::{client_config, scheduler_status};
-use crate::state::StateDir;
+use crate::sccache::scheduler_status;
+use crate::store::StateDir;
 
 /// The checks' findings, printed as they come.
 struct Report {

@@ -10,7 +10,7 @@
 
 use std::net::Ipv4Addr;
 
-use super::model::{Cluster, Network, Server};
+use super::cluster::{Cache, Cluster, Network, Server};
 
 /// The most build servers one cluster runs.
 pub const MAX_BUILDERS: usize = 32;
@@ -32,7 +32,7 @@ pub fn server(c: &Cluster, index: usize, all_in_one: bool) -> anyhow::Result<Ser
         (1..=MAX_BUILDERS).contains(&index),
         "--builders takes 1 to {MAX_BUILDERS} build servers, not {index}"
     );
-    let rt = &c.profile.profile;
+    let rt = c.settings();
     let base = c.base_name();
     let shares = all_in_one && index == 1;
     let name = format!("{base}-server-{index}");
@@ -53,10 +53,10 @@ pub fn server(c: &Cluster, index: usize, all_in_one: bool) -> anyhow::Result<Ser
         }
     };
     let cache = match (&c.cache_dir, shares) {
-        (Some(dir), true) => dir.clone(),
-        (Some(dir), false) => format!("{dir}/{name}"),
-        (None, true) => format!("{base}-cache"),
-        (None, false) => format!("{name}-cache"),
+        (Some(dir), true) => Cache::HostDir(dir.clone()),
+        (Some(dir), false) => Cache::HostDir(dir.join(&name)),
+        (None, true) => Cache::Volume(format!("{base}-cache")),
+        (None, false) => Cache::Volume(format!("{name}-cache")),
     };
     Ok(Server {
         name,
@@ -69,13 +69,13 @@ pub fn server(c: &Cluster, index: usize, all_in_one: bool) -> anyhow::Result<Ser
 
 /// Host network: server `index` listens on `server_port + index - 1`.
 fn host_port(c: &Cluster, index: usize) -> anyhow::Result<u16> {
-    let rt = &c.profile.profile;
+    let rt = c.settings();
     let port = u16::try_from(usize::from(rt.server_port) + index - 1)
         .map_err(|_| anyhow::anyhow!("build server {index}: port beyond 65535"))?;
     anyhow::ensure!(
         port != rt.scheduler_port,
         "build server {index} would listen on the scheduler's port {port}: move server_port or scheduler_port in {} apart by more than the number of builders",
-        c.profile.file
+        c.runtime.file
     );
     Ok(port)
 }

@@ -1,120 +1,34 @@
-//! Build servers on other hosts: the join bundle the scheduler's host issues for
-//! one (`join-bundle`), and the record of every bundle issued, which `status`
-//! counts and `revoke` edits.
+//! `join-bundle` on the scheduler's host: the bundle file for a build server on
+//! another host (its config with a credential bound to its address), and the
+//! record of it; and reading a bundle back on the host that joins.
 
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 
-use serde::{Deserialize, Serialize};
+use anyhow::Context;
 
-use super::{configs, Cluster, Network, Server};
-use crate::atomic;
+use crate::base::atomic;
+use crate::lifecycle::records::Records;
+use crate::model::remote::{JoinBundle, RemoteServer, BUNDLE_FORMAT};
+use crate::model::{Cache, Cluster, Network, Server};
 use crate::profile::validate;
-use crate::render::{Configs, Templates};
-use crate::sccache::config_check;
-use crate::state::StateDir;
+use crate::render::{cluster_configs, Templates};
+use crate::sccache::{config_check, Configs, Secrets};
+use crate::store::StateDir;
 
-/// What a join bundle file says it is; another value is refused.
-pub const BUNDLE_FORMAT: &str = "sccache-docker-join-bundle/1";
-
-/// A build server on another host that was issued a join bundle.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct RemoteServer {
-    /// Its name, which is also its container's name on that host.
-    pub name: String,
-    /// The IP of its `public_addr`, bound into its JWT.
-    pub address: Ipv4Addr,
-    /// Its port.
-    pub port: u16,
-    /// The scheduler URL its bundle points at.
-    pub scheduler_url: String,
-    /// The fingerprint of the server secret its credential was made with.
-    pub secret_id: String,
-    /// When the bundle was issued, in seconds since the Unix epoch.
-    pub issued_at: u64,
-}
-
-impl RemoteServer {
-    /// `IP:PORT`, its `public_addr`.
-    pub fn public_addr(&self) -> String {
-        format!("{}:{}", self.address, self.port)
-    }
-
-    /// Why its bundle no longer works with cluster `c` whose server secret has
-    /// fingerprint `secret_id`, or None while it does.
-    pub fn stale(&self, c: &Cluster, secret_id: &str) -> Option<String> {
-        if self.secret_id != secret_id {
-            Some("its credential predates a key rotation (revoke): it needs a new bundle".into())
-        } else if self.scheduler_url != c.scheduler_url() {
-            Some(format!(
-                "its bundle points at {}, the scheduler is at {}: it needs a new bundle",
-                self.scheduler_url,
-                c.scheduler_url()
-            ))
-        } else {
-            None
-        }
-    }
-}
-
-/// Everything a build server on another host needs, in one file (mode 0600: it
-/// holds the server's credential).
-#[derive(Clone, Serialize, Deserialize)]
-pub struct JoinBundle {
-    /// [`BUNDLE_FORMAT`].
-    pub format: String,
-    /// The server's name, and its container's on the joining host.
-    pub name: String,
-    /// The IP the server advertises (its `public_addr`).
-    pub address: Ipv4Addr,
-    /// The port it listens on.
-    pub port: u16,
-    /// Where the server reaches the scheduler.
-    pub scheduler_url: String,
-    /// The distro whose image the cluster runs.
-    pub distro: String,
-    /// The cluster's image reference.
-    pub image: String,
-    /// The cluster image's input hash.
-    pub image_hash: String,
-    /// Where the cache volume is mounted in the container.
-    pub cache_root: String,
-    /// The server's `SCCACHE_LOG`.
-    pub log_level: String,
-    /// Bytes of toolchains the server keeps (also in `server_conf`).
-    pub toolchain_cache_size: u64,
-    /// The server.conf text, with the credential bound to `address:port`.
-    pub server_conf: String,
-}
-
-impl std::fmt::Debug for JoinBundle {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "JoinBundle {{ name: {:?}, .. }}", self.name) // the config holds a secret
-    }
-}
-
-impl JoinBundle {
-    /// `IP:PORT`, the server's `public_addr`.
-    pub fn public_addr(&self) -> String {
-        format!("{}:{}", self.address, self.port)
-    }
-
-    /// Reads and checks a bundle file.
-    pub fn read(path: &Path) -> anyhow::Result<JoinBundle> {
-        use anyhow::Context;
-        let bytes =
-            std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
-        let b: JoinBundle = serde_json::from_slice(&bytes)
-            .with_context(|| format!("{} is not a join bundle", path.display()))?;
-        anyhow::ensure!(
-            b.format == BUNDLE_FORMAT,
-            "{}: format {:?}, this tool reads {BUNDLE_FORMAT:?}",
-            path.display(),
-            b.format
-        );
-        validate::docker_name(&b.name).map_err(|e| anyhow::anyhow!("the bundle's name: {e}"))?;
-        Ok(b)
-    }
+/// Reads and checks a bundle file.
+pub fn read(path: &Path) -> anyhow::Result<JoinBundle> {
+    let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let b: JoinBundle = serde_json::from_slice(&bytes)
+        .with_context(|| format!("{} is not a join bundle", path.display()))?;
+    anyhow::ensure!(
+        b.format == BUNDLE_FORMAT,
+        "{}: format {:?}, this tool reads {BUNDLE_FORMAT:?}",
+        path.display(),
+        b.format
+    );
+    validate::docker_name(&b.name).map_err(|e| anyhow::anyhow!("the bundle's name: {e}"))?;
+    Ok(b)
 }
 
 /// One `join-bundle` request.
@@ -134,7 +48,7 @@ pub struct BundleRequest {
 pub fn issue(root: &Path, state: &StateDir, req: &BundleRequest) -> anyhow::Result<RemoteServer> {
     let c = state.record()?;
     check_reachable(&c)?;
-    let port = req.port.unwrap_or(c.profile.profile.server_port);
+    let port = req.port.unwrap_or(c.runtime.settings.server_port);
     let name = req
         .name
         .clone()
@@ -152,14 +66,15 @@ pub fn issue(root: &Path, state: &StateDir, req: &BundleRequest) -> anyhow::Resu
             other.public_addr()
         );
     }
-    let auth = c.profile.profile.server_auth;
+    let auth = c.runtime.settings.server_auth;
     let secrets = state.secrets(auth)?;
     let server = Server {
         name: name.clone(),
         container: name.clone(),
         address: req.address,
         port,
-        cache: String::new(),
+        // On its own host `join` mounts the volume of this name.
+        cache: Cache::Volume(format!("{name}-cache")),
     };
     let bundle = make_bundle(root, &c, &server, &secrets)?;
     atomic::write(&req.output, &serde_json::to_vec_pretty(&bundle)?, 0o600)?;
@@ -215,11 +130,12 @@ fn make_bundle(
     root: &Path,
     c: &Cluster,
     s: &Server,
-    secrets: &crate::state::Secrets,
+    secrets: &Secrets,
 ) -> anyhow::Result<JoinBundle> {
     let t = Templates::load(root)?;
-    let all = configs::render(&t, c, secrets, "join-bundle")?;
-    let server_conf = configs::server_config(&t, c, s, secrets, &configs::header("join-bundle"))?;
+    let all = cluster_configs::render(&t, c, secrets, "join-bundle")?;
+    let server_conf =
+        cluster_configs::server_config(&t, c, s, secrets, &cluster_configs::header("join-bundle"))?;
     let triple = Configs {
         scheduler: all.scheduler,
         server: server_conf.clone(),
@@ -232,7 +148,7 @@ fn make_bundle(
         "the rendered server config does not check out:\n{}",
         problems.join("\n")
     );
-    let rt = &c.profile.profile;
+    let rt = &c.runtime.settings;
     Ok(JoinBundle {
         format: BUNDLE_FORMAT.into(),
         name: s.name.clone(),
@@ -278,24 +194,18 @@ mod tests {
     }
 
     #[test]
-    fn a_bundle_never_shows_its_config() {
-        assert!(!format!("{:?}", bundle()).contains("SECRET"));
-        assert_eq!(bundle().public_addr(), "10.0.0.2:10501");
-    }
-
-    #[test]
     fn only_this_format_is_read() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("b.json");
         let mut b = bundle();
         std::fs::write(&path, serde_json::to_vec(&b).unwrap()).unwrap();
-        assert_eq!(JoinBundle::read(&path).unwrap().name, b.name);
+        assert_eq!(read(&path).unwrap().name, b.name);
         b.format = "other/2".into();
         std::fs::write(&path, serde_json::to_vec(&b).unwrap()).unwrap();
-        assert!(JoinBundle::read(&path).is_err());
+        assert!(read(&path).is_err());
         b.format = BUNDLE_FORMAT.into();
         b.name = "../x".into();
         std::fs::write(&path, serde_json::to_vec(&b).unwrap()).unwrap();
-        assert!(JoinBundle::read(&path).is_err());
+        assert!(read(&path).is_err());
     }
 }

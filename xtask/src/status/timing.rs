@@ -1,8 +1,8 @@
 //! When the builders registered with the scheduler that runs now, from the
 //! timestamps Docker keeps with every log line.
 
-use super::super::container;
 use super::StatusReport;
+use crate::lifecycle::container;
 
 /// The time of the first "Server connected to scheduler" in a server's log since
 /// the scheduler started: when it registered with the scheduler that runs now.

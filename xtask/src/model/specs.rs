@@ -2,17 +2,9 @@
 //! container (role `all` or `scheduler`), one per build server with a container of
 //! its own (role `server`).
 
-use super::container::{self, RunSpec, CONFIG_MOUNT};
-use super::model::{Cluster, Network, Server};
+use super::cluster::{Cluster, Network, Server};
 use super::remote::JoinBundle;
-use crate::state::StateDir;
-
-/// Every container of `c`, the scheduler's first, with the configs mounted from
-/// the state directory.
-pub fn all(state: &StateDir, c: &Cluster) -> anyhow::Result<Vec<RunSpec>> {
-    let sources = ConfigSources::state(state)?;
-    Ok(all_from(c, &sources))
-}
+use super::run_spec::{Mount, RunSpec, CONFIG_MOUNT};
 
 /// Where the containers' config directories come from: absolute paths in the state
 /// directory for `docker run`, paths relative to the project for compose.
@@ -21,17 +13,6 @@ pub struct ConfigSources {
     pub scheduler: String,
     /// The directory holding one directory per build server, named after it.
     pub servers: String,
-}
-
-impl ConfigSources {
-    /// The state directory's own (which must exist).
-    pub fn state(state: &StateDir) -> anyhow::Result<ConfigSources> {
-        let dir = state.container_config_dir().canonicalize()?;
-        Ok(ConfigSources {
-            scheduler: container::mount_source(&dir, "--state-dir")?,
-            servers: container::mount_source(&dir.join("servers"), "--state-dir")?,
-        })
-    }
 }
 
 /// Every container of `c`, the scheduler's first, with configs from `sources`.
@@ -45,10 +26,13 @@ pub fn all_from(c: &Cluster, sources: &ConfigSources) -> Vec<RunSpec> {
 
 /// The scheduler's container; in the all-in-one layout it runs the first server too.
 pub fn scheduler(c: &Cluster, sources: &ConfigSources) -> RunSpec {
-    let mut mounts = vec![(sources.scheduler.clone(), CONFIG_MOUNT.to_owned(), true)];
+    let mut mounts = vec![Mount::read_only(&sources.scheduler, CONFIG_MOUNT)];
     let first = c.servers.first().filter(|_| c.all_in_one());
     if let Some(s) = first {
-        mounts.push((s.cache.clone(), c.profile.profile.cache_root.clone(), false));
+        mounts.push(Mount::writable(
+            s.cache.mount_source(),
+            &c.settings().cache_root,
+        ));
     }
     RunSpec {
         name: c.scheduler.container.clone(),
@@ -68,12 +52,8 @@ pub fn server(c: &Cluster, s: &Server, sources: &ConfigSources) -> RunSpec {
         name: s.container.clone(),
         image: c.image.clone(),
         mounts: vec![
-            (
-                format!("{}/{}", sources.servers, s.name),
-                CONFIG_MOUNT.to_owned(),
-                true,
-            ),
-            (s.cache.clone(), c.profile.profile.cache_root.clone(), false),
+            Mount::read_only(format!("{}/{}", sources.servers, s.name), CONFIG_MOUNT),
+            Mount::writable(s.cache.mount_source(), &c.settings().cache_root),
         ],
         env: log_env(c),
         bridge: bridge(c, s.address.to_string()),
@@ -83,10 +63,7 @@ pub fn server(c: &Cluster, s: &Server, sources: &ConfigSources) -> RunSpec {
 }
 
 fn log_env(c: &Cluster) -> Vec<(String, String)> {
-    vec![(
-        "SCCACHE_LOG".into(),
-        c.profile.profile.log_level.as_str().into(),
-    )]
+    vec![("SCCACHE_LOG".into(), c.settings().log_level.as_str().into())]
 }
 
 fn bridge(c: &Cluster, ip: String) -> Option<(String, String)> {
@@ -106,8 +83,8 @@ pub fn remote_server(b: &JoinBundle, image: &str, config_dir: &str) -> RunSpec {
         name: b.name.clone(),
         image: image.to_owned(),
         mounts: vec![
-            (config_dir.to_owned(), CONFIG_MOUNT.to_owned(), true),
-            (format!("{}-cache", b.name), b.cache_root.clone(), false),
+            Mount::read_only(config_dir, CONFIG_MOUNT),
+            Mount::writable(format!("{}-cache", b.name), &b.cache_root),
         ],
         env: vec![("SCCACHE_LOG".into(), b.log_level.clone())],
         bridge: None,

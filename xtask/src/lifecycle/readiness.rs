@@ -2,8 +2,9 @@
 
 use std::time::{Duration, Instant};
 
+use super::container;
 use super::diagnose::{log_tail, log_tail_with_advice, MISMATCHED_ADDRESS_ADVICE};
-use super::{container, Cluster};
+use crate::model::Cluster;
 use crate::sccache::scheduler_status::{self, SchedulerStatus};
 
 /// How often the containers' state and logs are looked at while waiting.

@@ -3,16 +3,17 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::atomic;
-use crate::render::Templates;
-use crate::state::StateDir;
+use crate::base::atomic;
+use crate::lifecycle::records::Records;
+use crate::render::{cluster_configs, Templates};
+use crate::store::StateDir;
 
 /// The client config text for the cluster recorded in `state`.
 pub fn render(root: &Path, state: &StateDir) -> anyhow::Result<String> {
     let c = state.record()?;
     let secrets = state.existing_secrets()?;
     let t = Templates::load(root)?;
-    Ok(crate::cluster::configs::render(&t, &c, &secrets, "start")?.client)
+    Ok(cluster_configs::render(&t, &c, &secrets, "start")?.client)
 }
 
 /// Writes the client config to `output` (default: the state directory's), mode

@@ -2,11 +2,13 @@
 //! servers, each with its own container, address and cache. `start` fills it in and
 //! keeps it in the state directory; every later command reads it back.
 
+use std::fmt;
 use std::net::{Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
 
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use crate::profile::Profile;
+use crate::profile::RuntimeProfile;
 
 /// How the containers reach each other and the clients.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -59,8 +61,71 @@ pub struct Server {
     pub address: Ipv4Addr,
     /// Its port: distinct per server on the host network.
     pub port: u16,
-    /// A named volume, or a host directory, mounted at the profile's cache root.
-    pub cache: String,
+    /// Where its cache root lives: a named volume or a host directory.
+    pub cache: Cache,
+}
+
+/// Where a build server's cache root (toolchains, build dirs) lives. Stored in the
+/// cluster record as one string: an absolute path is a host directory, anything
+/// else a volume name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Cache {
+    /// A host directory (`--cache-dir`), bind-mounted.
+    HostDir(PathBuf),
+    /// A named Docker volume (or, on Kubernetes, the pod's volume of that name).
+    Volume(String),
+}
+
+impl Cache {
+    /// The cache as `docker run --volume` and compose take its source.
+    pub fn mount_source(&self) -> String {
+        match self {
+            Cache::HostDir(dir) => dir.display().to_string(),
+            Cache::Volume(name) => name.clone(),
+        }
+    }
+
+    /// The volume's name, when it is one.
+    pub fn volume(&self) -> Option<&str> {
+        match self {
+            Cache::Volume(name) => Some(name),
+            Cache::HostDir(_) => None,
+        }
+    }
+
+    /// The host directory, when it is one.
+    pub fn host_dir(&self) -> Option<&Path> {
+        match self {
+            Cache::HostDir(dir) => Some(dir),
+            Cache::Volume(_) => None,
+        }
+    }
+
+    fn from_stored(s: String) -> Cache {
+        if s.starts_with('/') {
+            Cache::HostDir(PathBuf::from(s))
+        } else {
+            Cache::Volume(s)
+        }
+    }
+}
+
+impl fmt::Display for Cache {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.mount_source())
+    }
+}
+
+impl Serialize for Cache {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.mount_source())
+    }
+}
+
+impl<'de> Deserialize<'de> for Cache {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Cache, D::Error> {
+        String::deserialize(d).map(Cache::from_stored)
+    }
 }
 
 impl Server {
@@ -79,7 +144,7 @@ pub struct Cluster {
     pub name: String,
     /// `--cache-dir`: the host directory holding the caches instead of named volumes.
     #[serde(default)]
-    pub cache_dir: Option<String>,
+    pub cache_dir: Option<PathBuf>,
     /// The distro whose image runs.
     pub distro: String,
     /// The image reference every container runs.
@@ -88,7 +153,8 @@ pub struct Cluster {
     pub image_hash: String,
     /// The runtime profile as it was at start: later edits of the file do not
     /// change what the running cluster is.
-    pub profile: Profile,
+    #[serde(rename = "profile")]
+    pub runtime: RuntimeProfile,
     /// How its containers are networked.
     pub network: Network,
     /// Why the advertised address is what it is (flag, detection, bridge).
@@ -100,6 +166,11 @@ pub struct Cluster {
 }
 
 impl Cluster {
+    /// The runtime settings the cluster runs with.
+    pub fn settings(&self) -> &crate::profile::runtime::RuntimeSettings {
+        &self.runtime.settings
+    }
+
     /// The URL clients and build servers use.
     pub fn scheduler_url(&self) -> String {
         format!("http://{}:{}", self.scheduler.address, self.scheduler.port)
@@ -158,5 +229,27 @@ impl Cluster {
             }
         }
         names
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_cache_is_stored_as_the_string_it_was() {
+        for (text, cache) in [
+            (
+                "\"/srv/cache/s-server-2\"",
+                Cache::HostDir("/srv/cache/s-server-2".into()),
+            ),
+            (
+                "\"s-server-2-cache\"",
+                Cache::Volume("s-server-2-cache".into()),
+            ),
+        ] {
+            assert_eq!(serde_json::from_str::<Cache>(text).unwrap(), cache);
+            assert_eq!(serde_json::to_string(&cache).unwrap(), text);
+        }
     }
 }

@@ -4,15 +4,16 @@
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use super::container;
-use super::diagnose::log_tail;
-use super::remote::JoinBundle;
-use super::specs;
-use super::status::{registration_in, REFUSED_MISMATCH, REFUSED_TOKEN};
-use crate::atomic;
+use super::bundle;
+use crate::base::atomic;
 use crate::docker;
 use crate::image::HASH_LABEL;
-use crate::state::StateDir;
+use crate::lifecycle::container;
+use crate::lifecycle::diagnose::{log_tail, registration_in, REFUSED_MISMATCH, REFUSED_TOKEN};
+use crate::model::remote::JoinBundle;
+use crate::model::run_spec::mount_source;
+use crate::model::specs;
+use crate::store::StateDir;
 
 /// One `join` request.
 #[derive(Debug, Clone)]
@@ -40,16 +41,16 @@ pub struct Joined {
 /// Starts the build server of `req`'s bundle on this host's engine (replacing a
 /// container of ours under its name) and waits until the scheduler accepts it.
 pub fn join(state: &StateDir, req: &JoinRequest) -> anyhow::Result<Joined> {
-    let b = JoinBundle::read(&req.bundle)?;
+    let b = bundle::read(&req.bundle)?;
     docker::engine()?;
     let image = req.image.clone().unwrap_or_else(|| b.image.clone());
     check_image(&b, &image)?;
     let dir = state.joined_dir(&b.name)?;
     atomic::write(&dir.join("server.conf"), b.server_conf.as_bytes(), 0o600)?;
     replace_ours(&b.name)?;
-    let source = container::mount_source(&dir.canonicalize()?, "--state-dir")?;
+    let source = mount_source(&dir.canonicalize()?, "--state-dir")?;
     let t0 = Instant::now();
-    docker::run_logged(&specs::remote_server(&b, &image, &source).args())?;
+    docker::run::run(&specs::remote_server(&b, &image, &source)).run_logged()?;
     wait_registered(&b.name, req.timeout)?;
     Ok(Joined {
         name: b.name.clone(),

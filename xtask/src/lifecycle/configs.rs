@@ -1,0 +1,44 @@
+//! The configs of a cluster: rendered with its secrets, checked as sccache-dist
+//! reads them, then stored in the state directory; and where the containers find
+//! them.
+
+use std::path::Path;
+
+use super::records::Records;
+use crate::model::run_spec::mount_source;
+use crate::model::specs::ConfigSources;
+use crate::model::Cluster;
+use crate::render::{cluster_configs, Templates};
+use crate::sccache::config_check;
+use crate::store::StateDir;
+
+/// Secrets and configs live in the state directory and reach the containers only
+/// as read-only mounts: never in the image, the environment or the logs.
+pub fn write_configs(root: &Path, state: &StateDir, c: &Cluster) -> anyhow::Result<()> {
+    let secrets = state.secrets(c.settings().server_auth)?;
+    let configs = cluster_configs::render(&Templates::load(root)?, c, &secrets, "start")?;
+    let mut problems = Vec::new();
+    for (name, triple) in cluster_configs::triples(&configs) {
+        problems.extend(
+            config_check::check(&triple)
+                .into_iter()
+                .map(|p| format!("{name}: {p}")),
+        );
+    }
+    anyhow::ensure!(
+        problems.is_empty(),
+        "the rendered configs do not check out:\n{}",
+        problems.join("\n")
+    );
+    state.write_configs(&configs)
+}
+
+/// The state directory's config directories (which must exist), as `docker run`
+/// mounts them.
+pub fn state_sources(state: &StateDir) -> anyhow::Result<ConfigSources> {
+    let dir = state.container_config_dir().canonicalize()?;
+    Ok(ConfigSources {
+        scheduler: mount_source(&dir, "--state-dir")?,
+        servers: mount_source(&dir.join("servers"), "--state-dir")?,
+    })
+}
