@@ -52,6 +52,12 @@ pub fn remove_container(name: &str) -> DockerCommand {
     DockerCommand::new(["rm", "--volumes", name])
 }
 
+/// `docker rm --force --volumes NAME`: kills it first if it runs (a container
+/// that failed and must not restart again).
+pub fn remove_container_forced(name: &str) -> DockerCommand {
+    DockerCommand::new(["rm", "--force", "--volumes", name])
+}
+
 /// `docker volume inspect NAME`.
 pub fn volume_inspect(name: &str) -> DockerCommand {
     DockerCommand::new(["volume", "inspect", name])

@@ -170,25 +170,8 @@ impl RuntimeSettings {
                 ),
             ));
         }
-        if self.toolchain_cache_size < 64 * 1024 * 1024 {
-            return Err(at(
-                "toolchain_cache_size",
-                format!(
-                    "{} bytes cannot hold a single toolchain; give at least 67108864 (64 MiB)",
-                    self.toolchain_cache_size
-                ),
-            ));
-        }
-        if self.toolchain_cache_size > i64::MAX as u64 {
-            return Err(at(
-                "toolchain_cache_size",
-                format!(
-                    "{} does not fit a TOML integer (at most {})",
-                    self.toolchain_cache_size,
-                    i64::MAX
-                ),
-            ));
-        }
+        validate::toolchain_cache_size(self.toolchain_cache_size)
+            .map_err(|m| at("toolchain_cache_size", m))?;
         if self.log_level == LogLevel::Trace {
             return Err(at(
                 "log_level",

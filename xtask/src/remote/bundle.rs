@@ -1,12 +1,11 @@
 //! `join-bundle` on the scheduler's host: the bundle file for a build server on
 //! another host (its config with a credential bound to its address), and the
-//! record of it; and reading a bundle back on the host that joins.
+//! record of it. Reading one back, on the host that joins, is `bundle_check`.
 
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 
-use anyhow::Context;
-
+use super::bundle_check;
 use crate::base::atomic;
 use crate::lifecycle::records::Records;
 use crate::model::remote::{JoinBundle, RemoteServer, BUNDLE_FORMAT};
@@ -15,21 +14,6 @@ use crate::profile::validate;
 use crate::render::{cluster_configs, Templates};
 use crate::sccache::{config_check, Configs, Secrets};
 use crate::store::StateDir;
-
-/// Reads and checks a bundle file.
-pub fn read(path: &Path) -> anyhow::Result<JoinBundle> {
-    let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
-    let b: JoinBundle = serde_json::from_slice(&bytes)
-        .with_context(|| format!("{} is not a join bundle", path.display()))?;
-    anyhow::ensure!(
-        b.format == BUNDLE_FORMAT,
-        "{}: format {:?}, this tool reads {BUNDLE_FORMAT:?}",
-        path.display(),
-        b.format
-    );
-    validate::docker_name(&b.name).map_err(|e| anyhow::anyhow!("the bundle's name: {e}"))?;
-    Ok(b)
-}
 
 /// One `join-bundle` request.
 #[derive(Debug, Clone)]
@@ -77,6 +61,8 @@ pub fn issue(root: &Path, state: &StateDir, req: &BundleRequest) -> anyhow::Resu
         cache: Cache::Volume(format!("{name}-cache")),
     };
     let bundle = make_bundle(root, &c, &server, &secrets)?;
+    // What `join` will refuse is never written.
+    bundle_check::check(&bundle)?;
     atomic::write(&req.output, &serde_json::to_vec_pretty(&bundle)?, 0o600)?;
     let entry = RemoteServer {
         name,
@@ -170,42 +156,4 @@ fn now() -> u64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or(0)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn bundle() -> JoinBundle {
-        JoinBundle {
-            format: BUNDLE_FORMAT.into(),
-            name: "c-remote-10-0-0-2".into(),
-            address: "10.0.0.2".parse().unwrap(),
-            port: 10501,
-            scheduler_url: "http://10.0.0.1:10600".into(),
-            distro: "debian".into(),
-            image: "i:debian".into(),
-            image_hash: "h".into(),
-            cache_root: "/var/sccache".into(),
-            log_level: "info".into(),
-            toolchain_cache_size: 1 << 30,
-            server_conf: "token = \"SECRET\"\n".into(),
-        }
-    }
-
-    #[test]
-    fn only_this_format_is_read() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("b.json");
-        let mut b = bundle();
-        std::fs::write(&path, serde_json::to_vec(&b).unwrap()).unwrap();
-        assert_eq!(read(&path).unwrap().name, b.name);
-        b.format = "other/2".into();
-        std::fs::write(&path, serde_json::to_vec(&b).unwrap()).unwrap();
-        assert!(read(&path).is_err());
-        b.format = BUNDLE_FORMAT.into();
-        b.name = "../x".into();
-        std::fs::write(&path, serde_json::to_vec(&b).unwrap()).unwrap();
-        assert!(read(&path).is_err());
-    }
 }

@@ -4,15 +4,18 @@
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use super::bundle;
+use super::{bundle_check, preflight};
 use crate::base::atomic;
-use crate::docker;
+use crate::docker::{self, objects};
 use crate::image::HASH_LABEL;
 use crate::lifecycle::container;
-use crate::lifecycle::diagnose::{log_tail, registration_in, REFUSED_MISMATCH, REFUSED_TOKEN};
+use crate::lifecycle::diagnose::{
+    log_tail, log_tail_with_advice, registration_in, REFUSED_MISMATCH, REFUSED_TOKEN,
+};
 use crate::model::remote::JoinBundle;
 use crate::model::run_spec::mount_source;
 use crate::model::specs;
+use crate::profile::validate;
 use crate::store::StateDir;
 
 /// One `join` request.
@@ -40,18 +43,31 @@ pub struct Joined {
 
 /// Starts the build server of `req`'s bundle on this host's engine (replacing a
 /// container of ours under its name) and waits until the scheduler accepts it.
+///
+/// Nothing is started, stopped or replaced until every check passed: the bundle's
+/// fields (`bundle_check`), the image, and this host's address and port
+/// (`preflight`). A server that then fails to register is removed again, with
+/// the cause named, so no failure leaves a container restart-looping.
 pub fn join(state: &StateDir, req: &JoinRequest) -> anyhow::Result<Joined> {
-    let b = bundle::read(&req.bundle)?;
-    docker::engine()?;
+    let b = bundle_check::read(&req.bundle)?;
     let image = req.image.clone().unwrap_or_else(|| b.image.clone());
+    validate::image_any(&image).map_err(|e| anyhow::anyhow!("--image: {e}"))?;
+    docker::engine()?;
     check_image(&b, &image)?;
+    let ours_up = our_container_is_up(&b.name)?;
+    let facts = preflight::host_facts(&image, &b)?;
+    // Our own running server of that name holds the port; it is replaced below.
+    preflight::check(&facts, &b, !ours_up)?;
+    replace_ours(&b.name)?;
     let dir = state.joined_dir(&b.name)?;
     atomic::write(&dir.join("server.conf"), b.server_conf.as_bytes(), 0o600)?;
-    replace_ours(&b.name)?;
     let source = mount_source(&dir.canonicalize()?, "--state-dir")?;
     let t0 = Instant::now();
     docker::run::run(&specs::remote_server(&b, &image, &source)).run_logged()?;
-    wait_registered(&b.name, req.timeout)?;
+    if let Err(e) = wait_registered(&b.name, req.timeout) {
+        remove_failed(&b.name);
+        return Err(e);
+    }
     Ok(Joined {
         name: b.name.clone(),
         public_addr: b.public_addr(),
@@ -75,6 +91,25 @@ fn check_image(b: &JoinBundle, image: &str) -> anyhow::Result<()> {
         Some(_) => {}
     }
     Ok(())
+}
+
+/// Whether a container of ours under `name` runs (a server this bundle replaces).
+fn our_container_is_up(name: &str) -> anyhow::Result<bool> {
+    Ok(container::state(name)?.is_some_and(|s| s.is_up()) && container::is_ours(name)?)
+}
+
+/// The server that did not register is removed, so its restart policy does not
+/// keep it looping; a failure to remove it is said, not hidden.
+fn remove_failed(name: &str) {
+    let removed = container::state(name)
+        .ok()
+        .flatten()
+        .map(|_| objects::remove_container_forced(name).output());
+    match removed {
+        Some(Err(e)) => eprintln!("could not remove the container {name}: {e:#}"),
+        Some(Ok(_)) => eprintln!("removed the container {name}, which did not register"),
+        None => {}
+    }
 }
 
 /// A container under the name that this tool started is stopped (grace period)
@@ -108,16 +143,24 @@ fn wait_registered(name: &str, timeout: Duration) -> anyhow::Result<()> {
         if let Some(s) = container::state(name)? {
             anyhow::ensure!(
                 s.status != "exited" && s.status != "dead",
-                "the container {name} {}\n{}",
+                "the container {name} {}; {}",
                 s.status,
-                log_tail(name)
+                log_tail_with_advice(name)
+            );
+            // sccache-dist exits at once on a config or credential it refuses; the
+            // restart policy would bring it back forever.
+            anyhow::ensure!(
+                s.status != "restarting" && s.restarts == 0,
+                "the build server {name} exits and restarts ({} restart(s)): sccache-dist refuses to run; {}",
+                s.restarts.max(1),
+                log_tail_with_advice(name)
             );
         }
         anyhow::ensure!(
             Instant::now() < deadline,
-            "the build server {name} did not register within {}s\n{}",
+            "the build server {name} did not register within {}s: the scheduler never answered its heartbeat (is the scheduler's address reachable from this host?); {}",
             timeout.as_secs(),
-            log_tail(name)
+            log_tail_with_advice(name)
         );
         std::thread::sleep(Duration::from_millis(250)); // the poll interval
     }

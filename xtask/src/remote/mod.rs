@@ -2,5 +2,7 @@
 //! the other host, `revoke` back on the scheduler's host.
 
 pub mod bundle;
+pub mod bundle_check;
 pub mod join;
+pub mod preflight;
 pub mod revoke;

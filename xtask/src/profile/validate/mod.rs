@@ -99,6 +99,41 @@ pub fn volume_root(s: &str) -> Check {
     Ok(())
 }
 
+/// Bytes of toolchains a build server keeps: at least one toolchain's worth, at
+/// most what a TOML integer holds.
+pub fn toolchain_cache_size(n: u64) -> Check {
+    if n < 64 * 1024 * 1024 {
+        return Err(format!(
+            "{n} bytes cannot hold a single toolchain; give at least 67108864 (64 MiB)"
+        ));
+    }
+    if n > i64::MAX as u64 {
+        return Err(format!(
+            "{n} does not fit a TOML integer (at most {})",
+            i64::MAX
+        ));
+    }
+    Ok(())
+}
+
+/// A unicast address a build server can advertise and send its heartbeats from.
+pub fn host_address(ip: std::net::Ipv4Addr) -> Check {
+    let why = if ip.is_unspecified() {
+        "the unspecified address"
+    } else if ip.is_loopback() {
+        "a loopback address, which no other host reaches"
+    } else if ip.is_multicast() {
+        "a multicast address"
+    } else if ip.is_broadcast() {
+        "the broadcast address"
+    } else {
+        return Ok(());
+    };
+    Err(format!(
+        "{ip} is {why}: give the unicast address the build server sends from and clients reach it at"
+    ))
+}
+
 /// A port a service can listen on.
 pub fn port(p: u16) -> Check {
     if p == 0 {

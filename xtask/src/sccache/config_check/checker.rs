@@ -36,6 +36,20 @@ pub fn check(c: &Configs) -> Vec<String> {
     ck.errs
 }
 
+/// The problems of one server.conf on its own (a join bundle carries no
+/// scheduler or client config), each naming the key.
+pub fn check_server(text: &str) -> Vec<String> {
+    match text.parse::<Table>() {
+        Ok(t) => {
+            let mut ck = Checker { errs: Vec::new() };
+            ck.server(&t);
+            ck.errs
+        }
+        // The TOML error quotes the offending line, which may hold the credential.
+        Err(_) => vec!["server.conf: not valid TOML".into()],
+    }
+}
+
 pub(super) struct Checker {
     errs: Vec<String>,
 }
@@ -53,7 +67,8 @@ pub(super) fn get<'a>(t: &'a Table, path: &str) -> Option<&'a Value> {
     None
 }
 
-pub(super) fn get_str<'a>(t: &'a Table, path: &str) -> Option<&'a str> {
+/// The string at the dotted `path` of `t`, if it is one.
+pub fn get_str<'a>(t: &'a Table, path: &str) -> Option<&'a str> {
     get(t, path).and_then(Value::as_str)
 }
 

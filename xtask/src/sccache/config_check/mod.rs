@@ -5,4 +5,4 @@
 mod agreement;
 mod checker;
 
-pub use checker::{check, parse_url};
+pub use checker::{check, check_server, get_str, parse_url};
