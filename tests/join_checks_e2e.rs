@@ -1,0 +1,185 @@
+//! `join` treats a bundle as input (issue 18) and checks the host before it
+//! starts anything (issue 16): through the real binary and the real engine, a
+//! bundle damaged in one field fails within a second naming that field, echoes
+//! no credential, and leaves the engine's container list as it was; a bundle made
+//! for an address this host lacks, or whose port is taken here, fails naming the
+//! address or the port, and leaves no container behind.
+
+mod support;
+
+use std::net::{Ipv4Addr, TcpListener, UdpSocket};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use support::{docker, project_root, require_docker, stderr, test_base_image, xtask};
+
+const SECRET: &str = "eyJ0eXAiOiJKV1QiLCJhbGciOiJIUzI1NiJ9.SECRET-PAYLOAD.SIG";
+
+/// A bundle as `join-bundle` writes one, for `address:port`.
+fn bundle(address: &str, port: u16) -> Value {
+    let conf = format!(
+        "cache_dir = \"/var/sccache/toolchains\"\ntoolchain_cache_size = 10737418240\npublic_addr = \"{address}:{port}\"\nbind_address = \"0.0.0.0:{port}\"\nscheduler_url = \"http://192.0.2.1:10600\"\n\n[builder]\ntype = \"overlay\"\nbuild_dir = \"/var/sccache/build\"\nbwrap_path = \"/usr/bin/bwrap\"\n\n[scheduler_auth]\ntype = \"jwt_token\"\ntoken = \"{SECRET}\"\n"
+    );
+    serde_json::json!({
+        "format": "sccache-docker-join-bundle/1",
+        "name": "sdjc-remote",
+        "address": address,
+        "port": port,
+        "scheduler_url": "http://192.0.2.1:10600",
+        "distro": "debian",
+        "image": test_base_image(),
+        "image_hash": "0".repeat(64),
+        "cache_root": "/var/sccache",
+        "log_level": "info",
+        "toolchain_cache_size": 10737418240u64,
+        "server_conf": conf,
+    })
+}
+
+fn write_bundle(dir: &Path, v: &Value, mode: u32) -> std::path::PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let path = dir.join("bundle.json");
+    std::fs::write(&path, serde_json::to_vec_pretty(v).unwrap()).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
+    path
+}
+
+/// Every container of the engine, running or not.
+fn containers() -> String {
+    docker(&[
+        "ps",
+        "--all",
+        "--no-trunc",
+        "--format",
+        "{{.ID}} {{.Names}} {{.State}}",
+    ])
+}
+
+/// Runs `join` on `v` (written with `mode`): it must fail, naming `want`, and
+/// leave the engine's containers as they were. Returns stderr and the time taken.
+fn refused(v: &Value, mode: u32, want: &str) -> (String, Duration) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_bundle(dir.path(), v, mode);
+    let state = dir.path().join("state");
+    let before = containers();
+    let t0 = Instant::now();
+    let out = xtask(
+        &project_root(),
+        &[
+            "--state-dir",
+            state.to_str().unwrap(),
+            "join",
+            path.to_str().unwrap(),
+        ],
+    );
+    let took = t0.elapsed();
+    let err = stderr(&out);
+    assert!(!out.status.success(), "join accepted it: {err}");
+    assert!(err.contains(want), "wanted {want:?} in: {err}");
+    assert!(
+        !err.contains("SECRET-PAYLOAD"),
+        "the credential was echoed: {err}"
+    );
+    assert_eq!(containers(), before, "join changed the engine's containers");
+    (err, took)
+}
+
+#[test]
+fn a_damaged_bundle_is_refused_by_field_before_the_engine() {
+    let _turn = turn();
+    require_docker();
+    let good = bundle("192.0.2.99", 10501);
+    let conf = good["server_conf"].as_str().unwrap().to_owned();
+    let cases: Vec<(&str, Value, &str)> = vec![
+        ("image", "--privileged".into(), "field `image`"),
+        ("address", "0.0.0.0".into(), "field `address`"),
+        ("port", 70000.into(), "field `port`"),
+        ("port", 10600.into(), "field `port`"),
+        ("cache_root", "/".into(), "field `cache_root`"),
+        ("cache_root", "/var/../x".into(), "field `cache_root`"),
+        (
+            "scheduler_url",
+            "http://192.0.2.1:10600 x".into(),
+            "field `scheduler_url`",
+        ),
+        (
+            "toolchain_cache_size",
+            5.into(),
+            "field `toolchain_cache_size`",
+        ),
+        ("name", "x;reboot".into(), "field `name`"),
+        ("log_level", "trace".into(), "field `log_level`"),
+        (
+            "server_conf",
+            format!("unknown_key = 1\n{conf}").into(),
+            "`unknown_key`: sccache-dist does not accept this key",
+        ),
+        (
+            "server_conf",
+            conf.replace("192.0.2.99:10501", "192.0.2.98:10501").into(),
+            "`public_addr` is not the bundle's address",
+        ),
+    ];
+    for (key, value, want) in cases {
+        let mut v = good.clone();
+        v[key] = value;
+        let (_, took) = refused(&v, 0o600, want);
+        assert!(took < Duration::from_secs(1), "{key}: took {took:?}");
+    }
+    let (err, _) = refused(&good, 0o644, "chmod 600");
+    assert!(err.contains("readable by group or others"), "{err}");
+}
+
+/// An address of this host that is not loopback (the default route's, or
+/// docker0's on a machine without one).
+fn a_host_address() -> Ipv4Addr {
+    let sock = UdpSocket::bind("0.0.0.0:0").unwrap();
+    if sock.connect("192.0.2.1:9").is_ok() {
+        if let Ok(std::net::SocketAddr::V4(a)) = sock.local_addr() {
+            if !a.ip().is_unspecified() {
+                return *a.ip();
+            }
+        }
+    }
+    let out = docker(&[
+        "network",
+        "inspect",
+        "bridge",
+        "--format",
+        "{{range .IPAM.Config}}{{.Gateway}}{{end}}",
+    ]);
+    out.trim().parse().expect("docker0's gateway address")
+}
+
+#[test]
+fn a_bundle_for_another_host_or_a_taken_port_fails_before_anything_runs() {
+    let _turn = turn();
+    require_docker();
+    // 192.0.2.99 is TEST-NET-1: no host here has it.
+    let (err, took) = refused(
+        &bundle("192.0.2.99", 10501),
+        0o600,
+        "this host does not have the bundle's address 192.0.2.99",
+    );
+    assert!(err.contains("join-bundle --address"), "{err}");
+    assert!(took < Duration::from_secs(15), "took {took:?}");
+    let held = TcpListener::bind((Ipv4Addr::UNSPECIFIED, 0)).unwrap();
+    let port = held.local_addr().unwrap().port();
+    let address = a_host_address().to_string();
+    let (err, _) = refused(
+        &bundle(&address, port),
+        0o600,
+        &format!("port {port} of the bundle is already in use"),
+    );
+    assert!(err.contains("--port PORT"), "{err}");
+    drop(held);
+}
+
+/// The two tests take turns: the preflight's throwaway container must not show
+/// up in the other's before-and-after comparison.
+static ENGINE_TURN: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn turn() -> std::sync::MutexGuard<'static, ()> {
+    ENGINE_TURN.lock().unwrap_or_else(|e| e.into_inner())
+}
