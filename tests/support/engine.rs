@@ -117,12 +117,15 @@ impl Dockerd {
 
     /// `docker ARGS` against this engine.
     pub fn docker_output(&self, args: &[&str]) -> Output {
-        Command::new("docker")
-            .args(args)
+        self.docker_command(args).output().unwrap()
+    }
+
+    fn docker_command(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new("docker");
+        cmd.args(args)
             .env("DOCKER_HOST", &self.host)
-            .env_remove("DOCKER_CONTEXT")
-            .output()
-            .unwrap()
+            .env_remove("DOCKER_CONTEXT");
+        cmd
     }
 
     /// `docker ARGS` against this engine, stdout trimmed; panics with stderr on failure.
@@ -132,7 +135,7 @@ impl Dockerd {
 
     /// `docker ARGS` against this engine, or None when it fails.
     pub fn docker_maybe(&self, args: &[&str]) -> Option<String> {
-        let out = self.docker_output(args);
+        let out = self.docker_command(args).output().ok()?;
         out.status.success().then(|| stdout(&out).trim().to_owned())
     }
 

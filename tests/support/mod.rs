@@ -148,7 +148,7 @@ pub fn docker_maybe(args: &[&str]) -> Option<String> {
     let out = std::process::Command::new("docker")
         .args(args)
         .output()
-        .unwrap();
+        .ok()?;
     out.status.success().then(|| stdout(&out).trim().to_owned())
 }
 

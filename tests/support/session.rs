@@ -5,7 +5,7 @@
 
 use std::any::Any;
 use std::path::{Path, PathBuf};
-use std::process::Output;
+use std::process::{Command, Output};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -90,8 +90,14 @@ impl Session {
 
     /// `xtask ARGS` with the state directory `state` and `env` added.
     pub fn run_with(&self, state: &Path, env: &[(&str, &str)], args: &[&str]) -> Output {
-        std::process::Command::new(env!("CARGO_BIN_EXE_xtask"))
-            .arg("--root")
+        self.command(state, env, args)
+            .output()
+            .expect("the xtask binary runs")
+    }
+
+    fn command(&self, state: &Path, env: &[(&str, &str)], args: &[&str]) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_xtask"));
+        cmd.arg("--root")
             .arg(&self.root)
             .arg("--state-dir")
             .arg(state)
@@ -99,9 +105,8 @@ impl Session {
             .env("SCCACHE_DOCKER_CONTAINER", &self.name)
             .env("SCCACHE_DOCKER_REPO", &self.repo)
             .env_remove("SCCACHE_DOCKER_ROOT")
-            .envs(env.iter().copied())
-            .output()
-            .expect("the xtask binary runs")
+            .envs(env.iter().copied());
+        cmd
     }
 
     /// `xtask ARGS` with this session's state directory.
@@ -237,10 +242,13 @@ impl Session {
 impl Drop for Session {
     fn drop(&mut self) {
         // The tool takes down what its state records (containers, volumes, network).
+        // (Nothing here may panic: a panic while a failed test unwinds aborts.)
         if self.state.path().join("cluster.json").exists() {
-            let out = self.run(&["remove-container", "--purge"]);
-            if !out.status.success() {
-                eprintln!("cleanup of {}: {}", self.name, stderr(&out));
+            let purge = ["remove-container", "--purge"];
+            match self.command(self.state.path(), &[], &purge).output() {
+                Ok(out) if out.status.success() => {}
+                Ok(out) => eprintln!("cleanup of {}: {}", self.name, stderr(&out)),
+                Err(e) => eprintln!("cleanup of {}: {e}", self.name),
             }
         }
         // Second engines, namespaces, registries...: newest first.
