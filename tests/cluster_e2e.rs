@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use support::{
-    docker, docker_maybe, project_root, require_docker, stderr, stdout, wait_for, xtask,
+    docker, docker_maybe, project_root, require_docker, stderr, stdout, wait_for, xtask, Session,
 };
 use xtask::sccache::client::PrivateClient;
 
@@ -17,78 +17,6 @@ const REPO: &str = "sccache-dist-e2e-cluster";
 
 /// Host mode binds fixed ports: the cluster tests take turns.
 static ONE_CLUSTER_AT_A_TIME: Mutex<()> = Mutex::new(());
-
-/// A cluster with its own container name and state directory, removed on drop.
-struct Cluster {
-    name: String,
-    state: tempfile::TempDir,
-}
-
-impl Cluster {
-    fn new(tag: &str) -> Cluster {
-        let name = format!("sccache-e2e-{tag}-{}", std::process::id());
-        Cluster {
-            name,
-            state: tempfile::Builder::new()
-                .prefix("sccache-state-")
-                .tempdir()
-                .unwrap(),
-        }
-    }
-
-    fn run(&self, args: &[&str]) -> std::process::Output {
-        let mut full = vec!["--state-dir", self.state.path().to_str().unwrap()];
-        full.extend_from_slice(args);
-        let out = std::process::Command::new(env!("CARGO_BIN_EXE_xtask"))
-            .args(["--root", project_root().to_str().unwrap()])
-            .args(&full)
-            .env("SCCACHE_DOCKER_CONTAINER", &self.name)
-            .env("SCCACHE_DOCKER_REPO", REPO)
-            .output()
-            .unwrap();
-        out
-    }
-
-    fn ok(&self, args: &[&str]) -> String {
-        let out = self.run(args);
-        assert!(
-            out.status.success(),
-            "xtask {}:\n{}\n{}",
-            args.join(" "),
-            stdout(&out),
-            stderr(&out)
-        );
-        stdout(&out)
-    }
-
-    /// A private sccache client configured by `client-config`.
-    fn client(&self) -> PrivateClient {
-        let conf = self.state.path().join("client-for-test.conf");
-        self.ok(&[
-            "client-config",
-            "--output",
-            conf.to_str().unwrap(),
-            "--force",
-        ]);
-        let client = PrivateClient::new(&std::fs::read_to_string(&conf).unwrap()).unwrap();
-        client.start().unwrap();
-        client
-    }
-
-    fn record(&self) -> serde_json::Value {
-        serde_json::from_slice(&std::fs::read(self.state.path().join("cluster.json")).unwrap())
-            .unwrap()
-    }
-}
-
-impl Drop for Cluster {
-    fn drop(&mut self) {
-        let out = self.run(&["remove-container", "--purge"]);
-        if !out.status.success() {
-            eprintln!("cleanup of {}: {}", self.name, stderr(&out));
-        }
-    }
-}
 
 /// Compiles the sources through `client` and asserts every one ran remotely.
 fn compile_remotely(client: &PrivateClient, sources: &[PathBuf]) {
@@ -133,7 +61,7 @@ fn host_network_cluster_end_to_end() {
     require_docker();
     let _turn = support::host_network_turn(&ONE_CLUSTER_AT_A_TIME);
     support::build_debian_image(REPO);
-    let c = Cluster::new("host");
+    let c = Session::new("host", REPO);
 
     let out = c.ok(&["start", "debian"]);
     assert!(
@@ -296,7 +224,7 @@ fn bridge_network_cluster_compiles_remotely() {
     require_docker();
     let _turn = support::host_network_turn(&ONE_CLUSTER_AT_A_TIME);
     support::build_debian_image(REPO);
-    let c = Cluster::new("bridge");
+    let c = Session::new("bridge", REPO);
     let out = c.ok(&["start", "debian", "--network", "bridge"]);
     assert!(out.contains("ready in"), "{out}");
     let record = c.record();
@@ -316,7 +244,7 @@ fn client_config_is_private_and_never_overwritten_silently() {
     require_docker();
     let _turn = support::host_network_turn(&ONE_CLUSTER_AT_A_TIME);
     support::build_debian_image(REPO);
-    let c = Cluster::new("cfg");
+    let c = Session::new("cfg", REPO);
     c.ok(&[
         "start",
         "debian",
@@ -373,7 +301,7 @@ fn cpp_and_rust_compile_remotely() {
     require_docker();
     let _turn = support::host_network_turn(&ONE_CLUSTER_AT_A_TIME);
     support::build_debian_image(REPO);
-    let c = Cluster::new("langs");
+    let c = Session::new("langs", REPO);
     c.ok(&["start", "debian", "--network", "bridge"]);
     let client = c.client();
 
@@ -495,22 +423,4 @@ fn lifecycle_commands_without_a_cluster() {
         stderr(&out)
     );
     assert!(docker_maybe(&["image", "inspect", "sccache-dist-never-built:debian"]).is_none());
-}
-
-#[test]
-fn known_failures_are_named() {
-    let log = "WARN sccache_dist: heartbeat failed: 401 invalid_bearer_token_mismatched_address";
-    assert_eq!(
-        xtask::lifecycle::diagnose::diagnose(log),
-        [xtask::lifecycle::diagnose::MISMATCHED_ADDRESS_ADVICE]
-    );
-    let log = "bwrap: Can't mount proc on /newroot/proc: Operation not permitted";
-    assert_eq!(
-        xtask::lifecycle::diagnose::diagnose(log),
-        [xtask::lifecycle::diagnose::BWRAP_ADVICE]
-    );
-    assert_eq!(
-        xtask::lifecycle::diagnose::diagnose("error: Connection refused (os error 111)"),
-        [xtask::lifecycle::diagnose::REFUSED_ADVICE]
-    );
 }

@@ -5,42 +5,17 @@ mod support;
 
 use std::sync::Mutex;
 
-use support::{project_root, require_docker, stderr, stdout, test_base_image};
+use support::{require_docker, stderr, test_base_image, Session};
 use xtask::sccache::client::PrivateClient;
 
 const REPO: &str = "sccache-dist-e2e-first-run";
 
 static ONE_CLUSTER_AT_A_TIME: Mutex<()> = Mutex::new(());
 
-/// The xtask with this test's own state directory, container name and repository.
-fn xt(state: &std::path::Path, name: &str, args: &[&str]) -> std::process::Output {
-    std::process::Command::new(env!("CARGO_BIN_EXE_xtask"))
-        .args(["--root", project_root().to_str().unwrap()])
-        .arg("--state-dir")
-        .arg(state)
-        .args(args)
-        .env("SCCACHE_DOCKER_CONTAINER", name)
-        .env("SCCACHE_DOCKER_REPO", REPO)
-        .output()
-        .unwrap()
-}
-
-fn ok(state: &std::path::Path, name: &str, args: &[&str]) -> String {
-    let out = xt(state, name, args);
-    assert!(
-        out.status.success(),
-        "xtask {}:\n{}\n{}",
-        args.join(" "),
-        stdout(&out),
-        stderr(&out)
-    );
-    stdout(&out)
-}
-
-/// A fresh private client on the cluster's client config; its `--show-stats`
-/// proves where compiles ran.
-fn client(state: &std::path::Path) -> PrivateClient {
-    let conf = std::fs::read_to_string(state.join("client.conf")).unwrap();
+/// A fresh private client on the cluster's own client config (the one `start`
+/// and `up` write); its `--show-stats` proves where compiles ran.
+fn client(s: &Session) -> PrivateClient {
+    let conf = std::fs::read_to_string(s.state.path().join("client.conf")).unwrap();
     let c = PrivateClient::new(&conf).unwrap();
     c.start().unwrap();
     c
@@ -50,28 +25,29 @@ fn client(state: &std::path::Path) -> PrivateClient {
 fn the_seed_recipe_then_up_from_nothing() {
     require_docker();
     let _turn = support::host_network_turn(&ONE_CLUSTER_AT_A_TIME);
-    let state = tempfile::tempdir().unwrap();
-    let s = state.path();
-    let name = format!("sccache-e2e-first-{}", std::process::id());
+    let s = Session::new("first", REPO);
     let base = test_base_image();
 
     // The recipe of sccache-docker-manage.sh, in its order, on a machine where nothing ran.
-    ok(s, &name, &["stop"]);
-    ok(s, &name, &["remove-container"]);
-    ok(s, &name, &["remove-image", "--all"]);
-    ok(s, &name, &["image", "debian", "--base-image", &base]);
-    ok(s, &name, &["start", "debian"]);
-    assert!(ok(s, &name, &["status"]).contains("1 server(s)"));
-    let logs = xt(s, &name, &["logs", "--tail", "20"]);
+    s.ok(&["stop"]);
+    s.ok(&["remove-container"]);
+    s.ok(&["remove-image", "--all"]);
+    s.ok(&["image", "debian", "--base-image", &base]);
+    s.ok(&["start", "debian"]);
+    assert!(s.ok(&["status"]).contains("1 server(s)"));
+    let logs = s.run(&["logs", "--tail", "20"]);
     assert!(logs.status.success(), "{}", stderr(&logs));
-    let c = client(s);
+    let c = client(&s);
     assert!(c.dist_status().unwrap().contains("\"num_servers\":1"));
-    let checked = ok(s, &name, &["check-configs"]);
-    assert!(checked.contains(&s.display().to_string()), "{checked}");
+    let checked = s.ok(&["check-configs"]);
+    assert!(
+        checked.contains(&s.state.path().display().to_string()),
+        "{checked}"
+    );
     drop(c);
 
     // `up` replaces that cluster and proves a remote compile on its own.
-    let up = ok(s, &name, &["up", "debian", "--base-image", &base]);
+    let up = s.ok(&["up", "debian", "--base-image", &base]);
     for step in [
         "[1/4]",
         "[2/4]",
@@ -82,7 +58,7 @@ fn the_seed_recipe_then_up_from_nothing() {
     ] {
         assert!(up.contains(step), "`up` did not print {step:?}:\n{up}");
     }
-    let c = client(s);
+    let c = client(&s);
     let src = c.dir().join("after_up.c");
     std::fs::write(
         &src,
@@ -100,5 +76,5 @@ fn the_seed_recipe_then_up_from_nothing() {
         "the compile after `up` ran locally"
     );
     drop(c);
-    ok(s, &name, &["remove-container", "--purge"]);
+    s.ok(&["remove-container", "--purge"]);
 }

@@ -9,13 +9,13 @@ mod support;
 use std::path::Path;
 
 use support::{
-    copy_tree, docker, docker_maybe, require_docker, stderr, stdout, test_base_image, xtask,
+    add_package, copy_tree, docker, hash_label, image_id, input_hash, ran_build, require_docker,
+    stderr, stdout, test_base_image, xtask, LocalImages, HASH_LABEL,
 };
 
 const REPO: &str = "sccache-dist-e2e-image";
 /// The lock test's own repository: tests run in parallel.
 const LOCK_REPO: &str = "sccache-dist-e2e-lock";
-const HASH_LABEL: &str = "io.github.sccache-docker.input-hash";
 
 fn image(root: &Path, extra: &[&str]) -> std::process::Output {
     image_in(root, REPO, extra)
@@ -28,60 +28,17 @@ fn image_in(root: &Path, repo: &str, extra: &[&str]) -> std::process::Output {
     xtask(root, &args)
 }
 
-/// Whether a run ran a docker build, with either builder.
-fn ran_build(out: &std::process::Output) -> bool {
-    let err = stderr(out);
-    err.contains("$ docker buildx build ") || err.contains("$ DOCKER_BUILDKIT=0 docker build ")
-}
-
-fn image_id(reference: &str) -> Option<String> {
-    docker_maybe(&["image", "inspect", "--format", "{{.Id}}", reference])
-}
-
-fn add_package(root: &Path, package: &str) {
-    let path = root.join("distros/debian.yaml");
-    let text = std::fs::read_to_string(&path).unwrap();
-    std::fs::write(
-        &path,
-        text.replace("packages:\n", &format!("packages:\n  - {package}\n")),
-    )
-    .unwrap();
-}
-
 /// The input hash `--dry-run` reports.
 fn dry_run_hash(root: &Path) -> String {
     let out = image(root, &["--dry-run"]);
     assert!(out.status.success(), "{}", stderr(&out));
-    hash_line(&stdout(&out))
-}
-
-/// The hash of the `# debian: input hash HASH` line of a dry run.
-fn hash_line(text: &str) -> String {
-    let line = text
-        .lines()
-        .find(|l| l.starts_with("# debian: input hash "))
-        .unwrap_or_else(|| panic!("no hash line in:\n{text}"));
-    line.split_whitespace()
-        .nth(4)
-        .expect("the hash after `input hash`")
-        .to_owned()
-}
-
-/// Removes every image of `repo`, so a test sees its own builds only.
-fn remove_repo(repo: &str) {
-    let refs = docker(&["images", repo, "--format", "{{.Repository}}:{{.Tag}}"]);
-    let refs: Vec<&str> = refs.lines().collect();
-    if !refs.is_empty() {
-        let mut args = vec!["image", "rm", "--force"];
-        args.extend(refs);
-        docker(&args);
-    }
+    input_hash(&stdout(&out), "debian")
 }
 
 #[test]
 fn build_skip_rebuild_and_failed_build() {
     require_docker();
-    remove_repo(REPO);
+    let _images = LocalImages::cleared(REPO);
     let tree = copy_tree();
     let root = tree.path();
 
@@ -105,14 +62,7 @@ fn build_skip_rebuild_and_failed_build() {
     let hash_tag = format!("{REPO}:debian-{}", &hash[..12]);
     let first_id = image_id(&tag).expect("the distro tag exists");
     assert_eq!(image_id(&hash_tag).as_deref(), Some(first_id.as_str()));
-    let label = docker(&[
-        "image",
-        "inspect",
-        "--format",
-        &format!("{{{{index .Config.Labels \"{HASH_LABEL}\"}}}}"),
-        &tag,
-    ]);
-    assert_eq!(label, hash);
+    assert_eq!(hash_label(&tag), hash);
 
     // sccache-dist runs inside it.
     let version = docker(&[
@@ -355,7 +305,7 @@ fn dry_run_prints_the_exact_commands() {
             &root,
             &["image", "debian", "--dry-run", "--builder", builder],
         );
-        hash_line(&stdout(&out))
+        input_hash(&stdout(&out), "debian")
     };
     assert_eq!(hash_of("legacy"), hash_of("buildkit"));
     let out = xtask(
@@ -416,7 +366,7 @@ fn dry_run_prints_the_exact_commands() {
 /// its own; `shows` is the builder line the build prints, `runs` its command.
 fn build_skip_rebuild(builder: &str, repo: &str, shows: &str, runs: &str) {
     require_docker();
-    remove_repo(repo);
+    let _images = LocalImages::cleared(repo);
     let tree = copy_tree();
     let root = tree.path();
     let with = ["--builder", builder];
@@ -458,7 +408,6 @@ fn build_skip_rebuild(builder: &str, repo: &str, shows: &str, runs: &str) {
         &tag,
     ]);
     assert!(exposed.contains("10502/tcp"), "{exposed}");
-    remove_repo(repo);
 }
 
 #[test]

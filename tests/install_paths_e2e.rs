@@ -20,7 +20,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use sha2::{Digest, Sha256};
-use support::{copy_tree, docker, require_docker, stderr, stdout, test_base_image, xtask};
+use support::{
+    copy_tree, docker, input_hash, on_path, require_docker, stderr, stdout, test_base_image, xtask,
+};
 
 const VERSION: &str = "0.19.0";
 
@@ -142,16 +144,6 @@ fn tarball(with_binary: bool) -> Vec<u8> {
     std::fs::read(dir.path().join("t.tar.gz")).unwrap()
 }
 
-/// `name` found on PATH.
-fn on_path(name: &str) -> std::path::PathBuf {
-    std::env::var_os("PATH")
-        .iter()
-        .flat_map(std::env::split_paths)
-        .map(|d| d.join(name))
-        .find(|p| p.is_file())
-        .unwrap_or_else(|| panic!("{name} is not on PATH"))
-}
-
 fn sha256(bytes: &[u8]) -> String {
     Sha256::digest(bytes)
         .iter()
@@ -208,10 +200,7 @@ fn dry_run_hash(root: &Path, distro: &str, extra: &[&str]) -> String {
     args.extend_from_slice(extra);
     let out = xtask(root, &args);
     assert!(out.status.success(), "{}", stderr(&out));
-    let text = stdout(&out);
-    let prefix = format!("# {distro}: input hash ");
-    let line = text.lines().find_map(|l| l.strip_prefix(&prefix));
-    line.expect("a dry run names the input hash").to_owned()
+    input_hash(&stdout(&out), distro)
 }
 
 #[test]

@@ -8,17 +8,19 @@ mod support;
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use support::{copy_tree, docker, docker_maybe, require_docker, stderr, stdout, test_base_image};
-
-const HASH_LABEL: &str = "io.github.sccache-docker.input-hash";
+use support::{
+    copy_tree, docker, docker_maybe, hash_label, image_id, input_hash, ran_build, require_docker,
+    stderr, stdout, test_base_image, which, LocalImages, Session,
+};
 
 /// A registry of this test's own: killed, and its storage removed, on drop.
 struct Registry {
-    child: Child,
+    child: Mutex<Child>,
     port: u16,
     dir: tempfile::TempDir,
 }
@@ -44,9 +46,13 @@ impl Registry {
             .stderr(std::fs::File::create(dir.path().join("registry.log")).unwrap())
             .spawn()
             .expect("docker-registry starts");
-        let mut reg = Registry { child, port, dir };
+        let reg = Registry {
+            child: Mutex::new(child),
+            port,
+            dir,
+        };
         support::wait_for("the registry's /v2/ to answer", 30, || {
-            if let Some(status) = reg.child.try_wait().unwrap() {
+            if let Some(status) = reg.child.lock().unwrap().try_wait().unwrap() {
                 let log = std::fs::read_to_string(reg.dir.path().join("registry.log"));
                 panic!("docker-registry exited ({status}) before answering: {log:?}");
             }
@@ -70,20 +76,35 @@ impl Registry {
     }
 
     /// Kills the registry and waits until its port refuses connections.
-    fn stop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+    fn stop(&self) {
+        self.kill();
         support::wait_for("the registry's port to close", 10, || {
             TcpStream::connect(("127.0.0.1", self.port)).is_err()
         });
     }
 }
 
+impl Registry {
+    fn kill(&self) {
+        let mut child = self.child.lock().unwrap_or_else(|e| e.into_inner());
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+}
+
 impl Drop for Registry {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.kill();
     }
+}
+
+/// A session owning a registry of its own (with basic auth when `htpasswd` is
+/// given) and the local images of the repository `HOST/sccache-dist-e2e` on it.
+fn with_registry(tag: &str, htpasswd: Option<&str>) -> (Session, Arc<Registry>, Arc<LocalImages>) {
+    let s = Session::new(tag, "sccache-dist-e2e-registry");
+    let reg = s.own(Registry::start(htpasswd));
+    let local = s.own(LocalImages(format!("{}/sccache-dist-e2e", reg.host())));
+    (s, reg, local)
 }
 
 fn registry_config(dir: &Path, port: u16, htpasswd: Option<&str>) -> String {
@@ -109,39 +130,6 @@ fn free_port() -> u16 {
         .local_addr()
         .unwrap()
         .port()
-}
-
-fn which(name: &str) -> Option<PathBuf> {
-    std::env::var_os("PATH")?
-        .to_str()?
-        .split(':')
-        .map(|d| Path::new(d).join(name))
-        .find(|p| p.is_file())
-}
-
-/// Removes every local image of `repo` when dropped, so a failing test leaves none.
-struct LocalImages(String);
-
-impl LocalImages {
-    fn remove(&self) {
-        let refs = docker(&["images", &self.0, "--format", "{{.Repository}}:{{.Tag}}"]);
-        let refs: Vec<&str> = refs.lines().collect();
-        if !refs.is_empty() {
-            let mut args = vec!["image", "rm", "--force"];
-            args.extend(refs);
-            docker(&args);
-        }
-    }
-
-    fn tags(&self) -> String {
-        docker(&["images", &self.0, "--format", "{{.Tag}} {{.ID}}"])
-    }
-}
-
-impl Drop for LocalImages {
-    fn drop(&mut self) {
-        self.remove();
-    }
 }
 
 /// `cargo xtask image DISTRO --base-image BASE --repo REPO EXTRA...`, with the
@@ -177,25 +165,10 @@ fn ok(out: &Output) -> String {
     format!("{}\n{}", stdout(out), stderr(out))
 }
 
-fn built(out: &Output) -> bool {
-    let err = stderr(out);
-    err.contains("$ docker build") || err.contains("$ docker buildx build")
-}
-
 /// The input hash `--dry-run` reports for `distro`.
 fn hash_of(root: &Path, distro: &str, repo: &str) -> String {
     let out = image(root, distro, repo, &["--dry-run"], None);
-    let text = ok(&out);
-    let prefix = format!("# {distro}: input hash ");
-    let line = text
-        .lines()
-        .find(|l| l.starts_with(&prefix))
-        .expect("hash line");
-    line[prefix.len()..]
-        .split_whitespace()
-        .next()
-        .unwrap()
-        .to_owned()
+    input_hash(&ok(&out), distro)
 }
 
 /// The manifest digest the registry serves for `reference`.
@@ -212,16 +185,11 @@ fn remote_digest(reference: &str) -> Option<String> {
     Some(v["digest"].as_str().expect("a digest").to_owned())
 }
 
-fn image_id(reference: &str) -> Option<String> {
-    docker_maybe(&["image", "inspect", "--format", "{{.Id}}", reference])
-}
-
 #[test]
 fn push_then_skip_then_pull_with_the_same_digest() {
     require_docker();
-    let reg = Registry::start(None);
-    let repo = format!("{}/sccache-dist-e2e", reg.host());
-    let local = LocalImages(repo.clone());
+    let (_s, reg, local) = with_registry("reg-push", None);
+    let repo = local.0.clone();
     let tree = copy_tree();
     let root = tree.path();
     let hash = hash_of(root, "debian", &repo);
@@ -233,7 +201,7 @@ fn push_then_skip_then_pull_with_the_same_digest() {
     // First run: nothing in the registry, so a build, and both tags pushed.
     let out = image(root, "debian", &repo, &["--push"], None);
     let text = ok(&out);
-    assert!(built(&out), "{text}");
+    assert!(ran_build(&out), "{text}");
     let digest = remote_digest(&hash_tag).expect("the hash tag is in the registry");
     assert_eq!(remote_digest(&tag).as_deref(), Some(digest.as_str()));
     assert!(
@@ -245,7 +213,7 @@ fn push_then_skip_then_pull_with_the_same_digest() {
     local.remove();
     let out = image(root, "debian", &repo, &[], None);
     let text = ok(&out);
-    assert!(!built(&out), "a build ran:\n{text}");
+    assert!(!ran_build(&out), "a build ran:\n{text}");
     assert!(
         text.contains(&format!("{hash_tag} is in the registry {}", reg.host())),
         "{text}"
@@ -256,17 +224,10 @@ fn push_then_skip_then_pull_with_the_same_digest() {
     // --pull fetches it and tags it locally as the moving tag too.
     let out = image(root, "debian", &repo, &["--pull"], None);
     let text = ok(&out);
-    assert!(!built(&out), "a build ran:\n{text}");
+    assert!(!ran_build(&out), "a build ran:\n{text}");
     let id = image_id(&hash_tag).expect("the hash tag was pulled");
     assert_eq!(image_id(&tag).as_deref(), Some(id.as_str()));
-    let label = docker(&[
-        "image",
-        "inspect",
-        "--format",
-        &format!("{{{{index .Config.Labels \"{HASH_LABEL}\"}}}}"),
-        &tag,
-    ]);
-    assert_eq!(label, hash);
+    assert_eq!(hash_label(&tag), hash);
     let digests = docker(&[
         "image",
         "inspect",
@@ -279,7 +240,7 @@ fn push_then_skip_then_pull_with_the_same_digest() {
     // Everything in place: a further --push run neither builds nor moves anything.
     let out = image(root, "debian", &repo, &["--push"], None);
     let text = ok(&out);
-    assert!(!built(&out), "{text}");
+    assert!(!ran_build(&out), "{text}");
     assert_eq!(remote_digest(&tag).as_deref(), Some(digest.as_str()));
 }
 
@@ -293,9 +254,8 @@ fn add_distro(root: &Path, name: &str, package: &str) {
 #[test]
 fn a_second_distro_builds_only_what_changed() {
     require_docker();
-    let reg = Registry::start(None);
-    let repo = format!("{}/sccache-dist-e2e", reg.host());
-    let local = LocalImages(repo.clone());
+    let (_s, _reg, local) = with_registry("reg-second", None);
+    let repo = local.0.clone();
     let first = copy_tree();
     ok(&image(first.path(), "debian", &repo, &["--push"], None));
     local.remove();
@@ -305,9 +265,13 @@ fn a_second_distro_builds_only_what_changed() {
     let second = copy_tree();
     add_distro(second.path(), "debian-less", "less");
     let out = image(second.path(), "debian", &repo, &["--push"], None);
-    assert!(!built(&out), "debian was rebuilt:\n{}", ok(&out));
+    assert!(!ran_build(&out), "debian was rebuilt:\n{}", ok(&out));
     let out = image(second.path(), "debian-less", &repo, &["--push"], None);
-    assert!(built(&out), "the new distro was not built:\n{}", ok(&out));
+    assert!(
+        ran_build(&out),
+        "the new distro was not built:\n{}",
+        ok(&out)
+    );
     let hash = hash_of(second.path(), "debian-less", &repo);
     assert!(remote_digest(&format!("{repo}:debian-less-{}", &hash[..12])).is_some());
     assert!(remote_digest(&format!("{repo}:debian-less")).is_some());
@@ -316,16 +280,15 @@ fn a_second_distro_builds_only_what_changed() {
     local.remove();
     for distro in ["debian", "debian-less"] {
         let out = image(second.path(), distro, &repo, &[], None);
-        assert!(!built(&out), "{distro} was rebuilt:\n{}", ok(&out));
+        assert!(!ran_build(&out), "{distro} was rebuilt:\n{}", ok(&out));
     }
 }
 
 #[test]
 fn a_registry_that_is_down_is_a_clear_error_and_local_tags_stay() {
     require_docker();
-    let mut reg = Registry::start(None);
-    let repo = format!("{}/sccache-dist-e2e", reg.host());
-    let local = LocalImages(repo.clone());
+    let (_s, reg, local) = with_registry("reg-down", None);
+    let repo = local.0.clone();
     let tree = copy_tree();
     ok(&image(tree.path(), "debian", &repo, &["--push"], None));
     let before = local.tags();
@@ -400,14 +363,13 @@ fn docker_login(config: &Path, host: &str, user: &str, pass: &str) {
 fn a_registry_with_basic_auth_uses_the_stored_login_and_never_prints_it() {
     require_docker();
     let pass = password();
-    let reg = Registry::start(Some(&bcrypt_line("ci", &pass)));
+    let (_s, reg, local) = with_registry("reg-auth", Some(&bcrypt_line("ci", &pass)));
     assert_eq!(
         reg.v2_status(),
         Some(401),
         "the registry asks for credentials"
     );
-    let repo = format!("{}/sccache-dist-e2e", reg.host());
-    let local = LocalImages(repo.clone());
+    let repo = local.0.clone();
     let tree = copy_tree();
 
     // No login: the registry refuses, and the error names it.
@@ -458,7 +420,7 @@ fn a_registry_with_basic_auth_uses_the_stored_login_and_never_prints_it() {
         let text = ok(out);
         assert!(!text.contains(&pass), "the password was printed:\n{text}");
     }
-    assert!(!built(&pulled), "{}", ok(&pulled));
+    assert!(!ran_build(&pulled), "{}", ok(&pulled));
     assert!(image_id(&format!("{repo}:debian")).is_some(), "not pulled");
 }
 

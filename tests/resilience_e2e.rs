@@ -10,91 +10,51 @@
 mod support;
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use support::require_docker;
+use support::{require_docker, Session, TestProfile};
 use xtask::sccache::client::PrivateClient;
 
 const REPO: &str = "sccache-dist-e2e-resilience";
 
 /// This test's runtime profile: the default one on its own ports and subnet, so
 /// neither a cluster on the default ports nor another test's answers for it.
-const PROFILE: &str = "resilience-test";
-const SCHEDULER_PORT: u16 = 10790;
+const PROFILE: TestProfile = TestProfile {
+    name: "resilience-test",
+    scheduler_port: 10790,
+    server_port: SERVER_PORT,
+    net: 252,
+};
 const SERVER_PORT: u16 = 10791;
 
 /// Compiles that finish after a disruption before a batch stops.
 const AFTER_DISRUPTION: usize = 12;
 
-/// A copy of the project tree with [`PROFILE`] added, made once per test binary.
-fn test_root() -> &'static Path {
-    static ROOT: std::sync::OnceLock<tempfile::TempDir> = std::sync::OnceLock::new();
-    ROOT.get_or_init(|| support::tree_with_profile(PROFILE, SCHEDULER_PORT, SERVER_PORT, 252))
-        .path()
-}
-
 /// Host mode binds fixed ports: the cluster tests take turns.
 static ONE_CLUSTER_AT_A_TIME: Mutex<()> = Mutex::new(());
 
-/// A cluster with its own name and state directory, removed (with its volumes) on drop.
-struct TestCluster(support::Session);
-
-impl std::ops::Deref for TestCluster {
-    type Target = support::Session;
-    fn deref(&self) -> &support::Session {
-        &self.0
-    }
+/// Builds the image and starts a cluster of `builders` servers on the host network.
+fn start(tag: &str, builders: usize) -> Session {
+    support::build_debian_image(REPO);
+    let c = Session::with_profile(&format!("rs-{tag}"), REPO, &PROFILE);
+    c.start_on_host(&PROFILE, builders);
+    c
 }
 
-impl TestCluster {
-    /// Builds the image and starts a cluster of `builders` servers on the host network.
-    fn start(tag: &str, builders: usize) -> TestCluster {
-        support::build_debian_image(REPO);
-        let name = format!("sccache-rs-{tag}-{}", std::process::id());
-        let c = TestCluster(support::Session::new(test_root(), name, REPO));
-        let n = builders.to_string();
-        let args = ["start", "debian", "--profile", PROFILE, "--builders", &n];
-        c.ok(&[&args[..], &["--advertise", "127.0.0.1"]].concat());
-        c
-    }
+/// Polls `status --json` until the scheduler counts `n` servers; returns the
+/// status, or panics `deadline` after `since`.
+fn wait_counted(c: &Session, n: u64, since: Instant, deadline: Duration) -> serde_json::Value {
+    let what = format!("the scheduler counts {n} servers");
+    let secs = deadline.saturating_sub(since.elapsed()).as_secs().max(1);
+    c.wait_status(&what, secs, |s| s["scheduler"]["num_servers"] == n)
+}
 
-    /// Polls `status --json` until the scheduler counts `n` servers; returns the
-    /// status and the time it took, or panics after `deadline`.
-    fn wait_counted(&self, n: u64, since: Instant, deadline: Duration) -> serde_json::Value {
-        loop {
-            let s = self.status();
-            if s["scheduler"]["num_servers"] == n {
-                return s;
-            }
-            assert!(
-                since.elapsed() < deadline,
-                "the scheduler does not count {n} servers after {:?}: {s:#}",
-                deadline
-            );
-            std::thread::sleep(Duration::from_millis(250)); // the poll interval
-        }
-    }
-
-    /// `n` private clients of this cluster, each with its own daemon and dist cache.
-    fn clients(&self, n: usize) -> Vec<PrivateClient> {
-        let conf = self.state.path().join("client-for-test.conf");
-        let path = conf.to_str().unwrap();
-        self.ok(&["client-config", "--output", path, "--force"]);
-        let text = std::fs::read_to_string(conf).unwrap();
-        let clients: Vec<PrivateClient> =
-            (0..n).map(|_| PrivateClient::new(&text).unwrap()).collect();
-        for cl in &clients {
-            cl.start().unwrap();
-        }
-        clients
-    }
-
-    fn server_addr(&self, i: usize) -> String {
-        format!("127.0.0.1:{}", SERVER_PORT as usize + i - 1)
-    }
+/// The address of build server `i` (from 1).
+fn server_addr(i: usize) -> String {
+    format!("127.0.0.1:{}", SERVER_PORT as usize + i - 1)
 }
 
 /// A batch in progress: compiles finished so far of all there are, and the signal
@@ -306,7 +266,7 @@ fn killed_builder_is_dropped_and_the_rest_serve() {
     require_docker();
     let _turn = support::host_network_turn(&ONE_CLUSTER_AT_A_TIME);
     let t0 = Instant::now();
-    let c = TestCluster::start("kill", 3);
+    let c = start("kill", 3);
     let victim = format!("{}-server-2", c.name);
     let mut killed_at = None;
     // 2 clients x 2 jobs: 4 jobs within the 6 slots the two survivors have.
@@ -326,7 +286,7 @@ fn killed_builder_is_dropped_and_the_rest_serve() {
     assert_eq!(s["builders"][1]["registration"], "down", "{s:#}");
     // The heartbeat timeout is 90 s from the last heartbeat or job update, which
     // came before the kill: the scheduler prunes it within 90 s of the kill.
-    c.wait_counted(2, killed_at, Duration::from_secs(100));
+    wait_counted(&c, 2, killed_at, Duration::from_secs(100));
     println!(
         "the scheduler counts 2 servers {:.1}s after the kill",
         killed_at.elapsed().as_secs_f64()
@@ -335,7 +295,7 @@ fn killed_builder_is_dropped_and_the_rest_serve() {
     let after = run_batch(&clients, 2, 15, Progress::wait_all);
     after.print("batch after the scheduler dropped server 2");
     after.assert_all_succeeded();
-    let live: Vec<String> = [1, 3].iter().map(|&i| c.server_addr(i)).collect();
+    let live: Vec<String> = [1, 3].iter().map(|&i| server_addr(i)).collect();
     assert_eq!(after.per_server.keys().cloned().collect::<Vec<_>>(), live);
     assert_eq!((after.distributed(), after.fallbacks), (30, 0));
     println!("kill test took {:.1}s", t0.elapsed().as_secs_f64());
@@ -352,7 +312,7 @@ fn builders_added_and_removed_during_a_batch() {
     require_docker();
     let _turn = support::host_network_turn(&ONE_CLUSTER_AT_A_TIME);
     let t0 = Instant::now();
-    let c = TestCluster::start("scale", 2);
+    let c = start("scale", 2);
     let clients = c.clients(2);
     let batch = run_batch(&clients, 2, 400, |p| {
         p.wait_done(10, 120);
@@ -360,7 +320,7 @@ fn builders_added_and_removed_during_a_batch() {
         c.ok(&["scale", "3"]);
         println!("scale 3 took {:.1}s", t.elapsed().as_secs_f64());
         p.wait_some_more();
-        let third = c.server_addr(3);
+        let third = server_addr(3);
         support::wait_for("the added builder to serve a job", 60, || {
             merged_stats(&clients, false).0.contains_key(&third)
         });
@@ -387,7 +347,7 @@ fn scheduler_restart_and_builders_register_again() {
     require_docker();
     let _turn = support::host_network_turn(&ONE_CLUSTER_AT_A_TIME);
     let t0 = Instant::now();
-    let c = TestCluster::start("restart", 2);
+    let c = start("restart", 2);
     let before = c.status()["scheduler_started_at"].clone();
     let scheduler = format!("{}-scheduler", c.name);
     let mut registered_after = None;
@@ -399,7 +359,7 @@ fn scheduler_restart_and_builders_register_again() {
         let t = Instant::now();
         support::docker(&["restart", &scheduler]);
         let restarted = t.elapsed();
-        c.wait_counted(2, t, Duration::from_secs(60));
+        wait_counted(&c, 2, t, Duration::from_secs(60));
         registered_after = Some((restarted, t.elapsed()));
         p.wait_some_more();
     });

@@ -6,13 +6,13 @@
 mod support;
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::path::PathBuf;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use support::{docker_maybe, project_root, require_docker, stderr, xtask};
-use xtask::model::{placement as plan, Cluster, Network, Scheduler};
+use support::{
+    compile_all, docker_maybe, project_root, require_docker, stderr, xtask, Session, TestProfile,
+};
 use xtask::sccache::client::PrivateClient;
 
 const REPO: &str = "sccache-dist-e2e-scaleout";
@@ -26,70 +26,20 @@ const JOBS_PER_CLIENT: usize = 2;
 /// The runtime profile these tests run with: the default one on other ports and
 /// another subnet, so a cluster someone runs on the default ports (without the
 /// host-network lock) neither answers for nor collides with these.
-const PROFILE: &str = "scaleout-test";
+const PROFILE: TestProfile = TestProfile {
+    name: "scaleout-test",
+    scheduler_port: SCHEDULER_PORT,
+    server_port: 10691,
+    net: 251,
+};
 const SCHEDULER_PORT: u16 = 10690;
-const SERVER_PORT: u16 = 10691;
-
-/// A copy of the project tree with [`PROFILE`] added, made once per test binary.
-fn test_root() -> &'static Path {
-    static ROOT: std::sync::OnceLock<tempfile::TempDir> = std::sync::OnceLock::new();
-    ROOT.get_or_init(|| support::tree_with_profile(PROFILE, SCHEDULER_PORT, SERVER_PORT, 251))
-        .path()
-}
 
 /// Host mode binds fixed ports: the cluster tests take turns.
 static ONE_CLUSTER_AT_A_TIME: Mutex<()> = Mutex::new(());
 
-/// A cluster with its own name and state directory, removed (with its volumes) on drop.
-struct TestCluster(support::Session);
-
-impl std::ops::Deref for TestCluster {
-    type Target = support::Session;
-    fn deref(&self) -> &support::Session {
-        &self.0
-    }
-}
-
-impl TestCluster {
-    fn new(tag: &str) -> TestCluster {
-        let name = format!("sccache-so-{tag}-{}", std::process::id());
-        TestCluster(support::Session::new(test_root(), name, REPO))
-    }
-}
-
-/// Compiles `sources` through `client` with `jobs` compiles at a time; returns the
-/// compile errors (a compile that fails outright, not one that fell back).
-fn compile_all(client: &PrivateClient, sources: &[PathBuf], jobs: usize) -> Vec<String> {
-    let next = AtomicUsize::new(0);
-    let errors = Mutex::new(Vec::new());
-    std::thread::scope(|s| {
-        for _ in 0..jobs {
-            s.spawn(|| loop {
-                let i = next.fetch_add(1, Ordering::SeqCst);
-                let Some(src) = sources.get(i) else { break };
-                if let Err(e) = client.compile("cc", &["-O1"], src, &src.with_extension("o")) {
-                    errors.lock().unwrap().push(format!("{e:#}"));
-                }
-            });
-        }
-    });
-    errors.into_inner().unwrap()
-}
-
-/// Polls `status --json` until the scheduler counts `n` servers, or panics.
-fn wait_counted(c: &TestCluster, n: u64, secs: u64) -> serde_json::Value {
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    loop {
-        let s = c.status();
-        if s["scheduler"]["num_servers"] == n {
-            return s;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the scheduler does not count {n} servers after {secs}s: {s:#}"
-        );
-        std::thread::sleep(Duration::from_millis(500)); // the poll interval
-    }
+/// A session of this test binary's on [`PROFILE`].
+fn session(tag: &str) -> Session {
+    Session::with_profile(&format!("so-{tag}"), REPO, &PROFILE)
 }
 
 #[test]
@@ -98,7 +48,7 @@ fn three_builders_serve_four_clients_then_scale_to_two() {
     let _turn = support::host_network_turn(&ONE_CLUSTER_AT_A_TIME);
     let t0 = Instant::now();
     support::build_debian_image(REPO);
-    let c = TestCluster::new("host");
+    let c = session("host");
     let (addrs, scheduler_started) = start_three(&c);
     println!(
         "start --builders 3 after {:.1}s",
@@ -127,18 +77,8 @@ fn three_builders_serve_four_clients_then_scale_to_two() {
 
 /// `start --builders 3` on the host network: three registered servers on three
 /// ports; returns their addresses and when the scheduler's container started.
-fn start_three(c: &TestCluster) -> (Vec<String>, serde_json::Value) {
-    let args = [
-        "start",
-        "debian",
-        "--profile",
-        PROFILE,
-        "--builders",
-        "3",
-        "--advertise",
-        "127.0.0.1",
-    ];
-    let out = c.ok(&args);
+fn start_three(c: &Session) -> (Vec<String>, serde_json::Value) {
+    let out = c.start_on_host(&PROFILE, 3);
     assert!(out.contains("3 build server(s)"), "{out}");
     let status = c.status();
     let builders = status["builders"].as_array().unwrap();
@@ -162,12 +102,8 @@ fn start_three(c: &TestCluster) -> (Vec<String>, serde_json::Value) {
 
 /// Four clients at once, each its own daemon and dist cache, 100 files each:
 /// all 400 objects are made; returns the distributed compiles per server.
-fn four_clients(c: &TestCluster) -> BTreeMap<String, u64> {
-    let conf = c.client_conf();
-    let clients: Vec<PrivateClient> = (0..4).map(|_| PrivateClient::new(&conf).unwrap()).collect();
-    for cl in &clients {
-        cl.start().unwrap();
-    }
+fn four_clients(c: &Session) -> BTreeMap<String, u64> {
+    let clients = c.clients(4);
     let sources: Vec<Vec<PathBuf>> = clients
         .iter()
         .enumerate()
@@ -236,12 +172,12 @@ fn merged_stats(clients: &[PrivateClient]) -> (BTreeMap<String, u64>, u64) {
 
 /// Scale to 2 while nothing runs: the third server is drained and removed, the
 /// scheduler keeps running and forgets it after its heartbeat timeout.
-fn scale_to_two(c: &TestCluster, scheduler_started: &serde_json::Value) {
+fn scale_to_two(c: &Session, scheduler_started: &serde_json::Value) {
     let t = Instant::now();
     c.ok(&["scale", "2"]);
     let third = format!("{}-server-3", c.name);
     assert!(docker_maybe(&["container", "inspect", &third]).is_none());
-    let s = wait_counted(c, 2, 120);
+    let s = c.wait_counted(2, 120);
     println!("scheduler counts 2 after {:.1}s", t.elapsed().as_secs_f64());
     assert_eq!(s["builders"].as_array().unwrap().len(), 2);
     assert_eq!(s["expected_servers"], 2);
@@ -260,19 +196,18 @@ fn bridge_builders_have_their_own_addresses() {
     require_docker();
     let _turn = support::host_network_turn(&ONE_CLUSTER_AT_A_TIME);
     support::build_debian_image(REPO);
-    let c = TestCluster::new("bridge");
+    let c = session("bridge");
     c.ok(&[
         "start",
         "debian",
         "--profile",
-        PROFILE,
+        PROFILE.name,
         "--builders",
         "2",
         "--network",
         "bridge",
     ]);
-    let client = PrivateClient::new(&c.client_conf()).unwrap();
-    client.start().unwrap();
+    let client = c.client();
     let errors = compile_all(&client, &support::c_sources(client.dir(), "br", 8), 2);
     assert!(errors.is_empty(), "{errors:?}");
     let stats = client.stats().unwrap();
@@ -299,104 +234,6 @@ fn bridge_builders_have_their_own_addresses() {
     // start --builders on the running cluster scales it without a new scheduler.
     c.ok(&["start", "debian", "--builders", "3", "--network", "bridge"]);
     assert_eq!(c.status()["builders"][2]["address"], "172.31.251.13:10691");
-}
-
-/// A cluster of the default profile with no servers yet, its scheduler at 10.0.0.5.
-fn model_cluster() -> Cluster {
-    Cluster {
-        name: "t".into(),
-        cache_dir: None,
-        distro: "debian".into(),
-        image: "i".into(),
-        image_hash: "h".into(),
-        network: Network::Host,
-        address_source: "test".into(),
-        scheduler: Scheduler {
-            container: "t-scheduler".into(),
-            address: "10.0.0.5".parse().unwrap(),
-            port: 10600,
-        },
-        servers: Vec::new(),
-        runtime: xtask::profile::runtime::load_named(&project_root(), "default").unwrap(),
-    }
-}
-
-/// The model places servers apart: own container, port and cache each.
-#[test]
-fn every_server_has_its_own_address() {
-    let mut c = model_cluster();
-    for i in 1..=3 {
-        let s = plan::server(&c, i, false).unwrap();
-        c.servers.push(s);
-    }
-    let placed: Vec<_> = c
-        .servers
-        .iter()
-        .map(|s| {
-            (
-                s.container.as_str(),
-                s.public_addr(),
-                s.cache.volume().unwrap(),
-            )
-        })
-        .collect();
-    assert_eq!(
-        placed,
-        [
-            (
-                "t-server-1",
-                "10.0.0.5:10501".to_owned(),
-                "t-server-1-cache"
-            ),
-            (
-                "t-server-2",
-                "10.0.0.5:10502".to_owned(),
-                "t-server-2-cache"
-            ),
-            (
-                "t-server-3",
-                "10.0.0.5:10503".to_owned(),
-                "t-server-3-cache"
-            ),
-        ]
-    );
-    assert!(plan::server(&c, 33, false).is_err());
-    // On a bridge, the scheduler keeps bridge_address and server N gets + N.
-    c.network = Network::Bridge {
-        name: "n".into(),
-        subnet: "172.31.250.0/24".into(),
-    };
-    c.scheduler.address = "172.31.250.10".parse().unwrap();
-    let second = plan::server(&c, 2, false).unwrap();
-    assert_eq!(second.public_addr(), "172.31.250.12:10501");
-    assert_eq!(plan::server(&c, 1, true).unwrap().container, "t-scheduler");
-}
-
-/// Each server's config checks out and its JWT is bound to its own address.
-#[test]
-fn every_server_has_its_own_jwt() {
-    let mut c = model_cluster();
-    for i in 1..=3 {
-        let s = plan::server(&c, i, false).unwrap();
-        c.servers.push(s);
-    }
-    let auth = xtask::profile::runtime::ServerAuth::JwtHs256;
-    let secrets = xtask::sccache::Secrets::generate(auth).unwrap();
-    let key = secrets.jwt_key.clone().unwrap();
-    let t = xtask::render::Templates::load(&project_root()).unwrap();
-    let configs = xtask::render::cluster_configs::render(&t, &c, &secrets, "test").unwrap();
-    for ((name, triple), s) in xtask::render::cluster_configs::triples(&configs).zip(&c.servers) {
-        let problems = xtask::sccache::config_check::check(&triple);
-        assert!(problems.is_empty(), "{name}: {problems:?}");
-        let jwt = triple
-            .server
-            .lines()
-            .find_map(|l| l.strip_prefix("token = "))
-            .unwrap()
-            .trim_matches('"');
-        let id = xtask::sccache::jwt::verify_server_jwt(&key, jwt).unwrap();
-        assert_eq!(id, s.public_addr());
-    }
 }
 
 /// A compose project, taken down with its volumes on drop.
@@ -436,21 +273,23 @@ fn compose_project_compiles_remotely_and_keeps_its_volumes() {
     require_docker();
     let _turn = support::host_network_turn(&ONE_CLUSTER_AT_A_TIME);
     support::build_debian_image(REPO);
-    let p = ComposeProject {
+    let s = session("compose");
+    // The project is named as the session: what `down -v` misses, its sweep takes.
+    let p = s.own(ComposeProject {
         dir: tempfile::Builder::new()
             .prefix("sccache-compose-")
             .tempdir()
             .unwrap(),
-        project: format!("sccache-so-compose-{}", std::process::id()),
-    };
+        project: s.name.clone(),
+    });
     let dir = p.dir.path().to_str().unwrap();
     let out = xtask(
-        test_root(),
+        &s.root,
         &[
             "compose",
             "debian",
             "--profile",
-            PROFILE,
+            PROFILE.name,
             "--builders",
             "2",
             "--advertise",

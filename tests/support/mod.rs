@@ -1,10 +1,20 @@
 //! Helpers shared by the integration tests: a private copy of the project tree, the
-//! xtask binary run against it, and snapshots of directories.
+//! xtask binary run against it, snapshots of directories, the main engine's
+//! `docker`, image helpers and remote compiles. The fixtures that own what an
+//! end-to-end test starts are in [`session`] (a cluster and everything else a test
+//! made), [`engine`] (a second dockerd) and [`netns`] (another host's network).
 #![allow(dead_code)] // each test binary uses its own subset
+
+pub mod engine;
+pub mod netns;
+pub mod session;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Output;
+
+#[allow(unused_imports)] // the tests that run no cluster use neither
+pub use session::{Session, TestProfile};
 
 /// The project root these tests belong to.
 pub fn project_root() -> PathBuf {
@@ -119,13 +129,18 @@ pub fn docker(args: &[&str]) -> String {
         .args(args)
         .output()
         .unwrap();
+    docker_stdout(args, &out)
+}
+
+/// The trimmed stdout of `docker ARGS`, which must have succeeded.
+pub fn docker_stdout(args: &[&str], out: &Output) -> String {
     assert!(
         out.status.success(),
         "docker {}: {}",
         args.join(" "),
-        stderr(&out)
+        stderr(out)
     );
-    stdout(&out).trim().to_owned()
+    stdout(out).trim().to_owned()
 }
 
 /// `docker ARGS`, or None when it fails (no such object).
@@ -133,7 +148,7 @@ pub fn docker_maybe(args: &[&str]) -> Option<String> {
     let out = std::process::Command::new("docker")
         .args(args)
         .output()
-        .unwrap();
+        .ok()?;
     out.status.success().then(|| stdout(&out).trim().to_owned())
 }
 
@@ -172,15 +187,21 @@ pub struct HostNetworkTurn {
     _guard: std::sync::MutexGuard<'static, ()>,
 }
 
+/// `name` found on PATH, or None.
+pub fn which(name: &str) -> Option<PathBuf> {
+    std::env::split_paths(&std::env::var_os("PATH")?)
+        .map(|d| d.join(name))
+        .find(|p| p.is_file())
+}
+
+/// `name` found on PATH; panics naming it when it is not.
+pub fn on_path(name: &str) -> PathBuf {
+    which(name).unwrap_or_else(|| panic!("{name} is not on PATH"))
+}
+
 /// The docker client on PATH.
 pub fn docker_path() -> PathBuf {
-    std::env::var_os("PATH")
-        .and_then(|p| {
-            std::env::split_paths(&p)
-                .map(|d| d.join("docker"))
-                .find(|p| p.is_file())
-        })
-        .expect("a docker client on PATH")
+    on_path("docker")
 }
 
 /// Builds the debian image on the test base into `repo` (skipped by the tool when
@@ -215,119 +236,113 @@ pub fn c_sources(dir: &Path, prefix: &str, n: usize) -> Vec<PathBuf> {
         .collect()
 }
 
-/// The xtask binary as one test cluster's user: its own project root, state
-/// directory, container name and image repository. Dropping it removes the
-/// cluster's containers, volumes and network, and its state directory.
-pub struct Session {
-    /// The project root the binary is pointed at (`--root`).
-    pub root: PathBuf,
-    /// The state directory (`--state-dir`), removed with the session.
-    pub state: tempfile::TempDir,
-    /// The container name (`SCCACHE_DOCKER_CONTAINER`).
-    pub name: String,
-    /// The image repository (`SCCACHE_DOCKER_REPO`).
-    pub repo: String,
+/// The label the tool puts the input hash in.
+pub const HASH_LABEL: &str = "io.github.sccache-docker.input-hash";
+
+/// The image id of `reference` in the main engine, or None.
+pub fn image_id(reference: &str) -> Option<String> {
+    docker_maybe(&["image", "inspect", "--format", "{{.Id}}", reference])
 }
 
-impl Session {
-    /// A session with a fresh state directory.
-    pub fn new(root: &Path, name: String, repo: &str) -> Session {
-        let state = tempfile::Builder::new()
-            .prefix("sccache-state-")
-            .tempdir()
-            .unwrap();
-        Session {
-            root: root.to_owned(),
-            state,
-            name,
-            repo: repo.to_owned(),
+/// The input-hash label of `reference` in the main engine.
+pub fn hash_label(reference: &str) -> String {
+    let format = format!("{{{{index .Config.Labels \"{HASH_LABEL}\"}}}}");
+    docker(&["image", "inspect", "--format", &format, reference])
+}
+
+/// Whether a run of the tool ran a docker build, with either builder.
+pub fn ran_build(out: &Output) -> bool {
+    let err = stderr(out);
+    err.contains("$ docker buildx build ") || err.contains("$ DOCKER_BUILDKIT=0 docker build ")
+}
+
+/// The hash of the `# DISTRO: input hash HASH` line of a dry run's output.
+pub fn input_hash(text: &str, distro: &str) -> String {
+    let prefix = format!("# {distro}: input hash ");
+    text.lines()
+        .find_map(|l| l.strip_prefix(&prefix))
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap_or_else(|| panic!("no `{prefix}` line in:\n{text}"))
+        .to_owned()
+}
+
+/// Adds `package` to the debian distro profile of the tree at `root`.
+pub fn add_package(root: &Path, package: &str) {
+    let path = root.join("distros/debian.yaml");
+    let text = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(
+        &path,
+        text.replace("packages:\n", &format!("packages:\n  - {package}\n")),
+    )
+    .unwrap();
+}
+
+/// Every local image of a repository; removed again when dropped, so a failing
+/// test leaves none behind.
+pub struct LocalImages(pub String);
+
+impl LocalImages {
+    /// The repository's images, removed now: a test then sees its own builds only.
+    pub fn cleared(repo: &str) -> LocalImages {
+        let images = LocalImages(repo.to_owned());
+        images.remove();
+        images
+    }
+
+    /// `repo:tag` of every local image of the repository.
+    fn refs(&self) -> Vec<String> {
+        let format = "{{.Repository}}:{{.Tag}}";
+        let refs = docker_maybe(&["images", &self.0, "--format", format]).unwrap_or_default();
+        refs.lines().map(str::to_owned).collect()
+    }
+
+    /// Removes every local image of the repository.
+    pub fn remove(&self) {
+        let refs = self.refs();
+        if !refs.is_empty() {
+            let mut args = vec!["image", "rm", "--force"];
+            args.extend(refs.iter().map(String::as_str));
+            docker(&args);
         }
     }
 
-    /// `xtask ARGS` with the state directory `state` and `env` added.
-    pub fn run_with(&self, state: &Path, env: &[(&str, &str)], args: &[&str]) -> Output {
-        std::process::Command::new(env!("CARGO_BIN_EXE_xtask"))
-            .arg("--root")
-            .arg(&self.root)
-            .arg("--state-dir")
-            .arg(state)
-            .args(args)
-            .env("SCCACHE_DOCKER_CONTAINER", &self.name)
-            .env("SCCACHE_DOCKER_REPO", &self.repo)
-            .envs(env.iter().copied())
-            .output()
-            .unwrap()
-    }
-
-    /// `xtask ARGS` with this session's state directory.
-    pub fn run(&self, args: &[&str]) -> Output {
-        self.run_with(self.state.path(), &[], args)
-    }
-
-    /// `xtask ARGS`, which must succeed; its stdout.
-    pub fn ok(&self, args: &[&str]) -> String {
-        let out = self.run(args);
-        assert!(
-            out.status.success(),
-            "xtask {}:\n{}\n{}",
-            args.join(" "),
-            stdout(&out),
-            stderr(&out)
-        );
-        stdout(&out)
-    }
-
-    /// `status --json`, whether or not the cluster is healthy.
-    pub fn status(&self) -> serde_json::Value {
-        let out = self.run(&["status", "--json"]);
-        serde_json::from_slice(&out.stdout)
-            .unwrap_or_else(|e| panic!("status --json: {e}\n{}", stderr(&out)))
-    }
-
-    /// The client config `client-config` writes for this cluster.
-    pub fn client_conf(&self) -> String {
-        let conf = self.state.path().join("client-for-test.conf");
-        self.ok(&[
-            "client-config",
-            "--output",
-            conf.to_str().unwrap(),
-            "--force",
-        ]);
-        std::fs::read_to_string(conf).unwrap()
+    /// `TAG ID` lines of the repository's local images.
+    pub fn tags(&self) -> String {
+        docker(&["images", &self.0, "--format", "{{.Tag}} {{.ID}}"])
     }
 }
 
-impl Drop for Session {
+impl Drop for LocalImages {
     fn drop(&mut self) {
-        let out = self.run(&["remove-container", "--purge"]);
-        if !out.status.success() {
-            eprintln!("cleanup of {}: {}", self.name, stderr(&out));
+        let refs = self.refs();
+        if !refs.is_empty() {
+            let mut args = vec!["image", "rm", "--force"];
+            args.extend(refs.iter().map(String::as_str));
+            let _ = docker_maybe(&args);
         }
     }
 }
 
-/// A copy of the project tree with a runtime profile `name` added: the default one
-/// on its own ports and bridge subnet (`172.31.NET.0/24`), so that neither a cluster
-/// on the default ports nor another test's answers for the test's cluster.
-pub fn tree_with_profile(
-    name: &str,
-    scheduler_port: u16,
-    server_port: u16,
-    net: u8,
-) -> tempfile::TempDir {
-    let tree = copy_tree();
-    let default = std::fs::read_to_string(tree.path().join("profiles/default.yaml")).unwrap();
-    let profile = default
-        .replace(
-            "scheduler_port: 10600",
-            &format!("scheduler_port: {scheduler_port}"),
-        )
-        .replace("server_port: 10501", &format!("server_port: {server_port}"))
-        .replace("172.31.250.", &format!("172.31.{net}."));
-    assert_ne!(
-        profile, default,
-        "the default profile changed: update tree_with_profile"
-    );
-    std::fs::write(tree.path().join(format!("profiles/{name}.yaml")), profile).unwrap();
-    tree
+/// Compiles `sources` through `client`, `jobs` compiles at a time; returns the
+/// errors of compiles that failed outright (not those that fell back to local).
+pub fn compile_all(
+    client: &xtask::sccache::client::PrivateClient,
+    sources: &[PathBuf],
+    jobs: usize,
+) -> Vec<String> {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let next = AtomicUsize::new(0);
+    let errors = std::sync::Mutex::new(Vec::new());
+    std::thread::scope(|s| {
+        for _ in 0..jobs {
+            s.spawn(|| loop {
+                let i = next.fetch_add(1, Ordering::SeqCst);
+                let Some(src) = sources.get(i) else { break };
+                if let Err(e) = client.compile("cc", &["-O1"], src, &src.with_extension("o")) {
+                    errors.lock().unwrap().push(format!("{e:#}"));
+                }
+            });
+        }
+    });
+    errors.into_inner().unwrap()
 }
