@@ -15,6 +15,7 @@ fn model_cluster() -> Cluster {
         distro: "debian".into(),
         image: "i".into(),
         image_hash: "h".into(),
+        sccache_dist_version: None,
         network: Network::Host,
         address_source: "test".into(),
         scheduler: Scheduler {

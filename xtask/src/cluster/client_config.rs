@@ -5,7 +5,9 @@ use std::path::{Path, PathBuf};
 
 use crate::base::atomic;
 use crate::lifecycle::records::Records;
+use crate::lifecycle::versions;
 use crate::render::{cluster_configs, Templates};
+use crate::sccache::versions::Version;
 use crate::store::StateDir;
 
 /// The client config text for the cluster recorded in `state`.
@@ -25,6 +27,8 @@ pub fn write(
     force: bool,
 ) -> anyhow::Result<()> {
     let text = render(root, state)?;
+    let served = state.record()?.sccache_dist_version;
+    versions::warn_skew(served.as_deref().and_then(Version::parse));
     let path = output.unwrap_or_else(|| state.client_config_path());
     let private = |p: &Path| {
         use std::os::unix::fs::PermissionsExt;

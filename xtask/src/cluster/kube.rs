@@ -146,6 +146,7 @@ pub fn model(distro: &str, image: &str, profile: RuntimeProfile, builders: Build
         image: image.to_owned(),
         // Not built here: the cluster pulls whatever the reference names.
         image_hash: String::new(),
+        sccache_dist_version: None,
         network: Network::Pod,
         address_source:
             "the pod IP (Downward API status.podIP), written into server.conf by the init container"

@@ -73,6 +73,8 @@ pub fn describe(
     let mut c = Cluster {
         name: req.name.clone(),
         cache_dir,
+        // Read from the image by `start`, which runs it.
+        sccache_dist_version: None,
         distro: req.distro.clone(),
         image,
         image_hash,

@@ -10,7 +10,7 @@ use crate::lifecycle::configs::{state_sources, write_configs};
 use crate::lifecycle::launch::{clear_stopped_container, run_server, server_ports};
 use crate::lifecycle::readiness::wait_ready;
 use crate::lifecycle::records::Records;
-use crate::lifecycle::{container, ports};
+use crate::lifecycle::{container, ports, versions};
 use crate::model::{specs, Cluster, Network};
 use crate::profile::runtime::NetworkMode;
 use crate::profile::{self, validate};
@@ -46,7 +46,11 @@ pub fn start(
             req.distro
         );
     };
-    let cluster = describe(req, profile, image, image_hash)?;
+    let mut cluster = describe(req, profile, image, image_hash)?;
+    let served = versions::image_version(&cluster.image);
+    cluster.sccache_dist_version = served.map(|v| v.to_string());
+    // Before anything runs: a pair known not to work is said in one line.
+    versions::warn_skew(served);
     clear_stopped_containers(state, &cluster)?;
     if cluster.network == Network::Host {
         let mut ports = vec![(cluster.scheduler.port, "the scheduler".to_owned())];

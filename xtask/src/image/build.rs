@@ -173,5 +173,13 @@ fn docker_build(root: &Path, plan: &Plan, choice: BuilderChoice) -> anyhow::Resu
         "{} was built but carries the hash label {label:?}",
         plan.hash_tag
     );
+    // A distro package's version is known only now, from the binary in the image.
+    match crate::lifecycle::versions::image_version(&plan.hash_tag) {
+        Some(v) => println!("{}: serves sccache-dist {v}", plan.distro),
+        None => eprintln!(
+            "warning: {}: `sccache-dist --version` in {} printed no version",
+            plan.distro, plan.hash_tag
+        ),
+    }
     Ok(())
 }

@@ -14,7 +14,4 @@ pub mod repro;
 pub mod request;
 pub mod tree;
 
-/// Label holding the full content hash of everything that went into an image.
-pub const HASH_LABEL: &str = "io.github.sccache-docker.input-hash";
-/// Label naming the distro an image was built from.
-pub const DISTRO_LABEL: &str = "io.github.sccache-docker.distro";
+pub use crate::model::labels::{DISTRO_LABEL, HASH_LABEL, VERSION_LABEL};

@@ -10,7 +10,7 @@ use anyhow::Context as _;
 use super::builder::Builder;
 use super::hash::{self as content_hash, BuildContext, ContextFile, Data, HashInputs};
 use super::request::{ImageRequest, ImageResult};
-use super::{DISTRO_LABEL, HASH_LABEL};
+use super::{DISTRO_LABEL, HASH_LABEL, VERSION_LABEL};
 use crate::base::project;
 use crate::docker::{self, DockerCommand};
 use crate::profile::distro::{Distro, Install};
@@ -38,6 +38,9 @@ pub struct Plan {
     pub hash_tag: String,
     /// `docker build --network host` (see [`ImageRequest::build_network_host`]).
     pub build_network_host: bool,
+    /// The sccache-dist version the image will serve, when known before the build
+    /// (a pinned version, or the host binary's); labelled [`VERSION_LABEL`].
+    pub sccache_dist_version: Option<String>,
 }
 
 /// Where a build's image goes.
@@ -141,6 +144,13 @@ impl Plan {
             "--label".into(),
             format!("{DISTRO_LABEL}={}", self.distro),
         ]
+        .into_iter()
+        .chain(
+            self.sccache_dist_version
+                .iter()
+                .flat_map(|v| ["--label".into(), format!("{VERSION_LABEL}={v}")]),
+        )
+        .collect()
     }
 
     /// The tags an output gets: the hash tag and the distro tag in the store.
@@ -249,8 +259,13 @@ pub fn plan(root: &Path, d: &Distro, args: &ImageRequest) -> anyhow::Result<Plan
             )
         })
         .collect();
+    let mut sccache_dist_version = match d.profile.install {
+        Install::Cargo | Install::Release => d.profile.sccache_version.clone(),
+        Install::Local | Install::Package => None,
+    };
     if d.profile.install == Install::Local {
         let bin = host_binary(args)?;
+        sccache_dist_version = Some(binary_version(&bin)?);
         context.insert(
             "bin/sccache-dist".into(),
             ContextFile {
@@ -288,7 +303,28 @@ pub fn plan(root: &Path, d: &Distro, args: &ImageRequest) -> anyhow::Result<Plan
         source_date_epoch: epoch,
         hash,
         build_network_host: args.build_network_host,
+        sccache_dist_version,
     })
+}
+
+/// What `BINARY --version` says, as `MAJOR.MINOR.PATCH`.
+fn binary_version(bin: &Path) -> anyhow::Result<String> {
+    let out = duct::cmd(bin, ["--version"])
+        .stdout_capture()
+        .stderr_capture()
+        .unchecked()
+        .run()
+        .with_context(|| format!("cannot run {} --version", bin.display()))?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    crate::sccache::versions::Version::parse(&text)
+        .map(|v| v.to_string())
+        .with_context(|| {
+            format!(
+                "{} --version printed no version ({:?}): is it sccache-dist?",
+                bin.display(),
+                text.trim()
+            )
+        })
 }
 
 /// The tag's name part: the distro, and for a platform other than the host's its

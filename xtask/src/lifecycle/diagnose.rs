@@ -1,28 +1,11 @@
-//! Known failures, recognised in logs and named with their cause and fix.
+//! Known failures in the containers' logs, named with their cause and fix (the
+//! catalogue is `sccache::causes`), and whether a server's log says it registered.
 
 use super::container;
 
-/// The scheduler refused a server's heartbeat because of its source address.
-pub const MISMATCHED_ADDRESS_ADVICE: &str = "cause: the scheduler refused the server's heartbeat with invalid_bearer_token_mismatched_address: it accepts a server only when the heartbeat comes from the IP in the server's public_addr. Behind NAT or published ports (-p) the source IP differs. Fix: the host network with --advertise set to the address the heartbeats leave from, or bridge mode, where public_addr is the container's own IP.";
-/// bubblewrap could not build its sandbox.
-pub const BWRAP_ADVICE: &str = "cause: bubblewrap may not create its sandbox (Operation not permitted). The container needs --cap-add SYS_ADMIN --security-opt seccomp=unconfined --security-opt systempaths=unconfined (`cargo xtask start` passes them; an engine or runtime policy may strip them).";
-/// Nothing listens where a client or server connects.
-pub const REFUSED_ADVICE: &str = "cause: connection refused: nothing listens at the scheduler or server address. Is the container running (`cargo xtask status`), and is the advertised address reachable from the client (firewall)?";
-
-/// Known causes found in a log.
-pub fn diagnose(log: &str) -> Vec<&'static str> {
-    let mut found = Vec::new();
-    if log.contains("invalid_bearer_token_mismatched_address") {
-        found.push(MISMATCHED_ADDRESS_ADVICE);
-    }
-    if log.contains("bwrap") && log.contains("Operation not permitted") {
-        found.push(BWRAP_ADVICE);
-    }
-    if log.contains("Connection refused") || log.contains("connection refused") {
-        found.push(REFUSED_ADVICE);
-    }
-    found
-}
+pub use crate::sccache::causes::{
+    diagnose, BWRAP_ADVICE, MISMATCHED_ADDRESS_ADVICE, REFUSED_ADVICE,
+};
 
 /// The last lines of a container's log, with the cause named when it is a known one.
 pub fn log_tail_with_advice(name: &str) -> String {

@@ -11,3 +11,4 @@ pub mod launch;
 pub mod ports;
 pub mod readiness;
 pub mod records;
+pub mod versions;

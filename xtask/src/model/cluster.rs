@@ -151,6 +151,10 @@ pub struct Cluster {
     pub image: String,
     /// The image's input-hash label when it started (`status` shows it).
     pub image_hash: String,
+    /// The sccache-dist version the image serves, as read when it started (None:
+    /// not known, e.g. on Kubernetes, where the cluster pulls the image).
+    #[serde(default)]
+    pub sccache_dist_version: Option<String>,
     /// The runtime profile as it was at start: later edits of the file do not
     /// change what the running cluster is.
     #[serde(rename = "profile")]

@@ -5,6 +5,7 @@
 //! touched here: `docker run`, compose and Kubernetes are three readers of it.
 
 pub mod cluster;
+pub mod labels;
 pub mod placement;
 pub mod remote;
 pub mod run_spec;

@@ -2,12 +2,14 @@
 //! cluster's secrets and the server JWT, the scheduler's HTTP API, and a private
 //! client daemon.
 
+pub mod causes;
 pub mod client;
 pub mod config_check;
 pub mod configs;
 pub mod jwt;
 pub mod scheduler_status;
 pub mod secrets;
+pub mod versions;
 
 pub use configs::{ConfigInputs, Configs};
 pub use secrets::Secrets;

@@ -8,9 +8,11 @@ use crate::docker;
 use crate::lifecycle::container;
 use crate::lifecycle::diagnose::{log_tail_with_advice, registration_in, REFUSED_MISMATCH};
 use crate::lifecycle::records::Records;
+use crate::lifecycle::versions;
 use crate::model::remote::RemoteServer;
 use crate::model::Cluster;
 use crate::sccache::scheduler_status;
+use crate::sccache::versions::{skew_warning, Version};
 use crate::store::StateDir;
 
 mod print;
@@ -50,6 +52,8 @@ pub struct SchedulerReport {
     pub in_progress: Option<u64>,
     /// Why it does not answer.
     pub error: Option<String>,
+    /// The sccache-dist its container runs (`sccache-dist --version` in it).
+    pub version: Option<String>,
 }
 
 /// One build server.
@@ -69,6 +73,8 @@ pub struct BuilderReport {
     /// When it first registered with the running scheduler (its log's time of
     /// "Server connected to scheduler" since the scheduler started), if it has.
     pub registered_at: Option<String>,
+    /// The sccache-dist its container runs.
+    pub version: Option<String>,
 }
 
 /// One build server on another host that was issued a join bundle: the scheduler
@@ -119,6 +125,12 @@ pub struct StatusReport {
     pub remote_builders: Vec<RemoteBuilderReport>,
     /// The state directory.
     pub state_dir: String,
+    /// `sccache --version` of the client on this host's PATH.
+    pub client_version: Option<String>,
+    /// The sccache-dist the image served when the cluster started.
+    pub image_version: Option<String>,
+    /// Why this host's client cannot use the servers, when it cannot.
+    pub version_warning: Option<String>,
     /// Why the cluster is not healthy; empty when it is.
     pub problems: Vec<String>,
 }
@@ -155,6 +167,7 @@ pub fn report(state: &StateDir, c: &Cluster) -> anyhow::Result<StatusReport> {
         num_cpus: sched.as_ref().ok().map(|s| s.num_cpus),
         in_progress: sched.as_ref().ok().map(|s| s.in_progress),
         error: sched.as_ref().err().map(|e| format!("{e:#}")),
+        version: running_version(&c.scheduler.container),
     };
     let remotes = state.remote_servers()?;
     let expected = c.servers.len() + remotes.len();
@@ -170,6 +183,7 @@ pub fn report(state: &StateDir, c: &Cluster) -> anyhow::Result<StatusReport> {
             container,
             registration: registration.to_owned(),
             registered_at: registered_since(&s.container, &scheduler.container.started_at),
+            version: running_version(&s.container),
         });
     }
     let mut r = StatusReport {
@@ -186,11 +200,31 @@ pub fn report(state: &StateDir, c: &Cluster) -> anyhow::Result<StatusReport> {
         builders,
         remote_builders: remote_reports(state, c, &remotes, all_counted),
         state_dir: state.path().display().to_string(),
+        client_version: versions::client_version().ok().map(|v| v.to_string()),
+        image_version: c.sccache_dist_version.clone(),
+        version_warning: None,
         problems: Vec::new(),
     };
+    r.version_warning = version_warning(&r);
     r.problems = problems(&r);
     r.all_registered_after_secs = all_registered_after(&r);
     Ok(r)
+}
+
+/// The version a container runs, when it runs.
+fn running_version(container: &str) -> Option<String> {
+    versions::container_version(container).map(|v| v.to_string())
+}
+
+/// The client against the oldest server version seen.
+fn version_warning(r: &StatusReport) -> Option<String> {
+    let client = Version::parse(r.client_version.as_deref()?)?;
+    let oldest = std::iter::once(&r.scheduler.version)
+        .chain(r.builders.iter().map(|b| &b.version))
+        .chain(std::iter::once(&r.image_version))
+        .filter_map(|v| Version::parse(v.as_deref()?))
+        .min()?;
+    skew_warning(client, oldest)
 }
 
 /// The remote builders as far as this host can tell.

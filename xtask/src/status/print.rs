@@ -5,7 +5,11 @@ use super::StatusReport;
 pub(super) fn print_text(r: &StatusReport) {
     print_containers(r);
     let hash = &r.image_hash[..r.image_hash.len().min(12)];
-    println!("image      {} (input hash {hash})", r.image);
+    println!(
+        "image      {} (input hash {hash}, sccache-dist {})",
+        r.image,
+        r.image_version.as_deref().unwrap_or("unknown")
+    );
     println!(
         "network    {}: advertised {} ({})",
         r.network, r.advertised, r.address_source
@@ -59,6 +63,20 @@ pub(super) fn print_text(r: &StatusReport) {
     }
     if r.scheduler.num_servers.unwrap_or(0) as usize > r.expected_servers {
         println!("           (the scheduler forgets a removed build server 90 s after its last heartbeat)");
+    }
+    let mut running: Vec<String> = std::iter::once(&r.scheduler.version)
+        .chain(r.builders.iter().map(|b| &b.version))
+        .map(|v| v.clone().unwrap_or_else(|| "unknown".into()))
+        .collect();
+    running.sort();
+    running.dedup();
+    println!(
+        "versions   client sccache {} (on PATH); servers sccache-dist {}",
+        r.client_version.as_deref().unwrap_or("not found"),
+        running.join(", ")
+    );
+    if let Some(w) = &r.version_warning {
+        println!("           warning: {w}");
     }
     println!("state      {}", r.state_dir);
 }

@@ -9,22 +9,29 @@ use crate::docker;
 use crate::lifecycle::container;
 use crate::lifecycle::diagnose::{self, log_tail_with_advice, REFUSED_ADVICE};
 use crate::lifecycle::records::Records;
+use crate::lifecycle::versions as lifecycle_versions;
 use crate::model::Cluster;
 use crate::sccache::client::PrivateClient;
 use crate::sccache::scheduler_status;
+use crate::sccache::versions::{skew_warning, Version};
 use crate::store::StateDir;
 
+mod user_daemon;
+
 /// The checks' findings, printed as they come.
-struct Report {
+pub(crate) struct Report {
     failed: bool,
 }
 
 impl Report {
-    fn ok(&self, what: &str, detail: impl std::fmt::Display) -> bool {
+    pub(crate) fn ok(&self, what: &str, detail: impl std::fmt::Display) -> bool {
         println!("ok    {what}: {detail}");
         true
     }
-    fn fail(&mut self, what: &str, detail: impl std::fmt::Display) -> bool {
+    pub(crate) fn warn(&self, what: &str, detail: impl std::fmt::Display) {
+        println!("warn  {what}: {detail}");
+    }
+    pub(crate) fn fail(&mut self, what: &str, detail: impl std::fmt::Display) -> bool {
         self.failed = true;
         println!("FAIL  {what}: {detail}");
         false
@@ -54,13 +61,49 @@ fn checks(root: &Path, state: &StateDir, rep: &mut Report) -> anyhow::Result<()>
             return Ok(());
         }
     }
+    versions(&c, rep);
     if !scheduler(&c, rep) {
         return Ok(());
     }
     let client = PrivateClient::new(&client_config::render(root, state)?)?;
     client.start()?;
     dist_status(&client, &c, rep);
-    test_compile(&client, &c, rep)
+    test_compile(&client, &c, rep)?;
+    user_daemon::check(&c, rep);
+    Ok(())
+}
+
+/// The client on PATH against every server the cluster runs: a pair known not to
+/// work is named before the test compile shows it.
+fn versions(c: &Cluster, rep: &mut Report) {
+    let client = match lifecycle_versions::client_version() {
+        Ok(v) => v,
+        Err(e) => {
+            rep.fail("versions", format!("{e:#}"));
+            return;
+        }
+    };
+    let mut servers: Vec<Version> = c
+        .containers()
+        .into_iter()
+        .filter_map(lifecycle_versions::container_version)
+        .collect();
+    servers.sort();
+    servers.dedup();
+    let shown: Vec<String> = servers.iter().map(|v| v.to_string()).collect();
+    match servers
+        .first()
+        .and_then(|oldest| skew_warning(client, *oldest))
+    {
+        Some(w) => rep.fail("versions", w),
+        None => rep.ok(
+            "versions",
+            format!(
+                "client sccache {client}, servers sccache-dist {}",
+                shown.join(", ")
+            ),
+        ),
+    };
 }
 
 fn engine(rep: &mut Report) -> bool {
@@ -184,7 +227,13 @@ fn advice(client: &PrivateClient, c: &Cluster) -> String {
     }
     let causes = diagnose::diagnose(&logs);
     if causes.is_empty() {
-        "no known cause found in the logs: see `cargo xtask logs` and the client's SCCACHE_ERROR_LOG".into()
+        let client_log = client.error_log();
+        let tail: Vec<&str> = client_log.lines().rev().take(20).collect();
+        let tail: Vec<&str> = tail.into_iter().rev().collect();
+        format!(
+            "no known cause found in the logs (`cargo xtask logs` shows the cluster's); the client's log ends:\n{}",
+            if tail.is_empty() { "(empty)".into() } else { tail.join("\n") }
+        )
     } else {
         causes.join("\n")
     }
