@@ -128,7 +128,42 @@ fn another_host_joins_serves_and_is_revoked() {
         "{after:?}\n{}",
         client.error_log()
     );
+    rejoin_revoked(&c, &host, &bundle, remote_state.path());
     println!("join test took {:.1}s", t0.elapsed().as_secs_f64());
+}
+
+/// `join` again with the revoked bundle: the scheduler refuses the new server,
+/// `join` fails naming that, and removes the container it started (no restart
+/// loop left on the other host).
+fn rejoin_revoked(c: &Session, host: &SecondHost, bundle: &Path, state: &Path) {
+    let docker_host = host.engine.host.clone();
+    let t = Instant::now();
+    let out = c.run_with(
+        state,
+        &[("DOCKER_HOST", &docker_host)],
+        &["join", bundle.to_str().unwrap(), "--timeout", "60"],
+    );
+    let err = stderr(&out);
+    assert!(!out.status.success(), "a revoked bundle joined:\n{err}");
+    assert!(err.contains("refused (token not accepted)"), "{err}");
+    let name = format!("{}-remote-{}", c.name, host.there().replace('.', "-"));
+    let left = host.docker(&[
+        "ps",
+        "--all",
+        "--filter",
+        &format!("name=^{name}$"),
+        "--format",
+        "{{.Names}}",
+    ]);
+    assert_eq!(
+        stdout(&left).trim(),
+        "",
+        "join left its refused server behind"
+    );
+    println!(
+        "a revoked bundle failed in {:.1}s and left nothing",
+        t.elapsed().as_secs_f64()
+    );
 }
 
 /// The scheduler counts the local and the remote builder; `status` lists both.

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use super::request::Started;
 use crate::docker::objects;
 use crate::lifecycle::configs::write_configs;
-use crate::lifecycle::launch::{clear_stopped_container, run_server, server_ports};
+use crate::lifecycle::launch::{clear_stopped_container, halt, run_server, server_ports};
 use crate::lifecycle::readiness::wait_ready;
 use crate::lifecycle::records::Records;
 use crate::lifecycle::{container, ports};
@@ -58,7 +58,12 @@ pub fn scale_to(
     } else {
         println!("the cluster already has {n} build server(s)");
     }
-    let status = wait_ready(&c, n as u64, timeout)?;
+    // Only the servers this call added are stopped when they do not register.
+    let added: Vec<&str> = c.servers[have.min(c.servers.len())..]
+        .iter()
+        .map(|s| s.container.as_str())
+        .collect();
+    let status = wait_ready(&c, n as u64, timeout).map_err(|e| halt(&added, e))?;
     Ok(Started {
         cluster: c,
         status,

@@ -7,7 +7,7 @@ use super::request::{describe, StartRequest, Started};
 use crate::docker::{self, network as docker_network};
 use crate::image::HASH_LABEL;
 use crate::lifecycle::configs::{state_sources, write_configs};
-use crate::lifecycle::launch::{clear_stopped_container, run_server, server_ports};
+use crate::lifecycle::launch::{clear_stopped_container, halt, run_server, server_ports};
 use crate::lifecycle::readiness::wait_ready;
 use crate::lifecycle::records::Records;
 use crate::lifecycle::{container, ports, versions};
@@ -64,7 +64,8 @@ pub fn start(
     );
     let t0 = Instant::now();
     launch(state, &cluster)?;
-    let status = wait_ready(&cluster, cluster.servers.len() as u64, req.timeout)?;
+    let status = wait_ready(&cluster, cluster.servers.len() as u64, req.timeout)
+        .map_err(|e| halt(&cluster.containers(), e))?;
     Ok(Started {
         cluster,
         status,

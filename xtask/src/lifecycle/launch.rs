@@ -26,6 +26,29 @@ pub fn run_server(state: &StateDir, c: &Cluster, s: &Server) -> anyhow::Result<(
     docker::run::run(&specs::server(c, s, &sources)).run_logged()
 }
 
+/// After a failed start or scale: the containers `names` are stopped (their
+/// restart policy would bring a failing one back forever) but kept, so their logs
+/// stay readable; `error` is returned with what was done said after it.
+pub fn halt(names: &[&str], error: anyhow::Error) -> anyhow::Error {
+    let mut stopped = Vec::new();
+    for name in names {
+        let up = container::state(name)
+            .ok()
+            .flatten()
+            .is_some_and(|s| s.is_up());
+        if up && docker::objects::stop(name).output().is_ok() {
+            stopped.push(*name);
+        }
+    }
+    if stopped.is_empty() {
+        return error;
+    }
+    anyhow::anyhow!(
+        "{error:#}\nstopped {} so nothing restart-loops (their logs stay: `cargo xtask logs`; `cargo xtask remove-container` removes them)",
+        stopped.join(", ")
+    )
+}
+
 /// A stopped container of ours under the name is replaced; a running one, or
 /// anyone else's, is an error.
 pub fn clear_stopped_container(name: &str) -> anyhow::Result<()> {
