@@ -1,11 +1,13 @@
 //! The scheduler's unauthenticated status endpoint, `/api/v1/scheduler/status`:
-//! readiness, health and the figures `status` shows.
+//! readiness, health and the figures `status` shows. Asked with ureq (rustls), so
+//! the same call speaks plain HTTP to a scheduler on loopback and HTTPS to a TLS
+//! front, trusting the roots it is given.
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use serde::Deserialize;
+use ureq::tls::{Certificate, RootCerts, TlsConfig};
 
 /// The figures the scheduler's status endpoint reports.
 #[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
@@ -18,25 +20,100 @@ pub struct SchedulerStatus {
     pub in_progress: u64,
 }
 
-/// One GET with short timeouts; an error says what went wrong.
+/// Whom an HTTPS answer must be signed by.
+#[derive(Debug, Clone, Copy)]
+pub enum Trust<'a> {
+    /// Mozilla's web roots (a certificate from a public CA).
+    WebRoots,
+    /// Only these certificates, PEM (a cluster's own CA).
+    Pem(&'a [u8]),
+}
+
+/// How long one status request may take, connect to last byte.
+const TIMEOUT: Duration = Duration::from_secs(2);
+
+/// One GET of `http://ADDR/...`; an error says what went wrong.
 pub fn fetch(addr: SocketAddr) -> anyhow::Result<SchedulerStatus> {
-    let timeout = Duration::from_secs(2);
-    let mut s = TcpStream::connect_timeout(&addr, timeout)?;
-    s.set_read_timeout(Some(timeout))?;
-    s.set_write_timeout(Some(timeout))?;
-    write!(
-        s,
-        "GET /api/v1/scheduler/status HTTP/1.0\r\nHost: {addr}\r\nAccept: application/json\r\nConnection: close\r\n\r\n"
-    )?;
-    let mut reply = String::new();
-    s.read_to_string(&mut reply)?;
-    let (head, body) = reply
-        .split_once("\r\n\r\n")
-        .ok_or_else(|| anyhow::anyhow!("the scheduler's reply has no body"))?;
-    let status_line = head.lines().next().unwrap_or_default();
-    if !status_line.contains(" 200") {
-        anyhow::bail!("the scheduler answered {status_line:?}");
+    fetch_url(&format!("http://{addr}"), Trust::WebRoots)
+}
+
+/// One GET of the status endpoint below `base` (`http[s]://HOST:PORT`), with
+/// short timeouts and no proxy (the scheduler is the cluster's, never the web's).
+pub fn fetch_url(base: &str, trust: Trust) -> anyhow::Result<SchedulerStatus> {
+    let roots = match trust {
+        Trust::WebRoots => RootCerts::WebPki,
+        Trust::Pem(pem) => {
+            let cert = Certificate::from_pem(pem)
+                .map_err(|e| anyhow::anyhow!("the CA certificate does not parse: {e}"))?;
+            RootCerts::new_with_certs(&[cert])
+        }
+    };
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .timeout_global(Some(TIMEOUT))
+        .proxy(None)
+        .http_status_as_error(false)
+        .tls_config(TlsConfig::builder().root_certs(roots).build())
+        .build()
+        .into();
+    let url = format!("{}/api/v1/scheduler/status", base.trim_end_matches('/'));
+    let mut reply = agent
+        .get(&url)
+        .header("Accept", "application/json")
+        .call()
+        .map_err(|e| anyhow::anyhow!("{url}: {e}"))?;
+    let status = reply.status();
+    let body = reply
+        .body_mut()
+        .with_config()
+        .limit(64 * 1024)
+        .read_to_string()
+        .map_err(|e| anyhow::anyhow!("{url}: reading the reply: {e}"))?;
+    if status != 200 {
+        anyhow::bail!("the scheduler answered {status} at {url}");
     }
     serde_json::from_str(body.trim())
-        .map_err(|e| anyhow::anyhow!("unexpected scheduler status {body:?}: {e}"))
+        .map_err(|e| anyhow::anyhow!("unexpected scheduler status {:?}: {e}", clip(&body)))
+}
+
+fn clip(s: &str) -> &str {
+    let end = s.char_indices().nth(200).map_or(s.len(), |(i, _)| i);
+    &s[..end]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::{Read, Write};
+
+    /// A one-shot HTTP server on loopback answering `reply`.
+    fn serve_once(reply: &'static str) -> SocketAddr {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = l.local_addr().unwrap();
+        std::thread::spawn(move || {
+            if let Ok((mut s, _)) = l.accept() {
+                let mut buf = [0u8; 4096];
+                let _ = s.read(&mut buf);
+                let _ = s.write_all(reply.as_bytes());
+            }
+        });
+        addr
+    }
+
+    #[test]
+    fn the_figures_and_the_failures() {
+        let body = r#"{"num_servers":2,"num_cpus":4,"in_progress":1}"#;
+        let ok: &'static str = Box::leak(
+            format!("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len())
+                .into_boxed_str(),
+        );
+        let s = fetch(serve_once(ok)).unwrap();
+        assert_eq!((s.num_servers, s.num_cpus, s.in_progress), (2, 4, 1));
+        let denied = "HTTP/1.1 401 Unauthorized\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
+        let err = fetch(serve_once(denied)).unwrap_err().to_string();
+        assert!(err.contains("401"), "{err}");
+        let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = closed.local_addr().unwrap();
+        drop(closed);
+        assert!(fetch(addr).is_err());
+    }
 }
