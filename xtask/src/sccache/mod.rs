@@ -9,6 +9,7 @@ pub mod configs;
 pub mod jwt;
 pub mod scheduler_status;
 pub mod secrets;
+pub mod tls;
 pub mod versions;
 
 pub use configs::{ConfigInputs, Configs};
