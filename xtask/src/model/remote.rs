@@ -79,6 +79,10 @@ pub struct JoinBundle {
     pub toolchain_cache_size: u64,
     /// The server.conf text, with the credential bound to `address:port`.
     pub server_conf: String,
+    /// The CA certificate (PEM, never its key) the server trusts the scheduler's
+    /// TLS front with, when the cluster's CA signed it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_cert: Option<String>,
 }
 
 impl std::fmt::Debug for JoinBundle {
@@ -112,6 +116,7 @@ mod tests {
             log_level: "info".into(),
             toolchain_cache_size: 1 << 30,
             server_conf: "token = \"SECRET\"\n".into(),
+            ca_cert: None,
         }
     }
 

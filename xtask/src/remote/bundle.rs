@@ -148,6 +148,8 @@ fn make_bundle(
         log_level: rt.log_level.as_str().into(),
         toolchain_cache_size: rt.toolchain_cache_size,
         server_conf,
+        // The scheduler is plain HTTP until it has a TLS front of its own.
+        ca_cert: None,
     })
 }
 

@@ -12,6 +12,7 @@ use serde_json::{Map, Value};
 use crate::model::remote::{JoinBundle, BUNDLE_FORMAT};
 use crate::profile::validate::{self, quote, Check};
 use crate::sccache::config_check::{self, get_str};
+use crate::sccache::tls;
 
 /// The largest bundle read: one server config and a few names.
 pub const MAX_BUNDLE_BYTES: u64 = 64 * 1024;
@@ -85,6 +86,10 @@ pub fn parse(bytes: &[u8]) -> anyhow::Result<JoinBundle> {
         log_level: take_str(&mut map, "log_level")?,
         toolchain_cache_size: take_u64(&mut map, "toolchain_cache_size")?,
         server_conf: take_str(&mut map, "server_conf")?,
+        ca_cert: match map.contains_key("ca_cert") {
+            true => Some(take_str(&mut map, "ca_cert")?),
+            false => None,
+        },
     };
     if let Some(extra) = map.keys().next() {
         anyhow::bail!("field {}: not a field of {BUNDLE_FORMAT}", quote(extra));
@@ -114,7 +119,26 @@ pub fn check(b: &JoinBundle) -> anyhow::Result<()> {
         "toolchain_cache_size",
         validate::toolchain_cache_size(b.toolchain_cache_size),
     )?;
+    if let Some(pem) = &b.ca_cert {
+        field("ca_cert", ca_cert(pem))?;
+    }
     server_conf(b)
+}
+
+/// One PEM certificate that is a CA's (the bundle never carries its key: a
+/// private key anywhere in the file is refused before this).
+fn ca_cert(pem: &str) -> Check {
+    if pem.len() > 16 * 1024 || pem.matches("BEGIN CERTIFICATE").count() != 1 {
+        return Err("not one PEM certificate".into());
+    }
+    match tls::facts(pem) {
+        Ok(f) if f.is_ca => Ok(()),
+        Ok(f) => Err(format!(
+            "the certificate of {} is not a CA's (basic constraints CA:FALSE)",
+            quote(&f.subject)
+        )),
+        Err(e) => Err(format!("{e}")),
+    }
 }
 
 /// The server config as sccache-dist reads it (only the keys it accepts), and in

@@ -160,3 +160,27 @@ fn a_readable_bundle_is_refused() {
         .to_string()
         .contains("not a regular file"));
 }
+
+#[test]
+fn a_ca_certificate_must_be_a_cas() {
+    let ca = crate::sccache::tls::new_ca("t").unwrap();
+    let mut v = bundle();
+    v["ca_cert"] = ca.cert_pem.clone().into();
+    assert_eq!(
+        parsed(&v).unwrap().ca_cert.as_deref(),
+        Some(ca.cert_pem.as_str())
+    );
+    let leaf =
+        crate::sccache::tls::issue_leaf(&ca, &[crate::sccache::tls::Name::Dns("s".into())], 30)
+            .unwrap();
+    v["ca_cert"] = leaf.cert_pem.into();
+    let err = format!("{:#}", parsed(&v).unwrap_err());
+    assert!(
+        err.contains("field `ca_cert`") && err.contains("not a CA"),
+        "{err}"
+    );
+    v["ca_cert"] = "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n".into();
+    assert!(format!("{:#}", parsed(&v).unwrap_err()).contains("field `ca_cert`"));
+    v["ca_cert"] = format!("{}{}", ca.cert_pem, ca.key_pem).into();
+    assert!(format!("{:#}", parsed(&v).unwrap_err()).contains("private key"));
+}
