@@ -160,6 +160,13 @@ fn docker_build(root: &Path, plan: &Plan, choice: BuilderChoice) -> anyhow::Resu
         plan.hash_tag,
         &plan.hash[..12]
     );
+    if let builder::Builder::BuildKit { .. } = picked.builder {
+        println!(
+            "{}: created at SOURCE_DATE_EPOCH {}",
+            plan.distro,
+            plan.source_date_epoch.describe()
+        );
+    }
     let build = plan.build_command(dir.path(), picked.builder);
     build.run_logged_to_stderr().with_context(|| {
         format!(
