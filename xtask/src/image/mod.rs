@@ -9,6 +9,7 @@ pub mod hash;
 pub mod lock;
 pub mod oci;
 pub mod plan;
+pub mod pull;
 pub mod registry;
 pub mod remove;
 pub mod repro;
