@@ -218,8 +218,10 @@ fn a_release_base_url_is_the_fetch_stages_default() {
     );
     assert!(df.contains("expected $sum, actual $actual"), "{df}");
     assert!(df.contains("the tarball holds no sccache-dist"), "{df}");
-    let upstream =
-        std::fs::read_to_string(project_root().join("generated/ubuntu/Dockerfile")).unwrap();
+    let upstream = render_one(
+        "upstream",
+        &format!("base_image: ubuntu:24.04\nfamily: apt\npackages: [bash, bubblewrap, ca-certificates, tini]\ninstall: release\nsccache_version: 0.12.0\nrelease_sha256: {{x86_64: {sum}}}\n"),
+    );
     assert!(upstream
         .contains("ARG RELEASE_BASE_URL=https://github.com/mozilla/sccache/releases/download\n"));
 }

@@ -63,6 +63,9 @@ fn build_skip_rebuild_and_failed_build() {
     let first_id = image_id(&tag).expect("the distro tag exists");
     assert_eq!(image_id(&hash_tag).as_deref(), Some(first_id.as_str()));
     assert_eq!(hash_label(&tag), hash);
+    // Created at the fixed epoch (the copied tree is no git checkout), not in 1970.
+    let created = docker(&["image", "inspect", "--format", "{{.Created}}", &tag]);
+    assert!(created.starts_with("2025-01-01T00:00:00"), "{created}");
 
     // sccache-dist runs inside it.
     let version = docker(&[
@@ -147,6 +150,104 @@ fn build_skip_rebuild_and_failed_build() {
         out.status.success() && stdout(&out).contains("no images to remove"),
         "{}",
         stdout(&out)
+    );
+}
+
+/// In the project's own checkout the image is created at the commit time of its
+/// newest input, which `image` says; not at 1970.
+#[test]
+fn the_image_is_created_at_its_newest_inputs_commit() {
+    require_docker();
+    let repo = "sccache-dist-e2e-created";
+    let _images = LocalImages::cleared(repo);
+    let root = support::project_root();
+    let inputs = [
+        "Dockerfile.j2",
+        "xtask/templates",
+        "distros/debian.yaml",
+        "profiles/default.yaml",
+    ];
+    let git = std::process::Command::new("git")
+        .arg("-C")
+        .arg(&root)
+        .args(["log", "-1", "--format=%ct %cd"])
+        .arg("--date=format-local:%Y-%m-%dT%H:%M:%SZ")
+        .arg("--")
+        .args(inputs)
+        .env("TZ", "UTC")
+        .output()
+        .unwrap();
+    let text = stdout(&git);
+    let (seconds, date) = text
+        .trim()
+        .split_once(' ')
+        .filter(|_| git.status.success())
+        .expect("the project is a git checkout");
+    let out = image_in(&root, repo, &["--force"]);
+    assert!(out.status.success(), "{}\n{}", stdout(&out), stderr(&out));
+    assert!(
+        stdout(&out).contains(&format!("debian: created at SOURCE_DATE_EPOCH {seconds} ("))
+            && stdout(&out).contains("the newest commit of the image's inputs)"),
+        "{}",
+        stdout(&out)
+    );
+    let created = docker(&[
+        "image",
+        "inspect",
+        "--format",
+        "{{.Created}}",
+        &format!("{repo}:debian"),
+    ]);
+    assert_eq!(created, date, "the commit's time is {seconds}");
+}
+
+/// No registry is reachable here: a base image that must be pulled ends the build
+/// in one error that names it and the way around it, with either builder, and
+/// nothing is tagged.
+#[test]
+fn an_unreachable_base_image_is_named_with_the_way_around_it() {
+    require_docker();
+    let repo = "sccache-dist-e2e-nobase";
+    let _images = LocalImages::cleared(repo);
+    let tree = copy_tree();
+    for builder in ["buildkit", "legacy"] {
+        let args = [
+            "image",
+            "debian",
+            "--base-image",
+            "nonexistent.invalid/x:1",
+            "--repo",
+            repo,
+            "--builder",
+            builder,
+        ];
+        let started = std::time::Instant::now();
+        let out = xtask(tree.path(), &args);
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(1), "{builder}: {err}");
+        assert!(
+            started.elapsed().as_secs() < 60,
+            "{builder}: {:?}",
+            started.elapsed()
+        );
+        let last = err.lines().last().unwrap_or_default();
+        assert!(
+            last.starts_with("error: building ")
+                && last.contains("the base image nonexistent.invalid/x:1 (--base-image) cannot be pulled: its registry cannot be reached from here"),
+            "{builder}: {last}"
+        );
+        for part in [
+            "pass --base-image REF: a registry mirror's copy of it, or a local image",
+            "debootstrap --variant=minbase",
+            "docker import - local/debian:trixie",
+            "make_base_image",
+        ] {
+            assert!(last.contains(part), "{builder}: {part:?} in {last}");
+        }
+    }
+    assert_eq!(
+        docker(&["images", repo, "--format", "{{.Repository}}:{{.Tag}}"]),
+        ""
     );
 }
 

@@ -120,6 +120,53 @@ impl DockerCommand {
         Ok(())
     }
 
+    /// Runs it like [`DockerCommand::run_logged_to_stderr`], passing its stdout and
+    /// stderr to this process's stderr line by line; when it fails, the error is a
+    /// [`Failed`] that holds its last `keep` lines, so the caller can tell why. (Its
+    /// output is a pipe, not a terminal: BuildKit prints plain progress.)
+    pub fn run_logged_keeping_tail(&self, keep: usize) -> anyhow::Result<()> {
+        use std::io::{BufRead, Write};
+        let shown = self.shown();
+        eprintln!("$ {shown}");
+        let reader = self
+            .expression()
+            .stderr_to_stdout()
+            .unchecked()
+            .reader()
+            .context("cannot run docker")?;
+        let mut tail = std::collections::VecDeque::with_capacity(keep + 1);
+        let mut lines = std::io::BufReader::new(&reader);
+        let mut line = Vec::new();
+        while lines
+            .read_until(b'\n', &mut line)
+            .context("reading docker's output")?
+            > 0
+        {
+            // A closed stderr must not stop the build.
+            let _ = std::io::stderr().write_all(&line);
+            tail.push_back(String::from_utf8_lossy(&line).trim_end().to_owned());
+            if tail.len() > keep {
+                tail.pop_front();
+            }
+            line.clear();
+        }
+        let status = reader
+            .try_wait()
+            .context("waiting for docker")?
+            .map(|o| o.status);
+        match status {
+            Some(s) if s.success() => Ok(()),
+            status => Err(Failed {
+                message: match status {
+                    Some(s) => format!("`{shown}` failed ({s})"),
+                    None => format!("`{shown}` did not finish"),
+                },
+                tail: tail.into(),
+            }
+            .into()),
+        }
+    }
+
     /// Runs it with stdout and stderr captured, whatever its exit status.
     pub fn capture(&self) -> anyhow::Result<Output> {
         self.expression()
@@ -165,6 +212,23 @@ impl DockerCommand {
             .unwrap_or_default()
     }
 }
+
+/// A command that ran and failed, with the last lines of its output.
+#[derive(Debug)]
+pub struct Failed {
+    /// Which command failed and how: `` `docker ...` failed (exit status: 1) ``.
+    pub message: String,
+    /// Its last lines of output, stdout and stderr together.
+    pub tail: Vec<String>,
+}
+
+impl std::fmt::Display for Failed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for Failed {}
 
 #[cfg(test)]
 mod tests {

@@ -9,9 +9,11 @@ use anyhow::Context as _;
 
 use super::builder::{self, BuilderChoice};
 use super::plan::{plan, Plan};
+use super::pull::{self, FromImage};
 use super::request::{check_args, select, ImageRequest, ImageResult};
 use super::{lock, registry, HASH_LABEL};
 use crate::docker;
+use crate::docker::command::Failed;
 use crate::profile::distro::{Distro, Install};
 use crate::store::StateDir;
 
@@ -97,7 +99,7 @@ fn build_one(
     if !args.force && reuse_existing(&plan, registry.as_deref(), args, started)? {
         return Ok(plan.result(false));
     }
-    docker_build(root, &plan, args.builder)?;
+    docker_build(root, &plan, &from_images(d, args), args.builder)?;
     println!(
         "{}: built {} and {} in {:.1}s",
         d.name,
@@ -141,9 +143,48 @@ fn reuse_existing(
     Ok(true)
 }
 
+/// The images the build starts `FROM`, and where each is named.
+fn from_images(d: &Distro, args: &ImageRequest) -> Vec<FromImage> {
+    let field = |name: &str| format!("{name} in {}", d.file);
+    let base = match &args.base_image {
+        Some(b) => FromImage {
+            image: b.clone(),
+            origin: "--base-image".into(),
+            base: true,
+        },
+        None => FromImage {
+            image: d.base_ref(),
+            origin: field("base_image"),
+            base: true,
+        },
+    };
+    let others = [
+        ("rust_image", &d.profile.rust_image),
+        ("tini_static_image", &d.profile.tini_static_image),
+    ];
+    std::iter::once(base)
+        .chain(others.into_iter().filter_map(|(name, image)| {
+            Some(FromImage {
+                image: image.clone()?,
+                origin: field(name),
+                base: false,
+            })
+        }))
+        .collect()
+}
+
+/// The last lines of a failed build kept to tell why it failed.
+const KEPT_LINES: usize = 200;
+
 /// Picks the builder (saying which and why), writes the context and runs the
-/// build, then checks the new image carries the plan's hash.
-fn docker_build(root: &Path, plan: &Plan, choice: BuilderChoice) -> anyhow::Result<()> {
+/// build, then checks the new image carries the plan's hash. A build that stops
+/// because a `FROM` image cannot be pulled says which and what to do.
+fn docker_build(
+    root: &Path,
+    plan: &Plan,
+    froms: &[FromImage],
+    choice: BuilderChoice,
+) -> anyhow::Result<()> {
     docker::engine()?;
     let picked = builder::probe(choice)?;
     println!("{}: {picked}", plan.distro);
@@ -160,13 +201,30 @@ fn docker_build(root: &Path, plan: &Plan, choice: BuilderChoice) -> anyhow::Resu
         plan.hash_tag,
         &plan.hash[..12]
     );
+    if let builder::Builder::BuildKit { .. } = picked.builder {
+        println!(
+            "{}: created at SOURCE_DATE_EPOCH {}",
+            plan.distro,
+            plan.source_date_epoch.describe()
+        );
+    }
     let build = plan.build_command(dir.path(), picked.builder);
-    build.run_logged_to_stderr().with_context(|| {
+    let context = || {
         format!(
             "building {} failed; the previous {} and its tags are untouched",
             plan.hash_tag, plan.tag
         )
-    })?;
+    };
+    if let Err(e) = build.run_logged_keeping_tail(KEPT_LINES) {
+        let pulled = e
+            .downcast_ref::<Failed>()
+            .and_then(|f| pull::recognise(&f.tail));
+        return Err(match pulled {
+            Some(p) => anyhow::anyhow!(pull::message(&p, froms)),
+            None => e,
+        }
+        .context(context()));
+    }
     let label = docker::image_label(&plan.hash_tag, HASH_LABEL)?.unwrap_or_default();
     anyhow::ensure!(
         label == plan.hash,

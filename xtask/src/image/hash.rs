@@ -37,8 +37,9 @@ pub struct HashInputs<'a> {
     pub build_args: &'a BTreeMap<String, String>,
     /// Target platform: the same context builds a different image per platform.
     pub platform: &'a str,
-    /// The timestamp BuildKit writes into the image; whichever builder runs, the
-    /// same inputs give the same hash.
+    /// The timestamp BuildKit writes into the image, as far as it is hashed
+    /// ([`Epoch::hashed`](super::epoch::Epoch::hashed)); whichever builder runs,
+    /// the same inputs give the same hash.
     pub source_date_epoch: &'a str,
     /// This tool's version: a new tool may render or build differently.
     pub tool_version: &'a str,

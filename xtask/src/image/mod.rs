@@ -1,13 +1,15 @@
-//! Images: what goes into one (the plan and its content hash), the lock that keeps
+//! Images: what goes into one (the plan, its content hash and its creation time), the lock that keeps
 //! two runs from building the same one, the build that runs only when needed, and
 //! their removal.
 
 pub mod build;
 pub mod builder;
+pub mod epoch;
 pub mod hash;
 pub mod lock;
 pub mod oci;
 pub mod plan;
+pub mod pull;
 pub mod registry;
 pub mod remove;
 pub mod repro;

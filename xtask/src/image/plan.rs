@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Context as _;
 
 use super::builder::Builder;
+use super::epoch::{self, Epoch};
 use super::hash::{self as content_hash, BuildContext, ContextFile, Data, HashInputs};
 use super::request::{ImageRequest, ImageResult};
 use super::{DISTRO_LABEL, HASH_LABEL, VERSION_LABEL};
@@ -28,8 +29,9 @@ pub struct Plan {
     pub build_args: BTreeMap<String, String>,
     /// Target platform, passed to docker and hashed.
     pub platform: String,
-    /// SOURCE_DATE_EPOCH (default 0), checked to be a number of seconds.
-    pub source_date_epoch: String,
+    /// SOURCE_DATE_EPOCH: the environment's, else the newest input's commit time
+    /// (see [`epoch`]).
+    pub source_date_epoch: Epoch,
     /// Hex sha256 of the context, build args, platform, epoch and tool version.
     pub hash: String,
     /// The moving tag, REPO:DISTRO.
@@ -130,7 +132,7 @@ impl Plan {
         if let Builder::BuildKit { .. } = builder {
             args.extend([
                 "--build-arg".into(),
-                format!("SOURCE_DATE_EPOCH={}", self.source_date_epoch),
+                format!("SOURCE_DATE_EPOCH={}", self.source_date_epoch.seconds),
             ]);
         }
         args
@@ -281,15 +283,14 @@ pub fn plan(root: &Path, d: &Distro, args: &ImageRequest) -> anyhow::Result<Plan
     if let (Install::Release, Some(url)) = (d.profile.install, &args.release_mirror) {
         build_args.insert("RELEASE_BASE_URL".to_owned(), url.clone());
     }
-    let epoch = std::env::var("SOURCE_DATE_EPOCH").unwrap_or_else(|_| "0".into());
-    if epoch.is_empty() || !epoch.chars().all(|c| c.is_ascii_digit()) {
-        anyhow::bail!("SOURCE_DATE_EPOCH={epoch:?} is not a number of seconds");
-    }
+    let mut inputs = epoch::COMMON_INPUTS.to_vec();
+    inputs.extend([d.file.as_str(), profile.file.as_str()]);
+    let epoch = epoch::choose(std::env::var("SOURCE_DATE_EPOCH").ok(), root, &inputs)?;
     let hash = content_hash::hash(&HashInputs {
         context: &context,
         build_args: &build_args,
         platform: &args.platform,
-        source_date_epoch: &epoch,
+        source_date_epoch: epoch.hashed(),
         tool_version: project::TOOL_VERSION,
     })?;
     let name = tag_name(&d.name, &args.platform);

@@ -56,7 +56,8 @@ pub struct ProfileError {
     pub file: String,
     /// 1-based line.
     pub line: usize,
-    /// 1-based column, for list items and nested keys.
+    /// 1-based column (in characters), for list items, nested keys and a character
+    /// that is not allowed.
     pub column: Option<usize>,
     /// The field (path) at fault, or `(file)`, `(file name)`, `(document)`.
     pub field: String,

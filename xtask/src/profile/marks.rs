@@ -47,6 +47,16 @@ impl Marks {
     pub fn get(&self, path: &str) -> Option<Mark> {
         self.at.get(path).copied()
     }
+
+    /// The node that starts last at or before `at` on the same line: the key or list
+    /// item a character at `at` belongs to, as far as a line can tell.
+    pub fn on_line_before(&self, at: Mark) -> Option<(&str, Mark)> {
+        self.at
+            .iter()
+            .filter(|(_, m)| m.line == at.line && m.column <= at.column)
+            .max_by_key(|(path, m)| (m.column, path.len()))
+            .map(|(path, m)| (path.as_str(), *m))
+    }
 }
 
 /// Why the walk stopped.

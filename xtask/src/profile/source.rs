@@ -163,6 +163,9 @@ pub fn parse<'a, T: serde::de::DeserializeOwned>(
             ),
         ));
     }
+    if let Some(e) = control_character(src) {
+        return Err(e);
+    }
     let marks = match marks::walk(&src.text) {
         Ok(marks) => marks,
         Err(WalkError::Refused {
@@ -193,6 +196,52 @@ pub fn parse<'a, T: serde::de::DeserializeOwned>(
     };
     let value = serde_yaml::from_str(&src.text).map_err(|e| yaml_error(src, &e, &marks))?;
     Ok((value, Located { src, marks }))
+}
+
+/// Whether YAML forbids `c` in a document: C0 and C1 control characters other than
+/// tab, line feed, carriage return and NEL, and the non-characters U+FFFE and U+FFFF.
+fn forbidden(c: char) -> bool {
+    (c.is_control() && !matches!(c, '\t' | '\n' | '\r' | '\u{85}'))
+        || matches!(c, '\u{fffe}' | '\u{ffff}')
+}
+
+/// The first character YAML forbids (a NUL byte, an escape), reported at its own
+/// line and column. Both parsers would stop on it without a line: libyaml says only
+/// "at position N", and yaml-rust2 takes some of them into a scalar. The field is
+/// the key or list item whose text holds it on that line; `(file)` when the line
+/// tells none (a blank or comment line, or a key with the character in it).
+fn control_character(src: &Source) -> Option<ProfileError> {
+    let (number, line, column, c) = src.text.split('\n').enumerate().find_map(|(i, line)| {
+        let (column, c) = line.chars().enumerate().find(|&(_, c)| forbidden(c))?;
+        Some((i + 1, line, column + 1, c))
+    })?;
+    let at = Mark {
+        line: number,
+        column,
+    };
+    let field = marks::walk(&src.text)
+        .ok()
+        .and_then(|marks| {
+            let (path, mark) = marks.on_line_before(at)?;
+            // A key's own text must stand whole before the character.
+            let key = path.rsplit(['.', '[']).next().unwrap_or(path);
+            let from: String = line.chars().skip(mark.column - 1).collect();
+            let intact = path.ends_with(']')
+                || (from.trim_start_matches(['"', '\'']).starts_with(key)
+                    && !path.chars().any(forbidden));
+            intact.then(|| path.to_owned())
+        })
+        .unwrap_or_else(|| "(file)".to_owned());
+    let mut e = src.error(
+        Some(number),
+        &field,
+        format!(
+            "a control character (U+{:04X}) is not allowed in a profile; remove it",
+            c as u32
+        ),
+    );
+    e.column = Some(column);
+    Some(e)
 }
 
 /// An error at the node `path` starting at `mark`: its line, and its column when it
@@ -259,10 +308,22 @@ fn syntax_error(
         .iter()
         .find(|(context, _)| context.contains("while scanning"))
         .filter(|_| message.contains("end of stream"));
+    // libyaml's reader errors give a byte offset only: "... at position N".
+    let (message, offset) = match message.rsplit_once(" at position ") {
+        Some((m, n)) => match n.parse::<usize>() {
+            Ok(n) => (m, Some(n)),
+            Err(_) => (message, None),
+        },
+        None => (message, None),
+    };
     let line = opened
         .or(positions.first())
         .map(|(_, line)| *line)
-        .or(location);
+        .or(location)
+        .or_else(|| {
+            let before = src.text.as_bytes().get(..offset?)?;
+            Some(before.iter().filter(|&&b| b == b'\n').count() + 1)
+        });
     let field = line
         .and_then(|l| src.key_at_or_above(l))
         .unwrap_or_else(|| "(document)".to_owned());
@@ -307,4 +368,27 @@ fn is_field_path(p: &str) -> bool {
 fn backticked_after(s: &str, prefix: &str) -> Option<String> {
     let rest = &s[s.find(prefix)? + prefix.len()..];
     Some(rest[..rest.find('`')?].to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_byte_position_becomes_a_line() {
+        let src = Source::from_bytes("distros/x.yaml", b"a: 1\nb: 2\n".to_vec()).unwrap();
+        let e = syntax_error(&src, "something odd at position 7", &[], None);
+        assert_eq!((e.line, e.field.as_str()), (2, "b"), "{e}");
+        assert_eq!(e.message, "YAML syntax error: something odd");
+    }
+
+    #[test]
+    fn forbidden_characters() {
+        for c in ['\0', '\u{1b}', '\u{7f}', '\u{9b}', '\u{fffe}'] {
+            assert!(forbidden(c), "{c:?}");
+        }
+        for c in ['\t', '\n', '\r', '\u{85}', 'é', '\u{a0}', '\u{feff}'] {
+            assert!(!forbidden(c), "{c:?}");
+        }
+    }
 }

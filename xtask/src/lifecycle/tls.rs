@@ -1,0 +1,137 @@
+//! The cluster's certificates in its state directory: a private CA made on first
+//! start (`tls/ca.pem`, and its key `tls/ca.key`, 0600, which never leaves the
+//! state directory), the scheduler front's leaf (re-issued when a name it must
+//! cover is missing or it nears its end; the CA is kept, so clients keep working),
+//! and the bundle a client trusts (the system roots and the CA).
+
+use std::net::{IpAddr, Ipv4Addr};
+
+use crate::model::Cluster;
+use crate::sccache::tls::{self, Name, Pair, LEAF_DAYS, RENEW_WITHIN_DAYS};
+use crate::store::{StateDir, TlsFiles};
+
+const CA_CERT: &str = "tls/ca.pem";
+const CA_KEY: &str = "tls/ca.key";
+const LEAF_CERT: &str = "container/tls/scheduler.pem";
+const LEAF_KEY: &str = "container/tls/scheduler.key";
+/// The client's trust: the system roots and the cluster's CA.
+pub const CLIENT_BUNDLE: &str = "ca-bundle.pem";
+
+/// Where a system keeps its roots, by distro family.
+const SYSTEM_ROOTS: &[&str] = &[
+    "/etc/ssl/certs/ca-certificates.crt",
+    "/etc/pki/tls/certs/ca-bundle.crt",
+    "/etc/ssl/cert.pem",
+];
+
+/// The names the scheduler's leaf covers: the address clients and builders use,
+/// loopback (the tool's own checks on this host), and the names asked for.
+pub fn names(c: &Cluster) -> anyhow::Result<Vec<Name>> {
+    let mut names = vec![
+        Name::Ip(IpAddr::V4(c.scheduler.address)),
+        Name::Ip(IpAddr::V4(Ipv4Addr::LOCALHOST)),
+        Name::Dns("localhost".into()),
+    ];
+    for n in &c.tls_names {
+        names.push(parse_name(n)?);
+    }
+    names.sort();
+    names.dedup();
+    Ok(names)
+}
+
+/// A `--tls-name`: an IP address or a DNS name (letters, digits, `-`, `.`).
+pub fn parse_name(n: &str) -> anyhow::Result<Name> {
+    if let Ok(ip) = n.parse::<IpAddr>() {
+        return Ok(Name::Ip(ip));
+    }
+    let ok = !n.is_empty()
+        && n.len() <= 253
+        && n.split('.').all(|l| {
+            !l.is_empty()
+                && l.len() <= 63
+                && !l.starts_with('-')
+                && !l.ends_with('-')
+                && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+        });
+    anyhow::ensure!(
+        ok,
+        "--tls-name {}: not an IP address or a DNS name",
+        crate::profile::validate::quote(n)
+    );
+    Ok(Name::Dns(n.to_ascii_lowercase()))
+}
+
+/// The CA, made and stored on first use.
+pub fn ca(state: &StateDir, c: &Cluster) -> anyhow::Result<Pair> {
+    if let (Some(cert_pem), Some(key_pem)) = (state.read_text(CA_CERT)?, state.read_text(CA_KEY)?) {
+        return Ok(Pair { cert_pem, key_pem });
+    }
+    let ca = tls::new_ca(c.base_name())?;
+    state.write_private(CA_KEY, ca.key_pem.as_bytes())?;
+    state.write_private(CA_CERT, ca.cert_pem.as_bytes())?;
+    println!(
+        "made the cluster's CA ({}/{CA_CERT}; its key stays in the state directory, mode 0600)",
+        state.path().display()
+    );
+    Ok(ca)
+}
+
+/// The CA's certificate, when the cluster has one.
+pub fn ca_cert(state: &StateDir) -> anyhow::Result<Option<String>> {
+    state.read_text(CA_CERT)
+}
+
+/// The front's files for `c`: its leaf kept while it covers every name, verifies
+/// with the CA and has more than a month left, else re-issued.
+pub fn front_files(state: &StateDir, c: &Cluster) -> anyhow::Result<TlsFiles> {
+    let ca = ca(state, c)?;
+    let want = names(c)?;
+    let kept = match (state.read_text(LEAF_CERT)?, state.read_text(LEAF_KEY)?) {
+        (Some(cert), Some(key)) if leaf_fits(&cert, &ca.cert_pem, &want) => Some((cert, key)),
+        _ => None,
+    };
+    let (leaf_cert, leaf_key) = match kept {
+        Some(pair) => pair,
+        None => {
+            let leaf = tls::issue_leaf(&ca, &want, LEAF_DAYS)?;
+            let shown: Vec<String> = want.iter().map(|n| n.to_string()).collect();
+            println!(
+                "issued the scheduler's certificate for {} (signed by the cluster's CA, which clients already trust)",
+                shown.join(", ")
+            );
+            (leaf.cert_pem, leaf.key_pem)
+        }
+    };
+    Ok(TlsFiles {
+        ca_cert: ca.cert_pem,
+        leaf_cert,
+        leaf_key,
+    })
+}
+
+fn leaf_fits(cert: &str, ca: &str, want: &[Name]) -> bool {
+    let Ok(f) = tls::facts(cert) else { return false };
+    let month = std::time::Duration::from_secs(RENEW_WITHIN_DAYS as u64 * 86400);
+    want.iter().all(|n| f.covers(n))
+        && f.remaining().is_some_and(|r| r > month)
+        && tls::signed_by(cert, ca).unwrap_or(false)
+}
+
+/// Writes the client's bundle (the system roots, then the cluster's CA) to
+/// `path`, mode 0644 (certificates are public); says where the roots came from.
+pub fn write_client_bundle(path: &std::path::Path, ca_pem: &str) -> anyhow::Result<String> {
+    let (roots, from) = SYSTEM_ROOTS
+        .iter()
+        .find_map(|p| std::fs::read_to_string(p).ok().map(|t| (t, *p)))
+        .map(|(t, p)| (t, format!("the system roots of {p}")))
+        .unwrap_or_else(|| (String::new(), "no system roots found".into()));
+    let mut text = roots;
+    if !text.is_empty() && !text.ends_with('\n') {
+        text.push('\n');
+    }
+    text.push_str("# sccache-docker: the cluster's CA\n");
+    text.push_str(ca_pem);
+    crate::base::atomic::write(path, text.as_bytes(), 0o644)?;
+    Ok(from)
+}
