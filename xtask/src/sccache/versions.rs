@@ -61,13 +61,14 @@ pub struct Skew {
     pub upstream: &'static str,
 }
 
-/// Every pair known not to work. Measured with real binaries here (see the
-/// README, Versions): a 0.17.0 server and a 0.18.0 or 0.19.0 client.
+/// Every pair known not to work. Measured with real binaries here, every server
+/// (with its own scheduler) against every client of 0.17.0, 0.18.0 and 0.19.0:
+/// only the 0.17.0 server with the 0.18.0 or 0.19.0 client falls back to local.
 pub const KNOWN_SKEWS: &[Skew] = &[Skew {
     client_from: Version::new(0, 18, 0),
     server_before: Version::new(0, 18, 0),
     cause: "build servers before 0.18.0 sign their TLS certificate with SHA-1 (sha1WithRSAEncryption), which clients from 0.18.0 refuse (UnsupportedSignatureAlgorithm): every compile falls back to local",
-    upstream: "sccache 0.18.0 moved to reqwest 0.13 (rustls with the platform verifier) and signs the server certificate with SHA-256 (src/dist/http.rs)",
+    upstream: "mozilla/sccache PR #2715 (commit bf757277), first released in 0.18.0: reqwest 0.12 -> 0.13 (the client's rustls stack) and the server certificate signed with SHA-256 instead of SHA-1 (src/dist/http.rs)",
 }];
 
 /// The known skew of `client` with a build server of `server`, if any.
