@@ -304,6 +304,7 @@ fn configs_check_out_and_point_at_the_scheduler_service() {
         scheduler: files["scheduler.conf"].clone(),
         server: files["server.conf.in"].clone(),
         client: files["client.conf"].clone(),
+        front: None,
     };
     assert_eq!(kube::check(&configs), Vec::<String>::new());
     let url = "http://sccache-dist-scheduler.ci.svc:10600";

@@ -58,6 +58,8 @@ fn render() -> Forms {
             repo: "registry.example:5000/sccache-dist".into(),
             timeout: Duration::from_secs(1),
             builders: Some(BUILDERS),
+            plain_http: false,
+            tls_names: Vec::new(),
             log_level: None,
         },
         output: tmp.path().join("project"),

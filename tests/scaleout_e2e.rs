@@ -392,6 +392,8 @@ fn start_request() -> xtask::cluster::StartRequest {
         repo: REPO.into(),
         timeout: Duration::from_secs(1),
         builders: Some(3),
+        plain_http: false,
+        tls_names: Vec::new(),
         log_level: None,
     }
 }

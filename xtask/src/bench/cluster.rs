@@ -10,8 +10,9 @@ use super::distcc::Distccd;
 use super::native::NativeDist;
 use super::report::{self, Row};
 pub use super::spec::{scheduler_jobs_per_server, scheduler_slots, ClusterBench, Setup};
-use super::workload::{Measured, Workload};
+use super::workload::{ClientSetup, Measured, Workload};
 use crate::cluster::{client_config, scale, start, stop};
+use crate::lifecycle::records::Records;
 use crate::profile::runtime;
 use crate::store::StateDir;
 
@@ -53,8 +54,8 @@ fn measure(
             "distcc (distccd, 127.0.0.1)".to_owned(),
             Way::Distcc(&distccd),
         ),
-        native_way(b.setup, &native.client_conf),
-        container_way(b.setup, &container.client_conf),
+        native_way(b.setup, &native.client),
+        container_way(b.setup, &container.client),
     ];
     let mut phases = vec![rounds(&w, &ways, b)?];
     drop(ways);
@@ -72,7 +73,7 @@ fn measure(
             ("local (cc)".to_owned(), Way::Local),
             (
                 builders_label(n),
-                Way::Sccache(&container.client_conf, "container"),
+                Way::Sccache(&container.client, "container"),
             ),
         ];
         let mut rows = rounds(&w, &ways, b)?;
@@ -88,8 +89,8 @@ fn measure(
             // Local again: the reference of this phase, measured under its load.
             let ways = [
                 ("local (cc)".to_owned(), Way::Local),
-                native_way(setup, &native.client_conf),
-                container_way(setup, &container.client_conf),
+                native_way(setup, &native.client),
+                container_way(setup, &container.client),
             ];
             phases.push(rounds(&w, &ways, b)?);
         }
@@ -102,10 +103,10 @@ enum Way<'a> {
     Local,
     Distcc(&'a Distccd),
     /// A private sccache client with this config; the tag names its objects.
-    Sccache(&'a str, &'static str),
+    Sccache(&'a ClientSetup, &'static str),
 }
 
-fn native_way(setup: Setup, conf: &str) -> (String, Way<'_>) {
+fn native_way(setup: Setup, conf: &ClientSetup) -> (String, Way<'_>) {
     let label = format!("sccache-dist native ({})", setup.label("disk"));
     (label, Way::Sccache(conf, "native"))
 }
@@ -115,7 +116,7 @@ pub fn builders_label(n: usize) -> String {
     format!("sccache-dist container, {n} builders")
 }
 
-fn container_way(setup: Setup, conf: &str) -> (String, Way<'_>) {
+fn container_way(setup: Setup, conf: &ClientSetup) -> (String, Way<'_>) {
     let label = format!("sccache-dist container ({})", setup.label("volume"));
     (label, Way::Sccache(conf, "container"))
 }
@@ -153,7 +154,7 @@ fn start_native(root: &Path, b: &ClusterBench, setup: Setup) -> anyhow::Result<N
 /// container (and volume), then the tmpfs cache it wrote as root.
 struct ContainerCluster<'a> {
     state: &'a StateDir,
-    client_conf: String,
+    client: ClientSetup,
     ready: Vec<Duration>,
     _tmpfs_cache: Option<tempfile::TempDir>,
 }
@@ -189,7 +190,7 @@ fn start_container<'a>(
     req.cache_dir = tmpfs_cache.as_ref().map(|d| d.path().to_owned());
     let mut c = ContainerCluster {
         state,
-        client_conf: String::new(),
+        client: ClientSetup::default(),
         ready: Vec::new(),
         _tmpfs_cache: tmpfs_cache,
     };
@@ -199,7 +200,11 @@ fn start_container<'a>(
         }
         c.ready.push(start::start(root, state, &req)?.ready_after);
     }
-    c.client_conf = client_config::render(root, state)?;
+    let tls = state.record()?.tls.is_on();
+    c.client = ClientSetup {
+        conf: client_config::render(root, state)?,
+        cert_file: tls.then(|| state.path().join(crate::lifecycle::tls::CLIENT_BUNDLE)),
+    };
     Ok(c)
 }
 

@@ -168,6 +168,15 @@ pub struct ClusterFlags {
     /// remove servers without restarting the scheduler.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=32))]
     pub builders: Option<u16>,
+    /// Plain HTTP to the scheduler, without its TLS front: the client token and
+    /// the servers' credentials then cross the network in clear. Only for a
+    /// network where every host is trusted; warned about on every start.
+    #[arg(long)]
+    pub plain_http: bool,
+    /// Another name (DNS name or IP) the scheduler's certificate covers, besides
+    /// the advertised address; repeatable.
+    #[arg(long = "tls-name", value_name = "NAME")]
+    pub tls_names: Vec<String>,
 }
 
 impl ClusterFlags {
@@ -187,6 +196,8 @@ impl ClusterFlags {
             timeout: Duration::from_secs(self.timeout),
             log_level: None,
             builders: self.builders.map(usize::from),
+            plain_http: self.plain_http,
+            tls_names: self.tls_names.clone(),
         }
     }
 }

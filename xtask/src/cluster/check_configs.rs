@@ -75,6 +75,7 @@ fn read_dir_configs(dir: &Path) -> anyhow::Result<Vec<(String, Configs)>> {
     };
     let scheduler = read("container/scheduler.conf").or_else(|_| read("scheduler.conf"))?;
     let client = read("client.conf")?;
+    let front = read("container/nginx.conf").ok();
     let mut servers = Vec::new();
     if let Ok(text) = read("container/server.conf").or_else(|_| read("server.conf")) {
         servers.push((String::new(), text));
@@ -91,6 +92,7 @@ fn read_dir_configs(dir: &Path) -> anyhow::Result<Vec<(String, Configs)>> {
             scheduler: scheduler.clone(),
             server,
             client: client.clone(),
+            front: front.clone(),
         };
         (name, configs)
     };

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 
 use crate::base::atomic;
+use crate::model::cluster::Tls;
 use crate::model::{Cache, Cluster, Network, Scheduler, Server};
 use crate::profile::runtime::{self, ServerAuth};
 use crate::profile::{self, validate, RuntimeProfile};
@@ -147,6 +148,9 @@ pub fn model(distro: &str, image: &str, profile: RuntimeProfile, builders: Build
         // Not built here: the cluster pulls whatever the reference names.
         image_hash: String::new(),
         sccache_dist_version: None,
+        // The TLS front is not rendered for Kubernetes yet.
+        tls: Tls::Plain,
+        tls_names: Vec::new(),
         network: Network::Pod,
         address_source:
             "the pod IP (Downward API status.podIP), written into server.conf by the init container"
@@ -191,6 +195,7 @@ pub fn check(configs: &Configs) -> Vec<String> {
         scheduler: configs.scheduler.clone(),
         server: configs.server.replace(POD_IP_PLACEHOLDER, "10.0.0.1"),
         client: configs.client.clone(),
+        front: configs.front.clone(),
     };
     config_check::check(&sample)
         .into_iter()

@@ -10,6 +10,7 @@ use anyhow::Context;
 
 use crate::docker::network as docker_network;
 use crate::model::run_spec::mount_source;
+use crate::model::cluster::Tls;
 use crate::model::{placement, Cluster, Network, Scheduler};
 use crate::profile::runtime::{LogLevel, NetworkMode};
 use crate::profile::RuntimeProfile;
@@ -36,6 +37,10 @@ pub struct StartRequest {
     pub timeout: Duration,
     /// Override the profile's log level (`SCCACHE_LOG` of both processes).
     pub log_level: Option<LogLevel>,
+    /// Plain HTTP to the scheduler instead of its TLS front: a trusted LAN only.
+    pub plain_http: bool,
+    /// DNS names (or IPs) the scheduler's certificate covers besides its address.
+    pub tls_names: Vec<String>,
     /// How many build servers. None: 1, in the scheduler's container (role `all`).
     /// Some(n) on a cluster that runs: scale it to n without restarting the scheduler.
     pub builders: Option<usize>,
@@ -75,6 +80,12 @@ pub fn describe(
         cache_dir,
         // Read from the image by `start`, which runs it.
         sccache_dist_version: None,
+        tls: if req.plain_http {
+            Tls::Plain
+        } else {
+            Tls::ClusterCa
+        },
+        tls_names: req.tls_names.clone(),
         distro: req.distro.clone(),
         image,
         image_hash,

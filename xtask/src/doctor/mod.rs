@@ -7,12 +7,12 @@ use std::path::Path;
 use crate::cluster::client_config;
 use crate::docker;
 use crate::lifecycle::container;
+use crate::lifecycle::tls;
 use crate::lifecycle::diagnose::{self, log_tail_with_advice, REFUSED_ADVICE};
 use crate::lifecycle::records::Records;
 use crate::lifecycle::versions as lifecycle_versions;
 use crate::model::Cluster;
 use crate::sccache::client::PrivateClient;
-use crate::sccache::scheduler_status;
 use crate::sccache::versions::{skew_warning, Version};
 use crate::store::StateDir;
 
@@ -62,10 +62,15 @@ fn checks(root: &Path, state: &StateDir, rep: &mut Report) -> anyhow::Result<()>
         }
     }
     versions(&c, rep);
-    if !scheduler(&c, rep) {
+    if !scheduler(state, &c, rep) {
         return Ok(());
     }
-    let client = PrivateClient::new(&client_config::render(root, state)?)?;
+    let bundle = c
+        .tls
+        .is_on()
+        .then(|| state.path().join(tls::CLIENT_BUNDLE));
+    let client =
+        PrivateClient::new(&client_config::render(root, state)?)?.with_cert_file(bundle);
     client.start()?;
     dist_status(&client, &c, rep);
     test_compile(&client, &c, rep)?;
@@ -145,9 +150,9 @@ fn container_running(c: &Cluster, name: &str, rep: &mut Report) -> anyhow::Resul
     })
 }
 
-fn scheduler(c: &Cluster, rep: &mut Report) -> bool {
+fn scheduler(state: &StateDir, c: &Cluster, rep: &mut Report) -> bool {
     let want = c.servers.len() as u64;
-    match scheduler_status::fetch(c.scheduler_addr()) {
+    match tls::scheduler_status(state, c) {
         Ok(s) if s.num_servers >= want => rep.ok(
             "scheduler",
             format!(

@@ -77,6 +77,11 @@ pub fn ca(state: &StateDir, c: &Cluster) -> anyhow::Result<Pair> {
     Ok(ca)
 }
 
+/// Where the CA's certificate is kept (public; its key beside it is not).
+pub fn ca_cert_path(state: &StateDir) -> std::path::PathBuf {
+    state.path().join(CA_CERT)
+}
+
 /// The CA's certificate, when the cluster has one.
 pub fn ca_cert(state: &StateDir) -> anyhow::Result<Option<String>> {
     state.read_text(CA_CERT)
@@ -134,4 +139,23 @@ pub fn write_client_bundle(path: &std::path::Path, ca_pem: &str) -> anyhow::Resu
     text.push_str(ca_pem);
     crate::base::atomic::write(path, text.as_bytes(), 0o644)?;
     Ok(from)
+}
+
+/// The scheduler's status as a client sees it: over its TLS front, trusting only
+/// the cluster's CA, or over plain HTTP.
+pub fn scheduler_status(
+    state: &StateDir,
+    c: &Cluster,
+) -> anyhow::Result<crate::sccache::scheduler_status::SchedulerStatus> {
+    use crate::sccache::scheduler_status::{fetch_url, Trust};
+    if !c.tls.is_on() {
+        return fetch_url(&c.scheduler_url(), Trust::WebRoots);
+    }
+    let ca = ca_cert(state)?.ok_or_else(|| {
+        anyhow::anyhow!(
+            "no CA certificate in {}: `cargo xtask start` makes it",
+            state.path().display()
+        )
+    })?;
+    fetch_url(&c.scheduler_url(), Trust::Pem(ca.as_bytes()))
 }

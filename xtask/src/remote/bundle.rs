@@ -126,6 +126,7 @@ fn make_bundle(
         scheduler: all.scheduler,
         server: server_conf.clone(),
         client: all.client,
+        front: all.front,
     };
     // Its heartbeats leave from its own address, not the scheduler's.
     let problems = config_check::check(&triple);
