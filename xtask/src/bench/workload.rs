@@ -104,9 +104,13 @@ impl Workload {
 
     /// The batch through a private sccache client of `client`, `jobs` at a time;
     /// `tag` names the object files. The counts are `--show-stats`'.
-    pub fn sccache(&self, client: &ClientSetup, jobs: usize, tag: &str) -> anyhow::Result<Measured> {
-        let client =
-            PrivateClient::new(&client.conf)?.with_cert_file(client.cert_file.clone());
+    pub fn sccache(
+        &self,
+        client: &ClientSetup,
+        jobs: usize,
+        tag: &str,
+    ) -> anyhow::Result<Measured> {
+        let client = PrivateClient::new(&client.conf)?.with_cert_file(client.cert_file.clone());
         client.start()?;
         let obj = |src: &Path| src.with_extension(format!("{tag}.o"));
         // Warm-up, not timed: the first job packages and uploads the toolchain.

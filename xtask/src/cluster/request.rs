@@ -9,8 +9,8 @@ use std::time::Duration;
 use anyhow::Context;
 
 use crate::docker::network as docker_network;
-use crate::model::run_spec::mount_source;
 use crate::model::cluster::Tls;
+use crate::model::run_spec::mount_source;
 use crate::model::{placement, Cluster, Network, Scheduler};
 use crate::profile::runtime::{LogLevel, NetworkMode};
 use crate::profile::RuntimeProfile;

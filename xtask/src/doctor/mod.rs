@@ -7,9 +7,9 @@ use std::path::Path;
 use crate::cluster::client_config;
 use crate::docker;
 use crate::lifecycle::container;
-use crate::lifecycle::tls;
 use crate::lifecycle::diagnose::{self, log_tail_with_advice, REFUSED_ADVICE};
 use crate::lifecycle::records::Records;
+use crate::lifecycle::tls;
 use crate::lifecycle::versions as lifecycle_versions;
 use crate::model::Cluster;
 use crate::sccache::client::PrivateClient;
@@ -65,12 +65,8 @@ fn checks(root: &Path, state: &StateDir, rep: &mut Report) -> anyhow::Result<()>
     if !scheduler(state, &c, rep) {
         return Ok(());
     }
-    let bundle = c
-        .tls
-        .is_on()
-        .then(|| state.path().join(tls::CLIENT_BUNDLE));
-    let client =
-        PrivateClient::new(&client_config::render(root, state)?)?.with_cert_file(bundle);
+    let bundle = c.tls.is_on().then(|| state.path().join(tls::CLIENT_BUNDLE));
+    let client = PrivateClient::new(&client_config::render(root, state)?)?.with_cert_file(bundle);
     client.start()?;
     dist_status(&client, &c, rep);
     test_compile(&client, &c, rep)?;

@@ -28,10 +28,13 @@ const SYSTEM_ROOTS: &[&str] = &[
 /// loopback (the tool's own checks on this host), and the names asked for.
 pub fn names(c: &Cluster) -> anyhow::Result<Vec<Name>> {
     let mut names = vec![
-        Name::Ip(IpAddr::V4(c.scheduler.address)),
         Name::Ip(IpAddr::V4(Ipv4Addr::LOCALHOST)),
         Name::Dns("localhost".into()),
     ];
+    // On Kubernetes the address is a placeholder (pod IPs): the names carry it.
+    if !c.scheduler.address.is_unspecified() {
+        names.push(Name::Ip(IpAddr::V4(c.scheduler.address)));
+    }
     for n in &c.tls_names {
         names.push(parse_name(n)?);
     }
@@ -116,7 +119,9 @@ pub fn front_files(state: &StateDir, c: &Cluster) -> anyhow::Result<TlsFiles> {
 }
 
 fn leaf_fits(cert: &str, ca: &str, want: &[Name]) -> bool {
-    let Ok(f) = tls::facts(cert) else { return false };
+    let Ok(f) = tls::facts(cert) else {
+        return false;
+    };
     let month = std::time::Duration::from_secs(RENEW_WITHIN_DAYS as u64 * 86400);
     want.iter().all(|n| f.covers(n))
         && f.remaining().is_some_and(|r| r > month)

@@ -205,7 +205,10 @@ impl Cluster {
     /// The URL clients and build servers use: `https://` to the TLS front.
     pub fn scheduler_url(&self) -> String {
         let scheme = if self.tls.is_on() { "https" } else { "http" };
-        format!("{scheme}://{}:{}", self.scheduler.address, self.scheduler.port)
+        format!(
+            "{scheme}://{}:{}",
+            self.scheduler.address, self.scheduler.port
+        )
     }
 
     /// The scheduler's socket address, for its status endpoint.

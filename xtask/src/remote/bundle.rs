@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use super::bundle_check;
 use crate::base::atomic;
 use crate::lifecycle::records::Records;
+use crate::lifecycle::tls;
 use crate::model::remote::{JoinBundle, RemoteServer, BUNDLE_FORMAT};
 use crate::model::{Cache, Cluster, Network, Server};
 use crate::profile::validate;
@@ -60,7 +61,16 @@ pub fn issue(root: &Path, state: &StateDir, req: &BundleRequest) -> anyhow::Resu
         // On its own host `join` mounts the volume of this name.
         cache: Cache::Volume(format!("{name}-cache")),
     };
-    let bundle = make_bundle(root, &c, &server, &secrets)?;
+    let mut bundle = make_bundle(root, &c, &server, &secrets)?;
+    // The CA's certificate (never its key): the remote server trusts the front with it.
+    if c.tls.is_on() {
+        bundle.ca_cert = Some(tls::ca_cert(state)?.ok_or_else(|| {
+            anyhow::anyhow!(
+                "the cluster has a TLS front but no CA in {}: start it again",
+                state.path().display()
+            )
+        })?);
+    }
     // What `join` will refuse is never written.
     bundle_check::check(&bundle)?;
     atomic::write(&req.output, &serde_json::to_vec_pretty(&bundle)?, 0o600)?;

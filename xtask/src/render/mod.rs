@@ -14,9 +14,9 @@ pub mod kube;
 pub mod matrix;
 
 use crate::base::escape::{sh_quote, toml_string};
+use crate::model::run_spec::{CONFIG_MOUNT, FRONT_CERT, FRONT_KEY};
 use crate::profile::distro::{Distro, Install};
 use crate::profile::runtime::{NetworkMode, RuntimeProfile, ServerAuth};
-use crate::model::run_spec::{CONFIG_MOUNT, FRONT_CERT, FRONT_KEY};
 use crate::sccache::{ConfigInputs, Configs};
 
 /// The package every image gets for the scheduler's TLS front.

@@ -206,8 +206,16 @@ impl StateDir {
         };
         atomic::write(&dir.join("nginx.conf"), front.as_bytes(), 0o600)?;
         private_dir(&dir.join("tls"))?;
-        atomic::write(&dir.join("tls/scheduler.pem"), tls.leaf_cert.as_bytes(), 0o600)?;
-        atomic::write(&dir.join("tls/scheduler.key"), tls.leaf_key.as_bytes(), 0o600)?;
+        atomic::write(
+            &dir.join("tls/scheduler.pem"),
+            tls.leaf_cert.as_bytes(),
+            0o600,
+        )?;
+        atomic::write(
+            &dir.join("tls/scheduler.key"),
+            tls.leaf_key.as_bytes(),
+            0o600,
+        )?;
         atomic::write(&dir.join("ca.pem"), tls.ca_cert.as_bytes(), 0o600)?;
         for s in c.servers.iter().filter(|s| !s.in_scheduler_container) {
             let own = self.server_config_dir(&s.name);

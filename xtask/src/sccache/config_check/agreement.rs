@@ -58,7 +58,11 @@ impl Checker {
     /// the scheduler listens on loopback, on the port the front passes to.
     fn front_agrees(&mut self, sched: &Table, server: &Table, client: &Table, f: &Front) {
         let (Some(listen), Some(upstream)) = (f.listen, f.upstream) else {
-            self.err("nginx.conf", "listen", "no `listen PORT ssl;` or upstream `server 127.0.0.1:PORT;`");
+            self.err(
+                "nginx.conf",
+                "listen",
+                "no `listen PORT ssl;` or upstream `server 127.0.0.1:PORT;`",
+            );
             return;
         };
         match get_str(sched, "public_addr").and_then(|s| s.parse::<SocketAddr>().ok()) {

@@ -62,7 +62,13 @@ impl Front {
     fn read(text: &str) -> Front {
         let num = |prefix: &str, suffix: &str| {
             text.lines()
-                .filter_map(|l| l.trim().strip_prefix(prefix)?.strip_suffix(suffix)?.parse().ok())
+                .filter_map(|l| {
+                    l.trim()
+                        .strip_prefix(prefix)?
+                        .strip_suffix(suffix)?
+                        .parse()
+                        .ok()
+                })
                 .next()
         };
         Front {
