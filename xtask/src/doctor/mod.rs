@@ -16,6 +16,7 @@ use crate::sccache::client::PrivateClient;
 use crate::sccache::versions::{skew_warning, Version};
 use crate::store::StateDir;
 
+mod certs;
 mod user_daemon;
 
 /// The checks' findings, printed as they come.
@@ -62,14 +63,21 @@ fn checks(root: &Path, state: &StateDir, rep: &mut Report) -> anyhow::Result<()>
         }
     }
     versions(&c, rep);
+    if c.tls.is_on() && !certs::check_leaf(state, &c, rep)? {
+        return Ok(());
+    }
     if !scheduler(state, &c, rep) {
         return Ok(());
     }
+    let conf = client_config::render(root, state)?;
     let bundle = c.tls.is_on().then(|| state.path().join(tls::CLIENT_BUNDLE));
-    let client = PrivateClient::new(&client_config::render(root, state)?)?.with_cert_file(bundle);
+    let client = PrivateClient::new(&conf)?.with_cert_file(bundle.clone());
     client.start()?;
     dist_status(&client, &c, rep);
     test_compile(&client, &c, rep)?;
+    if let Some(b) = &bundle {
+        certs::check_shell_trust(&conf, b, rep)?;
+    }
     user_daemon::check(&c, rep);
     Ok(())
 }
@@ -166,13 +174,19 @@ fn scheduler(state: &StateDir, c: &Cluster, rep: &mut Report) -> bool {
                 log_tail_with_advice(&c.scheduler.container)
             ),
         ),
-        Err(e) => rep.fail(
-            "scheduler",
-            format!(
-                "{} does not answer ({e:#}); {REFUSED_ADVICE}",
-                c.scheduler_url()
-            ),
-        ),
+        Err(e) => {
+            let text = format!("{e:#}");
+            let known = diagnose::diagnose(&text);
+            let why = if known.is_empty() {
+                REFUSED_ADVICE.to_owned()
+            } else {
+                known.join("\n")
+            };
+            rep.fail(
+                "scheduler",
+                format!("{} does not answer ({text}); {why}", c.scheduler_url()),
+            )
+        }
     }
 }
 
