@@ -57,6 +57,7 @@ fn the_seed_recipe_then_up_from_nothing() {
         "[4/4]",
         "ran remotely on",
         "export SCCACHE_CONF=",
+        "export SSL_CERT_FILE=",
     ] {
         assert!(up.contains(step), "`up` did not print {step:?}:\n{up}");
     }

@@ -431,3 +431,60 @@ fn untrusted_clients_and_bad_leaves_are_named() {
     let doctor = s.run(&["doctor"]);
     assert!(doctor.status.success(), "{}", stdout(&doctor));
 }
+
+/// A cluster that ran plain HTTP (as one started by an older version did) moves
+/// behind the front on its next start: its secrets and cache volume are kept,
+/// client.conf now names https, and the output says so.
+#[test]
+fn a_plain_cluster_moves_behind_the_front_keeping_its_secrets() {
+    let _turn = support::host_network_turn(&TURN);
+    support::build_debian_image(REPO);
+    let s = Session::with_profile("tlsmig", REPO, &PROFILE);
+    let args = [
+        "start",
+        "debian",
+        "--profile",
+        PROFILE.name,
+        "--advertise",
+        "127.0.0.1",
+    ];
+    let out = s.run(&[&args[..], &["--plain-http"]].concat());
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("warning: --plain-http"),
+        "{}",
+        stderr(&out)
+    );
+    let conf = std::fs::read_to_string(s.state.path().join("client.conf")).unwrap();
+    assert!(
+        conf.contains("scheduler_url = \"http://127.0.0.1:10650\""),
+        "{conf}"
+    );
+    let secrets = std::fs::read(s.state.path().join("secrets.json")).unwrap();
+    s.ok(&["stop"]);
+    let out = s.ok(&args);
+    assert!(
+        out.contains("it now runs behind a TLS front: its secrets and cache volumes are kept"),
+        "{out}"
+    );
+    assert_eq!(
+        std::fs::read(s.state.path().join("secrets.json")).unwrap(),
+        secrets
+    );
+    let conf = std::fs::read_to_string(s.state.path().join("client.conf")).unwrap();
+    assert!(
+        conf.contains("scheduler_url = \"https://127.0.0.1:10650\""),
+        "{conf}"
+    );
+    let volume = format!("{}-cache", s.name);
+    assert!(support::docker_maybe(&["volume", "inspect", &volume]).is_some());
+    let client = s.client();
+    let errors = compile_all(&client, &support::c_sources(client.dir(), "mig", 2), 1);
+    assert!(errors.is_empty(), "{errors:?}");
+    assert_eq!(
+        client.stats().unwrap().distributed(),
+        2,
+        "{}",
+        client.error_log()
+    );
+}
