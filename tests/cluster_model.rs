@@ -19,6 +19,7 @@ fn model_cluster() -> Cluster {
         network: Network::Host,
         tls: xtask::model::cluster::Tls::Plain,
         tls_names: Vec::new(),
+        own_cert: None,
         address_source: "test".into(),
         scheduler: Scheduler {
             container: "t-scheduler".into(),

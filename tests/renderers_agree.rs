@@ -60,6 +60,7 @@ fn render() -> Forms {
             builders: Some(BUILDERS),
             plain_http: false,
             tls_names: Vec::new(),
+            own_cert: None,
             log_level: None,
         },
         output: tmp.path().join("project"),

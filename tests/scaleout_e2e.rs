@@ -399,6 +399,7 @@ fn start_request() -> xtask::cluster::StartRequest {
         builders: Some(3),
         plain_http: false,
         tls_names: Vec::new(),
+        own_cert: None,
         log_level: None,
     }
 }

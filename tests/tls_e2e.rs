@@ -488,3 +488,98 @@ fn a_plain_cluster_moves_behind_the_front_keeping_its_secrets() {
         client.error_log()
     );
 }
+
+/// `--tls-cert`, `--tls-key` and `--tls-ca`: the front serves the user's own
+/// certificate (here one the test signs with a "corporate" CA of its own), the
+/// builders trust that CA, and a client that trusts it through its own store
+/// (here its SSL_CERT_FILE) compiles remotely; no cluster CA is made.
+#[test]
+fn a_certificate_of_ones_own() {
+    use xtask::sccache::tls::{issue_leaf, new_ca, Name};
+    let _turn = support::host_network_turn(&TURN);
+    support::build_debian_image(REPO);
+    let s = Session::with_profile("tlsown", REPO, &PROFILE);
+    let dir = s.state.path().join("own");
+    std::fs::create_dir_all(&dir).unwrap();
+    let corp = new_ca("corporate").unwrap();
+    let leaf = issue_leaf(&corp, &[Name::Ip("127.0.0.1".parse().unwrap())], 90).unwrap();
+    let (cert, key, ca) = (
+        dir.join("leaf.pem"),
+        dir.join("leaf.key"),
+        dir.join("corp.pem"),
+    );
+    std::fs::write(&cert, &leaf.cert_pem).unwrap();
+    std::fs::write(&key, &leaf.key_pem).unwrap();
+    std::fs::write(&ca, &corp.cert_pem).unwrap();
+    let path = |p: &Path| p.to_str().unwrap().to_owned();
+    let (cert, key, ca) = (path(&cert), path(&key), path(&ca));
+    s.ok(&[
+        "start",
+        "debian",
+        "--profile",
+        PROFILE.name,
+        "--advertise",
+        "127.0.0.1",
+        "--tls-cert",
+        &cert,
+        "--tls-key",
+        &key,
+        "--tls-ca",
+        &ca,
+    ]);
+    assert!(
+        !s.state.path().join("tls/ca.key").exists(),
+        "a cluster CA was made"
+    );
+    assert!(!s.state.path().join("ca-bundle.pem").exists());
+    let served =
+        std::fs::read_to_string(s.state.path().join("container/tls/scheduler.pem")).unwrap();
+    assert_eq!(served, leaf.cert_pem);
+    // The client's own trust: the system roots and the corporate CA.
+    let trust = dir.join("trust.pem");
+    let roots = std::fs::read_to_string("/etc/ssl/certs/ca-certificates.crt").unwrap_or_default();
+    std::fs::write(&trust, format!("{roots}{}", corp.cert_pem)).unwrap();
+    let conf = s.client_conf();
+    assert!(conf.contains("https://127.0.0.1:10650"), "{conf}");
+    let client = xtask::sccache::client::PrivateClient::new(&conf)
+        .unwrap()
+        .with_cert_file(Some(trust.clone()));
+    client.start().unwrap();
+    let errors = compile_all(&client, &support::c_sources(client.dir(), "own", 2), 1);
+    assert!(errors.is_empty(), "{errors:?}");
+    assert_eq!(
+        client.stats().unwrap().distributed(),
+        2,
+        "{}",
+        client.error_log()
+    );
+    let doctor = s.run_with(
+        s.state.path(),
+        &[("SSL_CERT_FILE", trust.to_str().unwrap())],
+        &["doctor"],
+    );
+    assert!(doctor.status.success(), "{}", stdout(&doctor));
+    // A certificate that does not cover the advertised address is refused at start.
+    let other = issue_leaf(&corp, &[Name::Dns("elsewhere.example".into())], 90).unwrap();
+    let bad = dir.join("bad.pem");
+    std::fs::write(&bad, other.cert_pem).unwrap();
+    s.ok(&["stop"]);
+    let out = s.run(&[
+        "start",
+        "debian",
+        "--profile",
+        PROFILE.name,
+        "--advertise",
+        "127.0.0.1",
+        "--tls-cert",
+        &path(&bad),
+        "--tls-key",
+        &key,
+    ]);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("not the advertised address 127.0.0.1"),
+        "{}",
+        stderr(&out)
+    );
+}

@@ -169,6 +169,7 @@ pub fn model(distro: &str, image: &str, profile: RuntimeProfile, builders: Build
         // The TLS front is not rendered for Kubernetes yet.
         tls: Tls::Plain,
         tls_names: Vec::new(),
+        own_cert: None,
         network: Network::Pod,
         address_source:
             "the pod IP (Downward API status.podIP), written into server.conf by the init container"

@@ -41,6 +41,8 @@ pub struct StartRequest {
     pub plain_http: bool,
     /// DNS names (or IPs) the scheduler's certificate covers besides its address.
     pub tls_names: Vec<String>,
+    /// The user's own certificate and key for the front instead of the cluster CA's.
+    pub own_cert: Option<crate::model::cluster::OwnCert>,
     /// How many build servers. None: 1, in the scheduler's container (role `all`).
     /// Some(n) on a cluster that runs: scale it to n without restarting the scheduler.
     pub builders: Option<usize>,
@@ -80,12 +82,13 @@ pub fn describe(
         cache_dir,
         // Read from the image by `start`, which runs it.
         sccache_dist_version: None,
-        tls: if req.plain_http {
-            Tls::Plain
-        } else {
-            Tls::ClusterCa
+        tls: match (req.plain_http, &req.own_cert) {
+            (true, _) => Tls::Plain,
+            (false, Some(_)) => Tls::Own,
+            (false, None) => Tls::ClusterCa,
         },
         tls_names: req.tls_names.clone(),
+        own_cert: req.own_cert.clone(),
         distro: req.distro.clone(),
         image,
         image_hash,

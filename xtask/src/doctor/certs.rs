@@ -16,11 +16,22 @@ const LEAF: &str = "container/tls/scheduler.pem";
 /// Chain, names and expiry of the leaf in the state directory.
 pub(super) fn check_leaf(state: &StateDir, c: &Cluster, rep: &mut Report) -> anyhow::Result<bool> {
     let what = "certificate";
-    let (Some(leaf), Some(ca)) = (state.read_text(LEAF)?, lifecycle_tls::ca_cert(state)?) else {
-        return Ok(rep.fail(what, "the TLS front's certificate or the cluster's CA is missing from the state directory: `cargo xtask start` makes them"));
+    let Some(leaf) = state.read_text(LEAF)? else {
+        return Ok(rep.fail(what, "the TLS front's certificate is missing from the state directory: `cargo xtask start` puts it there"));
     };
+    let own = c.tls == crate::model::cluster::Tls::Own;
+    let ca = lifecycle_tls::servers_ca(state, c)?;
     let facts = tls::facts(&leaf)?;
-    if !tls::signed_by(&leaf, &ca)? {
+    if ca.is_none() && !own {
+        return Ok(rep.fail(
+            what,
+            "the cluster's CA is missing from the state directory: `cargo xtask start` makes it",
+        ));
+    }
+    if ca
+        .as_deref()
+        .is_some_and(|ca| !tls::signed_by(&leaf, ca).unwrap_or(false))
+    {
         return Ok(rep.fail(what, format!("{} is not signed by the cluster's CA ({}): clients that trust the CA refuse it (UnknownIssuer). Fix: `cargo xtask start` issues a new one", LEAF, lifecycle_tls::ca_cert_path(state).display())));
     }
     let address = Name::Ip(c.scheduler.address.into());

@@ -11,6 +11,7 @@ use crate::lifecycle::diagnose::{self, log_tail_with_advice, REFUSED_ADVICE};
 use crate::lifecycle::records::Records;
 use crate::lifecycle::tls;
 use crate::lifecycle::versions as lifecycle_versions;
+use crate::model::cluster::Tls;
 use crate::model::Cluster;
 use crate::sccache::client::PrivateClient;
 use crate::sccache::versions::{skew_warning, Version};
@@ -70,8 +71,14 @@ fn checks(root: &Path, state: &StateDir, rep: &mut Report) -> anyhow::Result<()>
         return Ok(());
     }
     let conf = client_config::render(root, state)?;
-    let bundle = c.tls.is_on().then(|| state.path().join(tls::CLIENT_BUNDLE));
-    let client = PrivateClient::new(&conf)?.with_cert_file(bundle.clone());
+    // The cluster's own CA comes with a bundle; a certificate of the user's own is
+    // trusted as the user's shell trusts it.
+    let bundle = (c.tls == Tls::ClusterCa).then(|| state.path().join(tls::CLIENT_BUNDLE));
+    let trust = match c.tls {
+        Tls::Own => std::env::var_os("SSL_CERT_FILE").map(std::path::PathBuf::from),
+        _ => bundle.clone(),
+    };
+    let client = PrivateClient::new(&conf)?.with_cert_file(trust);
     client.start()?;
     dist_status(&client, &c, rep);
     test_compile(&client, &c, rep)?;

@@ -6,6 +6,7 @@ use std::path::Path;
 
 use super::records::Records;
 use super::tls;
+use crate::model::cluster::Tls;
 use crate::model::run_spec::mount_source;
 use crate::model::specs::ConfigSources;
 use crate::model::Cluster;
@@ -35,9 +36,11 @@ pub fn write_configs(root: &Path, state: &StateDir, c: &Cluster) -> anyhow::Resu
         problems.join("\n")
     );
     state.write_configs(&configs)?;
-    if let Some(t) = &configs.tls {
+    // Clients of the cluster's own CA get a bundle; a certificate of the user's
+    // own is trusted through the clients' system store.
+    if let (Some(t), Tls::ClusterCa) = (&configs.tls, c.tls) {
         let bundle = state.path().join(tls::CLIENT_BUNDLE);
-        tls::write_client_bundle(&bundle, &t.ca_cert)?;
+        tls::write_client_bundle(&bundle, t.ca_cert.as_deref().unwrap_or_default())?;
     }
     Ok(())
 }

@@ -51,12 +51,36 @@ pub enum Tls {
     /// its leaf signed by the cluster's own CA; the scheduler itself listens on
     /// loopback only.
     ClusterCa,
+    /// The same front with the user's own certificate and key (a corporate CA,
+    /// ACME): clients trust it through their system store.
+    Own,
+}
+
+/// The user's own certificate for the front (`--tls-cert`, `--tls-key`), and the
+/// CA the build servers trust it by, when it is not in their system store.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OwnCert {
+    /// The certificate chain, PEM (the leaf first).
+    pub cert: PathBuf,
+    /// Its private key, PEM; copied into the scheduler's config dir only.
+    pub key: PathBuf,
+    /// `--tls-ca`: the CA the build servers are given (`SSL_CERT_FILE`).
+    pub ca: Option<PathBuf>,
 }
 
 impl Tls {
     /// Whether the scheduler sits behind the TLS front.
     pub fn is_on(self) -> bool {
         self != Tls::Plain
+    }
+
+    /// Whether build servers get a CA certificate (`SSL_CERT_FILE`).
+    pub fn gives_servers_a_ca(self, own: Option<&OwnCert>) -> bool {
+        match self {
+            Tls::Plain => false,
+            Tls::ClusterCa => true,
+            Tls::Own => own.is_some_and(|o| o.ca.is_some()),
+        }
     }
 }
 
@@ -188,6 +212,9 @@ pub struct Cluster {
     /// More names the front's certificate covers (`--tls-name`).
     #[serde(default)]
     pub tls_names: Vec<String>,
+    /// The user's own certificate, with [`Tls::Own`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub own_cert: Option<OwnCert>,
     /// Why the advertised address is what it is (flag, detection, bridge).
     pub address_source: String,
     /// The one scheduler.

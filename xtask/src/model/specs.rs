@@ -66,7 +66,7 @@ pub fn server(c: &Cluster, s: &Server, sources: &ConfigSources) -> RunSpec {
 /// trusts the front with (`SSL_CERT_FILE` replaces the system store for it).
 fn container_env(c: &Cluster, runs_a_server: bool) -> Vec<(String, String)> {
     let mut env = vec![("SCCACHE_LOG".into(), c.settings().log_level.as_str().into())];
-    if runs_a_server && c.tls.is_on() {
+    if runs_a_server && c.tls.gives_servers_a_ca(c.own_cert.as_ref()) {
         env.push(("SSL_CERT_FILE".into(), format!("{CONFIG_MOUNT}/{CA_CERT}")));
     }
     env

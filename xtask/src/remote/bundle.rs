@@ -63,14 +63,7 @@ pub fn issue(root: &Path, state: &StateDir, req: &BundleRequest) -> anyhow::Resu
     };
     let mut bundle = make_bundle(root, &c, &server, &secrets)?;
     // The CA's certificate (never its key): the remote server trusts the front with it.
-    if c.tls.is_on() {
-        bundle.ca_cert = Some(tls::ca_cert(state)?.ok_or_else(|| {
-            anyhow::anyhow!(
-                "the cluster has a TLS front but no CA in {}: start it again",
-                state.path().display()
-            )
-        })?);
-    }
+    bundle.ca_cert = tls::servers_ca(state, &c)?;
     // What `join` will refuse is never written.
     bundle_check::check(&bundle)?;
     atomic::write(&req.output, &serde_json::to_vec_pretty(&bundle)?, 0o600)?;
@@ -159,7 +152,7 @@ fn make_bundle(
         log_level: rt.log_level.as_str().into(),
         toolchain_cache_size: rt.toolchain_cache_size,
         server_conf,
-        // The scheduler is plain HTTP until it has a TLS front of its own.
+        // Set by the caller, who holds the state directory.
         ca_cert: None,
     })
 }

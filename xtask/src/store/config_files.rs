@@ -15,8 +15,9 @@ pub struct ServerConfigFile {
 /// The TLS front's files: the leaf and its key go to the scheduler's container
 /// only; the CA's certificate (never its key) to every container.
 pub struct TlsFiles {
-    /// The cluster CA's certificate (PEM).
-    pub ca_cert: String,
+    /// The CA's certificate the build servers trust the front with (PEM); None
+    /// for a certificate their system store trusts.
+    pub ca_cert: Option<String>,
     /// The scheduler's leaf certificate (PEM).
     pub leaf_cert: String,
     /// The leaf's private key (PEM).

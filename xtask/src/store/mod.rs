@@ -216,12 +216,17 @@ impl StateDir {
             tls.leaf_key.as_bytes(),
             0o600,
         )?;
-        atomic::write(&dir.join("ca.pem"), tls.ca_cert.as_bytes(), 0o600)?;
         for s in c.servers.iter().filter(|s| !s.in_scheduler_container) {
             let own = self.server_config_dir(&s.name);
-            atomic::write(&own.join("ca.pem"), tls.ca_cert.as_bytes(), 0o600)?;
+            match &tls.ca_cert {
+                Some(ca) => atomic::write(&own.join("ca.pem"), ca.as_bytes(), 0o600)?,
+                None => remove_if_present(&own.join("ca.pem"))?,
+            }
         }
-        Ok(())
+        match &tls.ca_cert {
+            Some(ca) => atomic::write(&dir.join("ca.pem"), ca.as_bytes(), 0o600),
+            None => remove_if_present(&dir.join("ca.pem")),
+        }
     }
 
     /// The text of `rel` (a path below the state directory), or None when there

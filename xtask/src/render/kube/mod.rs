@@ -114,13 +114,15 @@ pub fn render(
     let mut scheduler = vec![("scheduler.conf", configs.scheduler.as_str())];
     let mut server = vec![(SERVER_TEMPLATE_KEY, configs.server.as_str())];
     if let (Some(t), Some(front)) = (tls, &configs.front) {
-        client.push((CA_CERT, &t.ca_cert));
+        if let Some(ca) = &t.ca_cert {
+            client.push((CA_CERT, ca));
+            server.push((CA_CERT, ca));
+        }
         scheduler.extend([
             ("nginx.conf", front.as_str()),
             ("scheduler.pem", t.leaf_cert.as_str()),
             ("scheduler.key", t.leaf_key.as_str()),
         ]);
-        server.push((CA_CERT, &t.ca_cert));
     }
     let objects = [
         ("00-namespace.yaml", namespace::namespace(ns), false),
