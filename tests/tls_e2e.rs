@@ -341,6 +341,31 @@ fn from_another_host_only_the_front_answers_and_it_sets_the_source() {
     assert_eq!(s.status()["scheduler"]["num_servers"], 1);
 }
 
+/// `start debian --profile tls --advertise 127.0.0.1 MORE...`.
+fn start_local(s: &Session, more: &[&str]) -> std::process::Output {
+    let args = [
+        "start",
+        "debian",
+        "--profile",
+        PROFILE.name,
+        "--advertise",
+        "127.0.0.1",
+    ];
+    s.run(&[&args[..], more].concat())
+}
+
+/// [`start_local`], which must succeed; its stdout.
+fn start_local_ok(s: &Session, more: &[&str]) -> String {
+    let out = start_local(s, more);
+    assert!(
+        out.status.success(),
+        "start:\n{}\n{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    stdout(&out)
+}
+
 /// Replaces the front's leaf with one made by the test from the cluster's CA,
 /// and restarts the scheduler's container so the front serves it.
 fn replace_leaf(s: &Session, names: &[xtask::sccache::tls::Name], days: i64) {
@@ -360,14 +385,7 @@ fn untrusted_clients_and_bad_leaves_are_named() {
     let _turn = support::host_network_turn(&TURN);
     support::build_debian_image(REPO);
     let s = Session::with_profile("tlsbad", REPO, &PROFILE);
-    s.ok(&[
-        "start",
-        "debian",
-        "--profile",
-        PROFILE.name,
-        "--advertise",
-        "127.0.0.1",
-    ]);
+    start_local_ok(&s, &[]);
     // A client without the CA: it compiles locally, distributes nothing.
     let conf = s.client_conf();
     let bare = xtask::sccache::client::PrivateClient::new(&conf).unwrap();
@@ -415,14 +433,7 @@ fn untrusted_clients_and_bad_leaves_are_named() {
     // Starting again re-issues a good leaf from the same CA: doctor passes.
     let ca_before = std::fs::read(s.state.path().join("tls/ca.pem")).unwrap();
     s.ok(&["stop"]);
-    let out = s.ok(&[
-        "start",
-        "debian",
-        "--profile",
-        PROFILE.name,
-        "--advertise",
-        "127.0.0.1",
-    ]);
+    let out = start_local_ok(&s, &[]);
     assert!(out.contains("issued the scheduler's certificate"), "{out}");
     assert_eq!(
         std::fs::read(s.state.path().join("tls/ca.pem")).unwrap(),
@@ -513,20 +524,10 @@ fn a_certificate_of_ones_own() {
     std::fs::write(&ca, &corp.cert_pem).unwrap();
     let path = |p: &Path| p.to_str().unwrap().to_owned();
     let (cert, key, ca) = (path(&cert), path(&key), path(&ca));
-    s.ok(&[
-        "start",
-        "debian",
-        "--profile",
-        PROFILE.name,
-        "--advertise",
-        "127.0.0.1",
-        "--tls-cert",
-        &cert,
-        "--tls-key",
-        &key,
-        "--tls-ca",
-        &ca,
-    ]);
+    start_local_ok(
+        &s,
+        &["--tls-cert", &cert, "--tls-key", &key, "--tls-ca", &ca],
+    );
     assert!(
         !s.state.path().join("tls/ca.key").exists(),
         "a cluster CA was made"
@@ -564,18 +565,7 @@ fn a_certificate_of_ones_own() {
     let bad = dir.join("bad.pem");
     std::fs::write(&bad, other.cert_pem).unwrap();
     s.ok(&["stop"]);
-    let out = s.run(&[
-        "start",
-        "debian",
-        "--profile",
-        PROFILE.name,
-        "--advertise",
-        "127.0.0.1",
-        "--tls-cert",
-        &path(&bad),
-        "--tls-key",
-        &key,
-    ]);
+    let out = start_local(&s, &["--tls-cert", &path(&bad), "--tls-key", &key]);
     assert!(!out.status.success());
     assert!(
         stderr(&out).contains("not the advertised address 127.0.0.1"),
