@@ -10,7 +10,8 @@
 //! and a name of its own (its volume is kept between its runs) and, in the rounds,
 //! is started before and stopped after each of its measurements: within a round,
 //! plain and TLS run back to back, seconds apart, so a change in the machine's
-//! load hits both, and both are measured on a cluster started the same way.
+//! load hits both, and both are measured on a cluster started the same way; they
+//! trade places every other round, so neither always goes first.
 
 use std::cell::Cell;
 use std::path::{Path, PathBuf};
@@ -197,11 +198,16 @@ fn container_label(setup: Setup) -> String {
     format!("sccache-dist container ({})", setup.label("volume"))
 }
 
-/// `b.rounds` rounds of every way in turn; a row per way.
+/// `b.rounds` rounds of every way in turn (in [`round_order`]); a row per way.
 fn rounds(w: &Workload, ways: &[(String, Way)], b: &ClusterBench) -> anyhow::Result<Vec<Row>> {
     let mut got: Vec<Vec<Measured>> = ways.iter().map(|_| Vec::new()).collect();
+    let takes_turns: Vec<bool> = ways
+        .iter()
+        .map(|(_, way)| matches!(way, Way::Container(..)))
+        .collect();
     for round in 1..=b.rounds {
-        for ((label, way), ms) in ways.iter().zip(&mut got) {
+        for i in round_order(&takes_turns, round) {
+            let (label, way) = &ways[i];
             let m = match way {
                 Way::Local => w.local(b.jobs)?,
                 Way::Distcc(d) => d.run(w, b.jobs)?,
@@ -215,7 +221,7 @@ fn rounds(w: &Workload, ways: &[(String, Way)], b: &ClusterBench) -> anyhow::Res
             };
             let wall = m.wall.as_secs_f64();
             println!("round {round}/{}: {label}: {wall:.2} s", b.rounds);
-            ms.push(m);
+            got[i].push(m);
         }
     }
     Ok(ways
@@ -223,6 +229,22 @@ fn rounds(w: &Workload, ways: &[(String, Way)], b: &ClusterBench) -> anyhow::Res
         .zip(got)
         .map(|((label, _), ms)| Row::from_rounds(label, ms))
         .collect())
+}
+
+/// The order of the ways in `round` (from 1): as listed, except that the ways
+/// that take turns on the same ports (`takes_turns`: the plain and the TLS
+/// container) trade places every other round, so that neither always runs
+/// first, right after the native way, and an effect of going first or second
+/// cancels out of their pairs over the rounds.
+pub fn round_order(takes_turns: &[bool], round: usize) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..takes_turns.len()).collect();
+    if round.is_multiple_of(2) {
+        let slots: Vec<usize> = order.iter().copied().filter(|&i| takes_turns[i]).collect();
+        for (slot, way) in slots.iter().zip(slots.iter().rev()) {
+            order[*slot] = *way;
+        }
+    }
+    order
 }
 
 /// A native scheduler and server with `setup`, registered.
@@ -342,4 +364,19 @@ fn cache_parent(tmpfs: bool, disk: &Path) -> anyhow::Result<PathBuf> {
     });
     anyhow::ensure!(is_tmpfs, "--tmpfs: /dev/shm is not a tmpfs here");
     Ok(PathBuf::from("/dev/shm"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::round_order;
+
+    #[test]
+    fn the_container_ways_trade_places_every_other_round() {
+        let turns = [false, false, false, true, true];
+        assert_eq!(round_order(&turns, 1), [0, 1, 2, 3, 4]);
+        assert_eq!(round_order(&turns, 2), [0, 1, 2, 4, 3]);
+        assert_eq!(round_order(&turns, 3), [0, 1, 2, 3, 4]);
+        // One container way (--plain-http): nothing to trade.
+        assert_eq!(round_order(&[false, true], 2), [0, 1]);
+    }
 }

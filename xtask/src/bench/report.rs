@@ -118,7 +118,7 @@ pub fn print(b: &ClusterBench, ready: &[Duration], phases: &[Vec<Row>], load_bef
         table(b, rows);
     }
     println!("  wall, compile/s, per job: the median round; vs local, overhead, container vs native, TLS vs plain: the median of per-round pairs");
-    println!("  container rows: plain HTTP (like native) unless marked TLS; both clusters are started for each of their rounds and stopped after it (they share the ports)");
+    println!("  container rows: plain HTTP (like native) unless marked TLS; both clusters are started for each of their rounds and stopped after it (they share the ports), plain first in odd rounds, TLS first in even ones");
     println!("  per job = wall x jobs / compiles (one job slot's time per compile); overhead = per job - local's per job; remote/fail: all rounds");
     if b.builders > 1 {
         println!("  N builders rows: the same cluster scaled up after the rows above, each with local runs of its own rounds as the reference for vs local and overhead");
