@@ -264,7 +264,7 @@ fn client_config_is_private_and_never_overwritten_silently() {
     );
     assert!(std::fs::read_to_string(&default)
         .unwrap()
-        .contains("scheduler_url = \"http://127.0.0.1:10600\""));
+        .contains("scheduler_url = \"https://127.0.0.1:10600\""));
     // Same content again is fine; a different file is left alone without --force.
     c.ok(&["client-config"]);
     let other = c.state.path().join("mine.conf");

@@ -17,6 +17,9 @@ fn model_cluster() -> Cluster {
         image_hash: "h".into(),
         sccache_dist_version: None,
         network: Network::Host,
+        tls: xtask::model::cluster::Tls::Plain,
+        tls_names: Vec::new(),
+        own_cert: None,
         address_source: "test".into(),
         scheduler: Scheduler {
             container: "t-scheduler".into(),

@@ -16,7 +16,9 @@ static ONE_CLUSTER_AT_A_TIME: Mutex<()> = Mutex::new(());
 /// and `up` write); its `--show-stats` proves where compiles ran.
 fn client(s: &Session) -> PrivateClient {
     let conf = std::fs::read_to_string(s.state.path().join("client.conf")).unwrap();
-    let c = PrivateClient::new(&conf).unwrap();
+    let c = PrivateClient::new(&conf)
+        .unwrap()
+        .with_cert_file(support::cert_file(s.state.path()));
     c.start().unwrap();
     c
 }
@@ -55,6 +57,7 @@ fn the_seed_recipe_then_up_from_nothing() {
         "[4/4]",
         "ran remotely on",
         "export SCCACHE_CONF=",
+        "export SSL_CERT_FILE=",
     ] {
         assert!(up.contains(step), "`up` did not print {step:?}:\n{up}");
     }

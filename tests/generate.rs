@@ -392,6 +392,7 @@ fn check_configs_passes_on_shipped_profiles_and_fails_on_broken_ones() {
             scheduler: good.scheduler.clone(),
             server: good.server.clone(),
             client: good.client.clone(),
+            front: good.front.clone(),
         };
         breaker(&mut c);
         std::fs::write(dir.path().join("scheduler.conf"), &c.scheduler).unwrap();

@@ -616,11 +616,9 @@ fn non_reproducible_tree() -> tempfile::TempDir {
     let tree = copy_tree();
     let path = tree.path().join("Dockerfile.j2");
     let text = std::fs::read_to_string(&path).unwrap();
-    assert!(text.contains("RUN sccache-dist --version\n"));
-    let text = text.replace(
-        "RUN sccache-dist --version\n",
-        "RUN sccache-dist --version\nRUN date +%s%N > /built-at\n",
-    );
+    let check = "RUN sccache-dist --version && nginx -v\n";
+    assert!(text.contains(check));
+    let text = text.replace(check, &format!("{check}RUN date +%s%N > /built-at\n"));
     std::fs::write(&path, text).unwrap();
     tree
 }

@@ -200,8 +200,13 @@ fn issue_bundle(c: &Session, host: &SecondHost) -> PathBuf {
     let b: serde_json::Value = serde_json::from_slice(&std::fs::read(&bundle).unwrap()).unwrap();
     assert_eq!(
         b["scheduler_url"],
-        format!("http://{}:{SCHEDULER_PORT}", host.here())
+        format!("https://{}:{SCHEDULER_PORT}", host.here())
     );
+    // The CA's certificate travels with it; no key of any kind does.
+    let ca = b["ca_cert"].as_str().expect("the bundle carries the CA");
+    assert!(ca.starts_with("-----BEGIN CERTIFICATE-----"), "{ca}");
+    let text = std::fs::read_to_string(&bundle).unwrap();
+    assert!(!text.contains("PRIVATE KEY"), "a key in the bundle");
     let conf = b["server_conf"].as_str().unwrap();
     let jwt = conf
         .lines()

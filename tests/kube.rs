@@ -151,7 +151,11 @@ fn builders_get_only_what_bubblewrap_needs_and_never_privileged() {
         );
     }
     let cs = containers(&all);
-    assert_eq!(cs.len(), 3, "scheduler, builder init, builder server");
+    assert_eq!(
+        cs.len(),
+        4,
+        "scheduler, its TLS front, builder init, builder server"
+    );
     let (pod, server) = named(&cs, "server");
     let sc = &server["securityContext"];
     let added: Vec<&str> = sc["capabilities"]["add"]
@@ -198,15 +202,21 @@ fn probes_config_mount_and_cache_root_match_the_docker_setup() {
     let profile = xtask::profile::runtime::load_named(&project_root(), "default").unwrap();
     let rt = &profile.settings;
     let (_, scheduler) = named(&cs, "scheduler");
+    // Behind the TLS front the scheduler has no port of the pod's: the front has
+    // it, and the probes, which ask over HTTPS through it.
+    assert!(scheduler.get("ports").is_none(), "{scheduler:?}");
+    let (_, front) = named(&cs, "front");
     for probe in ["readinessProbe", "livenessProbe"] {
-        let get = &scheduler[probe]["httpGet"];
+        let get = &front[probe]["httpGet"];
         assert_eq!(get["path"].as_str(), Some(STATUS_PATH));
         assert_eq!(get["port"].as_str(), Some("scheduler"));
+        assert_eq!(get["scheme"].as_str(), Some("HTTPS"));
     }
     assert_eq!(
-        scheduler["ports"][0]["containerPort"].as_u64(),
+        front["ports"][0]["containerPort"].as_u64(),
         Some(rt.scheduler_port.into())
     );
+    assert!(mount(front, CONFIG_MOUNT).is_some());
     let (_, server) = named(&cs, "server");
     for probe in ["readinessProbe", "livenessProbe"] {
         assert_eq!(server[probe]["tcpSocket"]["port"].as_str(), Some("server"));
@@ -304,9 +314,10 @@ fn configs_check_out_and_point_at_the_scheduler_service() {
         scheduler: files["scheduler.conf"].clone(),
         server: files["server.conf.in"].clone(),
         client: files["client.conf"].clone(),
+        front: Some(files["nginx.conf"].clone()),
     };
     assert_eq!(kube::check(&configs), Vec::<String>::new());
-    let url = "http://sccache-dist-scheduler.ci.svc:10600";
+    let url = "https://sccache-dist-scheduler.ci.svc:10600";
     assert_eq!(toml_str(&configs.server, &["scheduler_url"]), url);
     assert_eq!(toml_str(&configs.client, &["dist", "scheduler_url"]), url);
     assert_eq!(

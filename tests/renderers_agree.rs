@@ -58,6 +58,9 @@ fn render() -> Forms {
             repo: "registry.example:5000/sccache-dist".into(),
             timeout: Duration::from_secs(1),
             builders: Some(BUILDERS),
+            plain_http: false,
+            tls_names: Vec::new(),
+            own_cert: None,
             log_level: None,
         },
         output: tmp.path().join("project"),
@@ -83,6 +86,8 @@ fn render() -> Forms {
             image: p.cluster.image.clone(),
             namespace: "agree".into(),
             output: tmp.path().join("manifests"),
+            plain_http: false,
+            ca_dir: tmp.path().join("kube-tls"),
         },
     )
     .unwrap();
@@ -159,6 +164,9 @@ struct Role<'a> {
     pod: &'a Value,
     /// The sccache-dist container in it.
     container: &'a Value,
+    /// The container carrying its port and probes: the sccache-dist one, or the
+    /// scheduler's TLS front.
+    ports_of: &'a Value,
     /// The kube Service in front of it.
     service: &'a Value,
     /// The port the docker/compose model gives it, and the kube model.
@@ -198,11 +206,25 @@ fn roles(f: &Forms) -> Vec<Role<'_>> {
         "one kube pod per builder of the model"
     );
     let builder_pod = &set["spec"]["template"]["spec"];
-    for (name, pod) in [("scheduler", sched_pod), ("server", builder_pod)] {
-        let cs = pod["containers"].as_sequence().unwrap();
-        assert_eq!(cs.len(), 1, "one sccache-dist container per pod");
-        assert_eq!(cs[0]["name"].as_str(), Some(name));
-    }
+    let names = |pod: &Value| -> Vec<String> {
+        pod["containers"]
+            .as_sequence()
+            .unwrap()
+            .iter()
+            .map(|c| c["name"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert!(f.cluster.tls.is_on() && f.kube_cluster.tls.is_on());
+    assert_eq!(
+        names(sched_pod),
+        ["scheduler", "front"],
+        "the scheduler and its TLS front share a pod"
+    );
+    assert_eq!(
+        names(builder_pod),
+        ["server"],
+        "one sccache-dist container per pod"
+    );
     let mut roles = vec![Role {
         what: "scheduler".into(),
         builder: false,
@@ -210,10 +232,12 @@ fn roles(f: &Forms) -> Vec<Role<'_>> {
         svc: &f.compose["services"][f.services[0].as_str()],
         pod: sched_pod,
         container: &sched_pod["containers"][0],
+        ports_of: &sched_pod["containers"][1],
         service: kube_object(f, "Service", "scheduler"),
         port: f.cluster.scheduler.port,
         kube_port: f.kube_cluster.scheduler.port,
-        conf: ("scheduler.conf", "public_addr"),
+        // Behind the front, the port clients use is the front's.
+        conf: ("nginx.conf", "listen"),
     }];
     for (i, (s, k)) in f
         .cluster
@@ -229,6 +253,7 @@ fn roles(f: &Forms) -> Vec<Role<'_>> {
             svc: &f.compose["services"][f.services[i + 1].as_str()],
             pod: builder_pod,
             container: &builder_pod["containers"][0],
+            ports_of: &builder_pod["containers"][0],
             service: kube_object(f, "Service", "builder"),
             port: s.port,
             kube_port: k.port,
@@ -445,6 +470,18 @@ fn check_mounts(f: &Forms, r: &Role) {
 fn config_port(r: &Role, config_dir: &Path) -> u16 {
     let (file, key) = r.conf;
     let text = std::fs::read_to_string(config_dir.join(file)).unwrap();
+    if file == "nginx.conf" {
+        return text
+            .lines()
+            .find_map(|l| {
+                l.trim()
+                    .strip_prefix("listen ")?
+                    .strip_suffix(" ssl;")?
+                    .parse()
+                    .ok()
+            })
+            .expect("nginx.conf listens with TLS");
+    }
     let conf: toml::Value = toml::from_str(&text).unwrap();
     let addr = conf[key].as_str().unwrap();
     addr.rsplit_once(':').unwrap().1.parse().unwrap()
@@ -452,7 +489,7 @@ fn config_port(r: &Role, config_dir: &Path) -> u16 {
 
 /// The port a kube container's named port stands for.
 fn container_port(r: &Role, name: &str) -> u16 {
-    let ports = r.container["ports"].as_sequence().unwrap();
+    let ports = r.ports_of["ports"].as_sequence().unwrap();
     let p = ports
         .iter()
         .find(|p| p["name"].as_str() == Some(name))
@@ -504,7 +541,7 @@ fn check_ports(f: &Forms, r: &Role) {
         rt.scheduler_port
     };
     assert_eq!(r.kube_port, want_kube, "{}: the kube model", r.what);
-    let name = r.container["ports"][0]["name"].as_str().unwrap();
+    let name = r.ports_of["ports"][0]["name"].as_str().unwrap();
     assert_eq!(
         container_port(r, name),
         r.kube_port,
@@ -554,7 +591,7 @@ fn check_health(r: &Role) {
         r.what
     );
     for probe in ["livenessProbe", "readinessProbe"] {
-        let p = &r.container[probe];
+        let p = &r.ports_of[probe];
         let port = p["httpGet"]["port"]
             .as_str()
             .or_else(|| p["tcpSocket"]["port"].as_str())
@@ -602,12 +639,100 @@ fn check_restart(r: &Role) {
     );
 }
 
+/// The TLS front in all three: the scheduler's container (docker, compose) or pod
+/// (kube) holds nginx.conf and the leaf and its key at the same paths below the
+/// config mount, and every builder trusts the CA at the same path.
+fn check_front(f: &Forms, roles: &[Role]) {
+    let sched = &roles[0];
+    let dir = f.dir.join(&docker_mounts(sched)[0].0);
+    for file in [
+        "nginx.conf",
+        "tls/scheduler.pem",
+        "tls/scheduler.key",
+        "ca.pem",
+    ] {
+        assert!(
+            dir.join(file).is_file(),
+            "the scheduler's config dir lacks {file}"
+        );
+    }
+    assert_eq!(
+        f.dir
+            .join(&compose_mounts(sched)[0].0)
+            .canonicalize()
+            .unwrap(),
+        dir.canonicalize().unwrap()
+    );
+    let volumes = sched.pod["volumes"].as_sequence().unwrap();
+    let config = volumes
+        .iter()
+        .find(|v| v["name"].as_str() == Some("config"))
+        .unwrap();
+    let items: Vec<(String, String)> = config["secret"]["items"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .map(|i| {
+            (
+                i["key"].as_str().unwrap().into(),
+                i["path"].as_str().unwrap().into(),
+            )
+        })
+        .collect();
+    for path in ["nginx.conf", "tls/scheduler.pem", "tls/scheduler.key"] {
+        assert!(
+            items.iter().any(|(_, p)| p == path),
+            "kube: {path} not mounted: {items:?}"
+        );
+    }
+    let front_mounts = sched.ports_of["volumeMounts"].as_sequence().unwrap();
+    assert!(front_mounts
+        .iter()
+        .any(|m| m["mountPath"].as_str() == Some(CONFIG_MOUNT)));
+    let want = format!("SSL_CERT_FILE={CONFIG_MOUNT}/ca.pem");
+    for r in roles.iter().filter(|r| r.builder) {
+        assert!(
+            r.run.all("--env").contains(&want.as_str()),
+            "{}: docker",
+            r.what
+        );
+        let env = &r.svc["environment"];
+        assert_eq!(
+            env["SSL_CERT_FILE"].as_str(),
+            Some(&want["SSL_CERT_FILE=".len()..]),
+            "{}: compose {env:?}",
+            r.what
+        );
+        let kube_env = r.container["env"].as_sequence().unwrap();
+        assert!(
+            kube_env
+                .iter()
+                .any(|e| e["name"].as_str() == Some("SSL_CERT_FILE")
+                    && e["value"].as_str() == Some(&want["SSL_CERT_FILE=".len()..])),
+            "{}: kube env",
+            r.what
+        );
+        let own = f.dir.join(&docker_mounts(r)[0].0);
+        assert!(
+            own.join("ca.pem").is_file(),
+            "{}: no ca.pem beside its server.conf",
+            r.what
+        );
+        assert!(
+            !own.join("tls").exists(),
+            "{}: sees the front's key",
+            r.what
+        );
+    }
+}
+
 #[test]
 fn start_compose_and_kube_agree() {
     let f = render();
     check_distinct_ports(&f);
     let roles = roles(&f);
     assert_eq!(roles.len(), 1 + BUILDERS);
+    check_front(&f, &roles);
     for r in &roles {
         check_image(&f, r);
         check_capabilities(r);

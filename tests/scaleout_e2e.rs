@@ -304,12 +304,17 @@ fn compose_project_compiles_remotely_and_keeps_its_volumes() {
     );
     assert!(out.status.success(), "{}", stderr(&out));
     p.compose(&["up", "-d"]);
-    let addr = format!("127.0.0.1:{SCHEDULER_PORT}").parse().unwrap();
+    // Over the project's TLS front, trusting only the project's CA.
+    let url = format!("https://127.0.0.1:{SCHEDULER_PORT}");
+    let ca = std::fs::read(p.dir.path().join("tls/ca.pem")).unwrap();
     support::wait_for("both compose servers to register", 60, || {
-        xtask::sccache::scheduler_status::fetch(addr).is_ok_and(|s| s.num_servers == 2)
+        use xtask::sccache::scheduler_status::{fetch_url, Trust};
+        fetch_url(&url, Trust::Pem(&ca)).is_ok_and(|s| s.num_servers == 2)
     });
     let conf = std::fs::read_to_string(p.dir.path().join("client.conf")).unwrap();
-    let client = PrivateClient::new(&conf).unwrap();
+    let client = PrivateClient::new(&conf)
+        .unwrap()
+        .with_cert_file(support::cert_file(p.dir.path()));
     client.start().unwrap();
     let errors = compile_all(&client, &support::c_sources(client.dir(), "cmp", 6), 2);
     assert!(errors.is_empty(), "{errors:?}");
@@ -392,6 +397,9 @@ fn start_request() -> xtask::cluster::StartRequest {
         repo: REPO.into(),
         timeout: Duration::from_secs(1),
         builders: Some(3),
+        plain_http: false,
+        tls_names: Vec::new(),
+        own_cert: None,
         log_level: None,
     }
 }

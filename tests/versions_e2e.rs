@@ -56,14 +56,19 @@ fn image(repo: &str, sccache_dist: Option<&PathBuf>) {
 }
 
 fn start(s: &Session, advertise: &str) -> std::process::Output {
-    let out = s.run(&[
+    start_with(s, advertise, &[])
+}
+
+fn start_with(s: &Session, advertise: &str, more: &[&str]) -> std::process::Output {
+    let args = [
         "start",
         "debian",
         "--profile",
         PROFILE.name,
         "--advertise",
         advertise,
-    ]);
+    ];
+    let out = s.run(&[&args[..], more].concat());
     assert!(
         out.status.success(),
         "start:\n{}\n{}",
@@ -168,7 +173,10 @@ fn a_refused_heartbeat_is_named_by_doctor() {
     let repo = "sccache-e2e-versions-new";
     image(repo, None);
     let s = Session::with_profile("vhb", repo, &PROFILE);
-    start(&s, "127.0.0.1");
+    // The front's certificate also covers docker0's address, so the server's
+    // requests there pass TLS and reach the scheduler with that source address.
+    let host = docker0();
+    start_with(&s, "127.0.0.1", &["--tls-name", &host]);
     // The server keeps its public_addr (127.0.0.1:PORT, its JWT's) but now reaches
     // the scheduler at a non-loopback address of this host: its heartbeats leave
     // from another address than 127.0.0.1, which the scheduler refuses
@@ -176,9 +184,9 @@ fn a_refused_heartbeat_is_named_by_doctor() {
     // (check-configs refuses it); the test edits the file the container mounts.
     let conf = s.state.path().join("container/server.conf");
     let text = std::fs::read_to_string(&conf).unwrap();
-    let url = format!("http://127.0.0.1:{}", PROFILE.scheduler_port);
+    let url = format!("https://127.0.0.1:{}", PROFILE.scheduler_port);
     assert!(text.contains(&url), "{text}");
-    let other = format!("http://{}:{}", docker0(), PROFILE.scheduler_port);
+    let other = format!("https://{host}:{}", PROFILE.scheduler_port);
     std::fs::write(&conf, text.replace(&url, &other)).unwrap();
     support::docker(&["restart", "--timeout", "20", &s.name]);
     support::wait_for("the scheduler refuses the heartbeat", 60, || {

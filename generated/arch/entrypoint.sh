@@ -5,6 +5,8 @@
 # argument):
 #   all          `sccache-dist scheduler` and `sccache-dist server` side by side
 #                (the default; `run` is the same)
+#                With nginx.conf in the config dir, the scheduler listens on
+#                loopback and nginx, its TLS front, on the scheduler's port.
 #   scheduler    the scheduler alone (needs scheduler.conf)
 #   server       one build server alone (needs server.conf)
 #   healthcheck  exit 0 when this container's role is healthy: `all` needs the
@@ -44,10 +46,21 @@ server_health() {
   echo "ok"
 }
 
+# The TLS front: its process alive and its port open.
+front_health() {
+  local pid port
+  pid=$(cat "$run_dir/nginx.pid" 2>/dev/null) || { echo "no nginx pid"; return 1; }
+  kill -0 "$pid" 2>/dev/null || { echo "the TLS front (nginx $pid) is gone"; return 1; }
+  port=$(sed -n 's/^ *listen \([0-9]*\) ssl;$/\1/p' "$conf_dir/nginx.conf")
+  (exec 3<>"/dev/tcp/127.0.0.1/${port:-$scheduler_port}") 2>/dev/null \
+    || { echo "the TLS front does not listen on ${port:-$scheduler_port}"; return 1; }
+}
+
 healthcheck() {
   local role reply
   role=$(cat "$run_dir/role" 2>/dev/null || echo all)
   if [ "$role" = server ]; then server_health; return; fi
+  if [ -r "$conf_dir/nginx.conf" ]; then front_health || return 1; fi
   reply=$(scheduler_reply)
   case "$role:$reply" in
     all:*'"num_servers":0'*) echo "scheduler up, no build server registered"; return 1 ;;
@@ -79,10 +92,24 @@ export SCCACHE_NO_DAEMON=1
 export SCCACHE_LOG=${SCCACHE_LOG:-info}
 
 pids=()
+procs=()
+# The scheduler's TLS front, when the configs have one: nginx in the foreground
+# beside the scheduler; its workers run as nobody.
+if [ "$role" != server ] && [ -r "$conf_dir/nginx.conf" ]; then
+  group=nobody
+  grep -q '^nogroup:' /etc/group && group=nogroup
+  mkdir -p "$run_dir/nginx"
+  chown nobody "$run_dir/nginx"
+  nginx -e stderr -c "$conf_dir/nginx.conf" -g "user nobody $group;" &
+  pids+=("$!")
+  procs+=("nginx")
+  echo "sccache-dist-entrypoint: TLS front (nginx) pid $!" >&2
+fi
 for f in $confs; do
   what=${f%.conf}
   sccache-dist "$what" --config "$conf_dir/$f" &
   pids+=("$!")
+  procs+=("$what")
   echo "$!" >"$run_dir/$what.pid"
   echo "sccache-dist-entrypoint: $what pid $! (role $role)" >&2
 done
@@ -102,9 +129,8 @@ if [ "$stopping" = 1 ]; then
   echo "sccache-dist-entrypoint: stopped" >&2
   exit 0
 fi
-for f in $confs; do
-  what=${f%.conf}
-  kill -0 "$(cat "$run_dir/$what.pid")" 2>/dev/null || echo "sccache-dist-entrypoint: the $what exited (status $status); stopping the rest" >&2
+for i in "${!pids[@]}"; do
+  kill -0 "${pids[$i]}" 2>/dev/null || echo "sccache-dist-entrypoint: the ${procs[$i]} exited (status $status); stopping the rest" >&2
 done
 kill -TERM "${pids[@]}" 2>/dev/null
 wait

@@ -49,6 +49,12 @@ fn copy_recursively(from: &Path, to: &Path) {
     }
 }
 
+/// The CA bundle `start`, `compose` or `client-config` wrote in `dir` for the
+/// cluster's TLS front, when there is one: a client's `SSL_CERT_FILE`.
+pub fn cert_file(dir: &Path) -> Option<PathBuf> {
+    Some(dir.join("ca-bundle.pem")).filter(|p| p.is_file())
+}
+
 /// Runs the xtask binary with `--root root`.
 pub fn xtask(root: &Path, args: &[&str]) -> Output {
     std::process::Command::new(env!("CARGO_BIN_EXE_xtask"))

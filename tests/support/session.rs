@@ -199,8 +199,13 @@ impl Session {
     /// dist cache.
     pub fn clients(&self, n: usize) -> Vec<PrivateClient> {
         let conf = self.client_conf();
-        let clients: Vec<PrivateClient> =
-            (0..n).map(|_| PrivateClient::new(&conf).unwrap()).collect();
+        let clients: Vec<PrivateClient> = (0..n)
+            .map(|_| {
+                PrivateClient::new(&conf)
+                    .unwrap()
+                    .with_cert_file(super::cert_file(self.state.path()))
+            })
+            .collect();
         for c in &clients {
             c.start().unwrap();
         }

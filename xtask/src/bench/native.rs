@@ -45,6 +45,7 @@ pub fn render(root: &Path, profile: &RuntimeProfile, spec: &NativeSpec) -> anyho
         scheduler: loopback(c.scheduler),
         server: loopback(c.server),
         client: c.client,
+        front: None,
     };
     let problems = config_check::check(&c);
     anyhow::ensure!(problems.is_empty(), "{}", problems.join("\n"));
@@ -54,7 +55,7 @@ pub fn render(root: &Path, profile: &RuntimeProfile, spec: &NativeSpec) -> anyho
 /// A native scheduler and build server; dropping it ends both.
 pub struct NativeDist {
     /// The client config that reaches this scheduler.
-    pub client_conf: String,
+    pub client: super::workload::ClientSetup,
     /// From spawning the processes to the server's registration.
     pub ready_after: Duration,
     // Dropped in this order: the server, the scheduler, then their files.
@@ -114,7 +115,10 @@ impl NativeDist {
             Ok(scheduler_status::fetch(addr).is_ok_and(|s| s.num_servers >= 1))
         })?;
         Ok(NativeDist {
-            client_conf: c.client,
+            client: super::workload::ClientSetup {
+                conf: c.client,
+                cert_file: None,
+            },
             ready_after: t0.elapsed(),
             _server: server,
             _scheduler: scheduler,

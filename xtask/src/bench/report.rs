@@ -6,6 +6,13 @@ use super::spec::{scheduler_slots, ClusterBench};
 use super::workload::Measured;
 use super::{median, verdict};
 
+/// The row of the container cluster behind its TLS front (one build server),
+/// beside the plain-HTTP container row.
+pub const TLS_ROW: &str = "sccache-dist container, TLS";
+
+/// The TLS hop's cost is reported against this: TLS wall / plain wall − 1.
+pub const TLS_TARGET_PCT: f64 = 5.0;
+
 /// One way of compiling the batch and what its rounds measured.
 pub struct Row {
     /// The way, as printed.
@@ -90,8 +97,12 @@ pub fn print(b: &ClusterBench, ready: &[Duration], phases: &[Vec<Row>], load_bef
         load_average()
     );
     let r = median(ready.to_vec());
+    let front = match b.start.plain_http {
+        true => "plain HTTP",
+        false => "TLS front",
+    };
     println!(
-        "  start -> ready: median of {} {:.2} s (target <= 2 s): {}",
+        "  start -> ready ({front}): median of {} {:.2} s (target <= 2 s): {}",
         ready.len(),
         r.as_secs_f64(),
         verdict(r <= Duration::from_secs(2))
@@ -106,7 +117,8 @@ pub fn print(b: &ClusterBench, ready: &[Duration], phases: &[Vec<Row>], load_bef
         }
         table(b, rows);
     }
-    println!("  wall, compile/s, per job: the median round; vs local, overhead, container vs native: the median of per-round pairs");
+    println!("  wall, compile/s, per job: the median round; vs local, overhead, container vs native, TLS vs plain: the median of per-round pairs");
+    println!("  container rows: plain HTTP (like native) unless marked TLS; both clusters are started for each of their rounds and stopped after it (they share the ports), plain first in odd rounds, TLS first in even ones");
     println!("  per job = wall x jobs / compiles (one job slot's time per compile); overhead = per job - local's per job; remote/fail: all rounds");
     if b.builders > 1 {
         println!("  N builders rows: the same cluster scaled up after the rows above, each with local runs of its own rounds as the reference for vs local and overhead");
@@ -114,6 +126,21 @@ pub fn print(b: &ClusterBench, ready: &[Duration], phases: &[Vec<Row>], load_bef
     capacity(b);
     let rows = &phases[0];
     targets(b, &rows[0], &rows[2], &rows[3]);
+    let tls = rows.iter().find(|r| r.way == TLS_ROW);
+    println!("  {}", tls_line(&rows[3], tls));
+}
+
+/// The TLS hop's cost: the median over rounds of TLS wall / plain wall − 1,
+/// against [`TLS_TARGET_PCT`].
+pub fn tls_line(plain: &Row, tls: Option<&Row>) -> String {
+    let Some(tls) = tls else {
+        return "TLS vs plain: not measured (--plain-http)".to_owned();
+    };
+    let pct = paired(plain, tls, |p, t| 100.0 * (t / p - 1.0));
+    format!(
+        "TLS vs plain: {pct:+.1} % wall (target <= {TLS_TARGET_PCT:.0} %): {}",
+        verdict(pct <= TLS_TARGET_PCT)
+    )
 }
 
 /// The scheduler's capacity for each N against `jobs`, and the hint to raise
@@ -233,6 +260,25 @@ mod tests {
         let later = row(&[8, 8, 4]).against(&row(&[8, 8, 4]));
         assert_eq!(later.reference.as_deref(), Some(&way.walls[..]));
         assert_eq!(paired(&local, &way, |l, w| l / w), 0.5);
+    }
+
+    #[test]
+    fn tls_cost_is_the_median_of_round_pairs() {
+        // Round 2 was slowed for TLS alone; the median pair is +4 %, within target.
+        let (plain, tls) = (row(&[25, 25, 50]), row(&[26, 40, 52]));
+        assert_eq!(
+            tls_line(&plain, Some(&tls)),
+            "TLS vs plain: +4.0 % wall (target <= 5 %): met"
+        );
+        let slow = row(&[27, 27, 54]);
+        assert_eq!(
+            tls_line(&plain, Some(&slow)),
+            "TLS vs plain: +8.0 % wall (target <= 5 %): NOT met"
+        );
+        assert_eq!(
+            tls_line(&plain, None),
+            "TLS vs plain: not measured (--plain-http)"
+        );
     }
 
     #[test]

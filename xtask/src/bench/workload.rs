@@ -8,6 +8,16 @@ use std::time::{Duration, Instant};
 
 use crate::sccache::client::PrivateClient;
 
+/// What a client of one way needs: its config, and the roots it trusts
+/// (`SSL_CERT_FILE`) when the scheduler sits behind a TLS front.
+#[derive(Debug, Clone, Default)]
+pub struct ClientSetup {
+    /// The client config text.
+    pub conf: String,
+    /// The CA bundle, or None for the system's roots.
+    pub cert_file: Option<std::path::PathBuf>,
+}
+
 /// A C file with enough code that compiling it outweighs the per-job overhead a
 /// little, as real translation units do.
 pub fn c_source(i: usize, nonce: u128) -> String {
@@ -92,10 +102,15 @@ impl Workload {
         })
     }
 
-    /// The batch through a private sccache client using `client_conf`, `jobs` at
-    /// a time; `tag` names the object files. The counts are `--show-stats`'.
-    pub fn sccache(&self, client_conf: &str, jobs: usize, tag: &str) -> anyhow::Result<Measured> {
-        let client = PrivateClient::new(client_conf)?;
+    /// The batch through a private sccache client of `client`, `jobs` at a time;
+    /// `tag` names the object files. The counts are `--show-stats`'.
+    pub fn sccache(
+        &self,
+        client: &ClientSetup,
+        jobs: usize,
+        tag: &str,
+    ) -> anyhow::Result<Measured> {
+        let client = PrivateClient::new(&client.conf)?.with_cert_file(client.cert_file.clone());
         client.start()?;
         let obj = |src: &Path| src.with_extension(format!("{tag}.o"));
         // Warm-up, not timed: the first job packages and uploads the toolchain.

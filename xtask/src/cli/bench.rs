@@ -23,11 +23,12 @@ pub enum Bench {
         #[arg(long, default_value_t = 10)]
         runs: usize,
     },
-    /// `start` → ready time, and the same batch of C compiles four ways side by
-    /// side: local `cc`, distcc (distccd on 127.0.0.1), sccache-dist run natively on
-    /// the host, and the container cluster (one build server); with `--builders N`
-    /// the container cluster again, scaled to 2, ..., N build servers, with the
-    /// same batch and `--jobs`.
+    /// `start` → ready time, and the same batch of C compiles side by side: local
+    /// `cc`, distcc (distccd on 127.0.0.1), sccache-dist run natively on the host,
+    /// and the container cluster (one build server) on plain HTTP and behind its
+    /// TLS front (`--plain-http`: plain only); with `--builders N` the plain
+    /// container cluster again, scaled to 2, ..., N build servers, with the same
+    /// batch and `--jobs`.
     Cluster(ClusterArgs),
 }
 

@@ -168,6 +168,32 @@ pub struct ClusterFlags {
     /// remove servers without restarting the scheduler.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=32))]
     pub builders: Option<u16>,
+    /// Plain HTTP to the scheduler, without its TLS front: the client token and
+    /// the servers' credentials then cross the network in clear. Only for a
+    /// network where every host is trusted; warned about on every start.
+    #[arg(long)]
+    pub plain_http: bool,
+    /// Another name (DNS name or IP) the scheduler's certificate covers, besides
+    /// the advertised address; repeatable.
+    #[arg(long = "tls-name", value_name = "NAME")]
+    pub tls_names: Vec<String>,
+    /// Your own certificate (PEM chain, the leaf first) for the TLS front instead
+    /// of one from the cluster's CA (a corporate CA, ACME): clients then trust it
+    /// through their system store. Needs --tls-key.
+    #[arg(
+        long,
+        value_name = "FILE",
+        requires = "tls_key",
+        conflicts_with = "plain_http"
+    )]
+    pub tls_cert: Option<PathBuf>,
+    /// The private key of --tls-cert (PEM; mode 0600 recommended).
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// With --tls-cert: the CA that signed it, for the build servers, when their
+    /// image's system store does not trust it.
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    pub tls_ca: Option<PathBuf>,
 }
 
 impl ClusterFlags {
@@ -187,6 +213,16 @@ impl ClusterFlags {
             timeout: Duration::from_secs(self.timeout),
             log_level: None,
             builders: self.builders.map(usize::from),
+            plain_http: self.plain_http,
+            tls_names: self.tls_names.clone(),
+            own_cert: self
+                .tls_cert
+                .as_ref()
+                .map(|cert| crate::model::cluster::OwnCert {
+                    cert: cert.clone(),
+                    key: self.tls_key.clone().unwrap_or_default(),
+                    ca: self.tls_ca.clone(),
+                }),
         }
     }
 }

@@ -28,6 +28,10 @@ pub struct Kube {
     /// The namespace every object goes in (the manifests create it).
     #[arg(long, value_name = "NS", default_value = "sccache-dist")]
     namespace: String,
+    /// Plain HTTP to the scheduler, without its TLS front: tokens cross the
+    /// network in clear. Only for a network where every host is trusted.
+    #[arg(long)]
+    plain_http: bool,
     /// The repository of the default --image, and the runtime profile.
     #[command(flatten)]
     target: Target,
@@ -47,6 +51,8 @@ impl Kube {
             output: self
                 .output
                 .unwrap_or_else(|| env.state.path().join("kube").join(&self.namespace)),
+            ca_dir: env.state.path().join("kube-tls").join(&self.namespace),
+            plain_http: self.plain_http,
             distro: self.distro,
             namespace: self.namespace,
             profile: self.target.profile,

@@ -58,7 +58,19 @@ impl Up {
             "  export SCCACHE_CONF={}",
             env.state.client_config_path().display()
         );
+        if started.cluster.tls.is_on() {
+            println!(
+                "  export SSL_CERT_FILE={}   # the system roots and the cluster's CA",
+                env.state
+                    .path()
+                    .join(crate::lifecycle::tls::CLIENT_BUNDLE)
+                    .display()
+            );
+        }
         println!("  export RUSTC_WRAPPER=sccache CARGO_INCREMENTAL=0   # or CC=\"sccache cc\" CXX=\"sccache c++\"");
+        println!(
+            "  (another client machine needs these files; `cargo xtask client-config` says more)"
+        );
         Ok(())
     }
 

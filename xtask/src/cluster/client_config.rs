@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use crate::base::atomic;
 use crate::lifecycle::records::Records;
-use crate::lifecycle::versions;
+use crate::lifecycle::{tls, versions};
 use crate::render::{cluster_configs, Templates};
 use crate::sccache::versions::Version;
 use crate::store::StateDir;
@@ -44,11 +44,18 @@ pub fn write(
     }
     let shown = path.canonicalize().unwrap_or(path);
     println!("wrote {} (mode 0600)", shown.display());
+    let bundle = write_bundle(state, &shown)?;
     println!();
     println!("Use it (sccache reads no environment variables for the scheduler or token):");
     let conf = format!("export SCCACHE_CONF={}", shown.display());
-    let lines = [
-        (conf.as_str(), ""),
+    let trust = bundle
+        .as_ref()
+        .map(|b| format!("export SSL_CERT_FILE={}", b.display()));
+    let mut lines = vec![(conf.as_str(), "")];
+    if let Some(t) = &trust {
+        lines.push((t.as_str(), "trust the cluster's CA (and the system roots)"));
+    }
+    lines.extend([
         (
             "export RUSTC_WRAPPER=sccache CARGO_INCREMENTAL=0",
             "Rust (incremental builds are not distributed)",
@@ -58,7 +65,7 @@ pub fn write(
             "sccache --dist-status",
             "lists the scheduler and its servers",
         ),
-    ];
+    ]);
     for (cmd, why) in lines {
         if why.is_empty() {
             println!("  {cmd}");
@@ -66,5 +73,41 @@ pub fn write(
             println!("  {cmd:<50} # {why}");
         }
     }
+    if let Some(b) = &bundle {
+        print_trust_notes(&shown, b, &tls::ca_cert_path(state));
+    }
     Ok(())
+}
+
+/// Beside the client config: the bundle its daemon trusts (the system roots and
+/// the cluster's CA), when the scheduler has a TLS front with the cluster's CA.
+fn write_bundle(state: &StateDir, conf: &Path) -> anyhow::Result<Option<PathBuf>> {
+    let Some(ca) = tls::ca_cert(state)? else {
+        return Ok(None);
+    };
+    if !state.record()?.tls.is_on() {
+        return Ok(None);
+    }
+    let path = conf.with_file_name(tls::CLIENT_BUNDLE);
+    let from = tls::write_client_bundle(&path, &ca)?;
+    println!("wrote {} ({from} and the cluster's CA)", path.display());
+    Ok(Some(path))
+}
+
+fn print_trust_notes(conf: &Path, bundle: &Path, ca: &Path) {
+    println!();
+    println!("SSL_CERT_FILE replaces the system store for sccache, so the bundle holds both.");
+    println!(
+        "A daemon that started before it was exported keeps its old trust: `sccache --stop-server` once."
+    );
+    println!("Or, once per machine instead of SSL_CERT_FILE, add the CA to the system store:");
+    println!(
+        "  sudo cp {} /usr/local/share/ca-certificates/sccache-dist.crt && sudo update-ca-certificates   # Debian/Ubuntu",
+        ca.display()
+    );
+    println!(
+        "Another client machine needs two files: {} and {}.",
+        conf.display(),
+        bundle.display()
+    );
 }

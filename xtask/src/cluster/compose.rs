@@ -44,7 +44,10 @@ pub fn write(root: &Path, req: &ComposeRequest) -> anyhow::Result<ComposeProject
         .ok()
         .flatten()
         .unwrap_or_else(|| "unknown (not built here)".into());
-    let c = describe(r, profile, image, hash)?;
+    let mut c = describe(r, profile, image, hash)?;
+    // The scheduler's certificate also covers its compose service's name.
+    let scheduler_service = service_name(&c, &c.scheduler.container);
+    c.tls_names.push(scheduler_service);
     let state = StateDir::new(Some(req.output.clone()));
     write_configs(root, &state, &c)?;
     let sources = ConfigSources {

@@ -9,6 +9,7 @@ use std::time::Duration;
 use anyhow::Context;
 
 use crate::docker::network as docker_network;
+use crate::model::cluster::Tls;
 use crate::model::run_spec::mount_source;
 use crate::model::{placement, Cluster, Network, Scheduler};
 use crate::profile::runtime::{LogLevel, NetworkMode};
@@ -36,6 +37,12 @@ pub struct StartRequest {
     pub timeout: Duration,
     /// Override the profile's log level (`SCCACHE_LOG` of both processes).
     pub log_level: Option<LogLevel>,
+    /// Plain HTTP to the scheduler instead of its TLS front: a trusted LAN only.
+    pub plain_http: bool,
+    /// DNS names (or IPs) the scheduler's certificate covers besides its address.
+    pub tls_names: Vec<String>,
+    /// The user's own certificate and key for the front instead of the cluster CA's.
+    pub own_cert: Option<crate::model::cluster::OwnCert>,
     /// How many build servers. None: 1, in the scheduler's container (role `all`).
     /// Some(n) on a cluster that runs: scale it to n without restarting the scheduler.
     pub builders: Option<usize>,
@@ -75,6 +82,13 @@ pub fn describe(
         cache_dir,
         // Read from the image by `start`, which runs it.
         sccache_dist_version: None,
+        tls: match (req.plain_http, &req.own_cert) {
+            (true, _) => Tls::Plain,
+            (false, Some(_)) => Tls::Own,
+            (false, None) => Tls::ClusterCa,
+        },
+        tls_names: req.tls_names.clone(),
+        own_cert: req.own_cert.clone(),
         distro: req.distro.clone(),
         image,
         image_hash,

@@ -63,7 +63,7 @@ pub fn scale_to(
         .iter()
         .map(|s| s.container.as_str())
         .collect();
-    let status = wait_ready(&c, n as u64, timeout).map_err(|e| halt(&added, e))?;
+    let status = wait_ready(state, &c, n as u64, timeout).map_err(|e| halt(&added, e))?;
     Ok(Started {
         cluster: c,
         status,

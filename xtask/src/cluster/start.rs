@@ -51,9 +51,14 @@ pub fn start(
     cluster.sccache_dist_version = served.map(|v| v.to_string());
     // Before anything runs: a pair known not to work is said in one line.
     versions::warn_skew(served);
+    say_tls(state, &cluster);
     clear_stopped_containers(state, &cluster)?;
     if cluster.network == Network::Host {
         let mut ports = vec![(cluster.scheduler.port, "the scheduler".to_owned())];
+        if cluster.tls.is_on() {
+            let internal = cluster.settings().scheduler_internal_port();
+            ports.push((internal, "the scheduler behind its TLS front".to_owned()));
+        }
         ports.extend(server_ports(&cluster.servers));
         ports::ensure_free(&ports)?;
     }
@@ -64,13 +69,26 @@ pub fn start(
     );
     let t0 = Instant::now();
     launch(state, &cluster)?;
-    let status = wait_ready(&cluster, cluster.servers.len() as u64, req.timeout)
+    let status = wait_ready(state, &cluster, cluster.servers.len() as u64, req.timeout)
         .map_err(|e| halt(&cluster.containers(), e))?;
     Ok(Started {
         cluster,
         status,
         ready_after: t0.elapsed(),
     })
+}
+
+/// Plain HTTP is warned about on every start; a cluster that ran plain before and
+/// now gets its TLS front is told what changes for its clients.
+fn say_tls(state: &StateDir, c: &Cluster) {
+    if !c.tls.is_on() {
+        eprintln!("warning: --plain-http: the client token, the build servers' credentials and their certificates cross the network in clear, and any host can pose as a build server; use it only where every host on the network is trusted");
+        return;
+    }
+    let before = state.has_record().then(|| state.record().ok()).flatten();
+    if before.is_some_and(|old| !old.tls.is_on()) {
+        println!("note: this cluster ran plain HTTP before; it now runs behind a TLS front: its secrets and cache volumes are kept, client.conf now names {}, and clients need the cluster's CA (`cargo xtask client-config` says how)", c.scheduler_url());
+    }
 }
 
 /// The recorded cluster named `name`, when its scheduler's container is up.
@@ -119,6 +137,13 @@ fn check_request(root: &std::path::Path, req: &StartRequest) -> anyhow::Result<(
             anyhow::bail!("--advertise {ip}: give the unicast address clients reach this host at (the server's heartbeats must come from it)");
         }
     }
+    for n in &req.tls_names {
+        crate::lifecycle::tls::parse_name(n)?;
+    }
+    anyhow::ensure!(
+        !req.plain_http || req.tls_names.is_empty(),
+        "--tls-name names the TLS front's certificate, which --plain-http turns off"
+    );
     Ok(())
 }
 

@@ -9,13 +9,15 @@ use crate::docker;
 use crate::lifecycle::container;
 use crate::lifecycle::diagnose::{self, log_tail_with_advice, REFUSED_ADVICE};
 use crate::lifecycle::records::Records;
+use crate::lifecycle::tls;
 use crate::lifecycle::versions as lifecycle_versions;
+use crate::model::cluster::Tls;
 use crate::model::Cluster;
 use crate::sccache::client::PrivateClient;
-use crate::sccache::scheduler_status;
 use crate::sccache::versions::{skew_warning, Version};
 use crate::store::StateDir;
 
+mod certs;
 mod user_daemon;
 
 /// The checks' findings, printed as they come.
@@ -62,13 +64,27 @@ fn checks(root: &Path, state: &StateDir, rep: &mut Report) -> anyhow::Result<()>
         }
     }
     versions(&c, rep);
-    if !scheduler(&c, rep) {
+    if c.tls.is_on() && !certs::check_leaf(state, &c, rep)? {
         return Ok(());
     }
-    let client = PrivateClient::new(&client_config::render(root, state)?)?;
+    if !scheduler(state, &c, rep) {
+        return Ok(());
+    }
+    let conf = client_config::render(root, state)?;
+    // The cluster's own CA comes with a bundle; a certificate of the user's own is
+    // trusted as the user's shell trusts it.
+    let bundle = (c.tls == Tls::ClusterCa).then(|| state.path().join(tls::CLIENT_BUNDLE));
+    let trust = match c.tls {
+        Tls::Own => std::env::var_os("SSL_CERT_FILE").map(std::path::PathBuf::from),
+        _ => bundle.clone(),
+    };
+    let client = PrivateClient::new(&conf)?.with_cert_file(trust);
     client.start()?;
     dist_status(&client, &c, rep);
     test_compile(&client, &c, rep)?;
+    if let Some(b) = &bundle {
+        certs::check_shell_trust(&conf, b, rep)?;
+    }
     user_daemon::check(&c, rep);
     Ok(())
 }
@@ -145,9 +161,9 @@ fn container_running(c: &Cluster, name: &str, rep: &mut Report) -> anyhow::Resul
     })
 }
 
-fn scheduler(c: &Cluster, rep: &mut Report) -> bool {
+fn scheduler(state: &StateDir, c: &Cluster, rep: &mut Report) -> bool {
     let want = c.servers.len() as u64;
-    match scheduler_status::fetch(c.scheduler_addr()) {
+    match tls::scheduler_status(state, c) {
         Ok(s) if s.num_servers >= want => rep.ok(
             "scheduler",
             format!(
@@ -165,13 +181,19 @@ fn scheduler(c: &Cluster, rep: &mut Report) -> bool {
                 log_tail_with_advice(&c.scheduler.container)
             ),
         ),
-        Err(e) => rep.fail(
-            "scheduler",
-            format!(
-                "{} does not answer ({e:#}); {REFUSED_ADVICE}",
-                c.scheduler_url()
-            ),
-        ),
+        Err(e) => {
+            let text = format!("{e:#}");
+            let known = diagnose::diagnose(&text);
+            let why = if known.is_empty() {
+                REFUSED_ADVICE.to_owned()
+            } else {
+                known.join("\n")
+            };
+            rep.fail(
+                "scheduler",
+                format!("{} does not answer ({text}); {why}", c.scheduler_url()),
+            )
+        }
     }
 }
 

@@ -5,6 +5,8 @@
 use std::path::Path;
 
 use super::records::Records;
+use super::tls;
+use crate::model::cluster::Tls;
 use crate::model::run_spec::mount_source;
 use crate::model::specs::ConfigSources;
 use crate::model::Cluster;
@@ -16,7 +18,10 @@ use crate::store::StateDir;
 /// as read-only mounts: never in the image, the environment or the logs.
 pub fn write_configs(root: &Path, state: &StateDir, c: &Cluster) -> anyhow::Result<()> {
     let secrets = state.secrets(c.settings().server_auth)?;
-    let configs = cluster_configs::render(&Templates::load(root)?, c, &secrets, "start")?;
+    let mut configs = cluster_configs::render(&Templates::load(root)?, c, &secrets, "start")?;
+    if c.tls.is_on() {
+        configs.tls = Some(tls::front_files(state, c)?);
+    }
     let mut problems = Vec::new();
     for (name, triple) in cluster_configs::triples(&configs) {
         problems.extend(
@@ -30,7 +35,14 @@ pub fn write_configs(root: &Path, state: &StateDir, c: &Cluster) -> anyhow::Resu
         "the rendered configs do not check out:\n{}",
         problems.join("\n")
     );
-    state.write_configs(&configs)
+    state.write_configs(&configs)?;
+    // Clients of the cluster's own CA get a bundle; a certificate of the user's
+    // own is trusted through the clients' system store.
+    if let (Some(t), Tls::ClusterCa) = (&configs.tls, c.tls) {
+        let bundle = state.path().join(tls::CLIENT_BUNDLE);
+        tls::write_client_bundle(&bundle, t.ca_cert.as_deref().unwrap_or_default())?;
+    }
+    Ok(())
 }
 
 /// The state directory's config directories (which must exist), as `docker run`

@@ -11,4 +11,5 @@ pub mod launch;
 pub mod ports;
 pub mod readiness;
 pub mod records;
+pub mod tls;
 pub mod versions;

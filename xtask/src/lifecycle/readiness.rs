@@ -5,19 +5,25 @@ use std::time::{Duration, Instant};
 use super::container;
 use super::diagnose::{log_tail, log_tail_with_advice, MISMATCHED_ADDRESS_ADVICE};
 use crate::model::Cluster;
-use crate::sccache::scheduler_status::{self, SchedulerStatus};
+use crate::sccache::scheduler_status::SchedulerStatus;
+use crate::store::StateDir;
 
 /// How often the containers' state and logs are looked at while waiting.
 const CONTAINER_CHECK_EVERY: Duration = Duration::from_millis(500);
 
 /// Polls the scheduler until `want` build servers have registered, a container
 /// dies, a heartbeat is refused, or the deadline passes; failures carry the log.
-pub fn wait_ready(c: &Cluster, want: u64, timeout: Duration) -> anyhow::Result<SchedulerStatus> {
-    let addr = c.scheduler_addr();
+pub fn wait_ready(
+    state: &StateDir,
+    c: &Cluster,
+    want: u64,
+    timeout: Duration,
+) -> anyhow::Result<SchedulerStatus> {
+    let addr = c.scheduler_url();
     let deadline = Instant::now() + timeout;
     let mut next_check = Instant::now();
     loop {
-        let last_error = match scheduler_status::fetch(addr) {
+        let last_error = match super::tls::scheduler_status(state, c) {
             Ok(s) if s.num_servers >= want => return Ok(s),
             Ok(s) => format!(
                 "the scheduler answers with {} of {want} build server(s) registered",

@@ -6,6 +6,7 @@
 
 use std::net::{IpAddr, Ipv4Addr};
 
+use crate::model::cluster::{OwnCert, Tls};
 use crate::model::Cluster;
 use crate::sccache::tls::{self, Name, Pair, LEAF_DAYS, RENEW_WITHIN_DAYS};
 use crate::store::{StateDir, TlsFiles};
@@ -17,21 +18,19 @@ const LEAF_KEY: &str = "container/tls/scheduler.key";
 /// The client's trust: the system roots and the cluster's CA.
 pub const CLIENT_BUNDLE: &str = "ca-bundle.pem";
 
-/// Where a system keeps its roots, by distro family.
-const SYSTEM_ROOTS: &[&str] = &[
-    "/etc/ssl/certs/ca-certificates.crt",
-    "/etc/pki/tls/certs/ca-bundle.crt",
-    "/etc/ssl/cert.pem",
-];
+use crate::sccache::scheduler_status::SYSTEM_ROOTS;
 
 /// The names the scheduler's leaf covers: the address clients and builders use,
 /// loopback (the tool's own checks on this host), and the names asked for.
 pub fn names(c: &Cluster) -> anyhow::Result<Vec<Name>> {
     let mut names = vec![
-        Name::Ip(IpAddr::V4(c.scheduler.address)),
         Name::Ip(IpAddr::V4(Ipv4Addr::LOCALHOST)),
         Name::Dns("localhost".into()),
     ];
+    // On Kubernetes the address is a placeholder (pod IPs): the names carry it.
+    if !c.scheduler.address.is_unspecified() {
+        names.push(Name::Ip(IpAddr::V4(c.scheduler.address)));
+    }
     for n in &c.tls_names {
         names.push(parse_name(n)?);
     }
@@ -77,14 +76,40 @@ pub fn ca(state: &StateDir, c: &Cluster) -> anyhow::Result<Pair> {
     Ok(ca)
 }
 
+/// Where the CA's certificate is kept (public; its key beside it is not).
+pub fn ca_cert_path(state: &StateDir) -> std::path::PathBuf {
+    state.path().join(CA_CERT)
+}
+
+/// The CA certificate the build servers (and joined ones) trust the front with:
+/// the cluster's, `--tls-ca`, or None (their system store trusts it).
+pub fn servers_ca(state: &StateDir, c: &Cluster) -> anyhow::Result<Option<String>> {
+    match (c.tls, &c.own_cert) {
+        (Tls::Plain, _) => Ok(None),
+        (Tls::Own, Some(own)) => own
+            .ca
+            .as_ref()
+            .map(|p| {
+                std::fs::read_to_string(p)
+                    .map_err(|e| anyhow::anyhow!("--tls-ca {}: {e}", p.display()))
+            })
+            .transpose(),
+        _ => ca_cert(state),
+    }
+}
+
 /// The CA's certificate, when the cluster has one.
 pub fn ca_cert(state: &StateDir) -> anyhow::Result<Option<String>> {
     state.read_text(CA_CERT)
 }
 
-/// The front's files for `c`: its leaf kept while it covers every name, verifies
-/// with the CA and has more than a month left, else re-issued.
+/// The front's files for `c`: the user's own (checked), or the cluster CA's leaf,
+/// kept while it covers every name, verifies with the CA and has more than a
+/// month left, else re-issued.
 pub fn front_files(state: &StateDir, c: &Cluster) -> anyhow::Result<TlsFiles> {
+    if let (Tls::Own, Some(own)) = (c.tls, &c.own_cert) {
+        return own_files(c, own);
+    }
     let ca = ca(state, c)?;
     let want = names(c)?;
     let kept = match (state.read_text(LEAF_CERT)?, state.read_text(LEAF_KEY)?) {
@@ -104,14 +129,63 @@ pub fn front_files(state: &StateDir, c: &Cluster) -> anyhow::Result<TlsFiles> {
         }
     };
     Ok(TlsFiles {
-        ca_cert: ca.cert_pem,
+        ca_cert: Some(ca.cert_pem),
+        leaf_cert,
+        leaf_key,
+    })
+}
+
+/// `--tls-cert`, `--tls-key` and `--tls-ca`, read and checked: a certificate for
+/// the advertised address that has not expired, a private key, a CA's certificate.
+fn own_files(c: &Cluster, own: &OwnCert) -> anyhow::Result<TlsFiles> {
+    let read = |flag: &str, p: &std::path::Path| {
+        std::fs::read_to_string(p).map_err(|e| anyhow::anyhow!("{flag} {}: {e}", p.display()))
+    };
+    let leaf_cert = read("--tls-cert", &own.cert)?;
+    let leaf_key = read("--tls-key", &own.key)?;
+    let facts = tls::facts(&leaf_cert)
+        .map_err(|e| anyhow::anyhow!("--tls-cert {}: {e}", own.cert.display()))?;
+    anyhow::ensure!(
+        leaf_key.contains("PRIVATE KEY-----"),
+        "--tls-key {}: not a PEM private key",
+        own.key.display()
+    );
+    let address = Name::Ip(IpAddr::V4(c.scheduler.address));
+    if !c.scheduler.address.is_unspecified() && !facts.covers(&address) {
+        let has: Vec<String> = facts.names.iter().map(|n| n.to_string()).collect();
+        anyhow::bail!(
+            "--tls-cert {} covers {}, not the advertised address {}: clients would refuse it (NotValidForName); use a certificate for that address, or advertise one it covers",
+            own.cert.display(),
+            has.join(", "),
+            c.scheduler.address
+        );
+    }
+    anyhow::ensure!(
+        facts.remaining().is_some(),
+        "--tls-cert {} has expired",
+        own.cert.display()
+    );
+    let ca_cert = match &own.ca {
+        None => None,
+        Some(p) => {
+            let pem = read("--tls-ca", p)?;
+            let f =
+                tls::facts(&pem).map_err(|e| anyhow::anyhow!("--tls-ca {}: {e}", p.display()))?;
+            anyhow::ensure!(f.is_ca, "--tls-ca {}: not a CA's certificate", p.display());
+            Some(pem)
+        }
+    };
+    Ok(TlsFiles {
+        ca_cert,
         leaf_cert,
         leaf_key,
     })
 }
 
 fn leaf_fits(cert: &str, ca: &str, want: &[Name]) -> bool {
-    let Ok(f) = tls::facts(cert) else { return false };
+    let Ok(f) = tls::facts(cert) else {
+        return false;
+    };
     let month = std::time::Duration::from_secs(RENEW_WITHIN_DAYS as u64 * 86400);
     want.iter().all(|n| f.covers(n))
         && f.remaining().is_some_and(|r| r > month)
@@ -134,4 +208,30 @@ pub fn write_client_bundle(path: &std::path::Path, ca_pem: &str) -> anyhow::Resu
     text.push_str(ca_pem);
     crate::base::atomic::write(path, text.as_bytes(), 0o644)?;
     Ok(from)
+}
+
+/// The scheduler's status as a client sees it: over its TLS front, trusting only
+/// the cluster's CA, or over plain HTTP.
+pub fn scheduler_status(
+    state: &StateDir,
+    c: &Cluster,
+) -> anyhow::Result<crate::sccache::scheduler_status::SchedulerStatus> {
+    use crate::sccache::scheduler_status::{fetch_url, Trust};
+    if !c.tls.is_on() {
+        return fetch_url(&c.scheduler_url(), Trust::WebRoots);
+    }
+    let ca = match (c.tls, &c.own_cert) {
+        (Tls::Own, Some(own)) => match &own.ca {
+            Some(p) => std::fs::read_to_string(p)?,
+            // Trusted by the system store, as the clients trust it.
+            None => return fetch_url(&c.scheduler_url(), Trust::SystemStore),
+        },
+        _ => ca_cert(state)?.ok_or_else(|| {
+            anyhow::anyhow!(
+                "no CA certificate in {}: `cargo xtask start` makes it",
+                state.path().display()
+            )
+        })?,
+    };
+    fetch_url(&c.scheduler_url(), Trust::Pem(ca.as_bytes()))
 }

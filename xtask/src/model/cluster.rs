@@ -39,6 +39,51 @@ impl Network {
     }
 }
 
+/// How clients and build servers reach the scheduler.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Tls {
+    /// Plain HTTP on the scheduler's port: `--plain-http`, for a trusted LAN only
+    /// (and what a record of an older version, which has no such field, means).
+    #[default]
+    Plain,
+    /// A TLS front (nginx) on the scheduler's port in the scheduler's container,
+    /// its leaf signed by the cluster's own CA; the scheduler itself listens on
+    /// loopback only.
+    ClusterCa,
+    /// The same front with the user's own certificate and key (a corporate CA,
+    /// ACME): clients trust it through their system store.
+    Own,
+}
+
+/// The user's own certificate for the front (`--tls-cert`, `--tls-key`), and the
+/// CA the build servers trust it by, when it is not in their system store.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OwnCert {
+    /// The certificate chain, PEM (the leaf first).
+    pub cert: PathBuf,
+    /// Its private key, PEM; copied into the scheduler's config dir only.
+    pub key: PathBuf,
+    /// `--tls-ca`: the CA the build servers are given (`SSL_CERT_FILE`).
+    pub ca: Option<PathBuf>,
+}
+
+impl Tls {
+    /// Whether the scheduler sits behind the TLS front.
+    pub fn is_on(self) -> bool {
+        self != Tls::Plain
+    }
+
+    /// Whether build servers get a CA certificate (`SSL_CERT_FILE`).
+    pub fn gives_servers_a_ca(self, own: Option<&OwnCert>) -> bool {
+        match self {
+            Tls::Plain => false,
+            Tls::ClusterCa => true,
+            Tls::Own => own.is_some_and(|o| o.ca.is_some()),
+        }
+    }
+}
+
 /// The scheduler: where clients and build servers reach it.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Scheduler {
@@ -161,6 +206,15 @@ pub struct Cluster {
     pub runtime: RuntimeProfile,
     /// How its containers are networked.
     pub network: Network,
+    /// Plain HTTP or a TLS front.
+    #[serde(default)]
+    pub tls: Tls,
+    /// More names the front's certificate covers (`--tls-name`).
+    #[serde(default)]
+    pub tls_names: Vec<String>,
+    /// The user's own certificate, with [`Tls::Own`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub own_cert: Option<OwnCert>,
     /// Why the advertised address is what it is (flag, detection, bridge).
     pub address_source: String,
     /// The one scheduler.
@@ -175,9 +229,13 @@ impl Cluster {
         &self.runtime.settings
     }
 
-    /// The URL clients and build servers use.
+    /// The URL clients and build servers use: `https://` to the TLS front.
     pub fn scheduler_url(&self) -> String {
-        format!("http://{}:{}", self.scheduler.address, self.scheduler.port)
+        let scheme = if self.tls.is_on() { "https" } else { "http" };
+        format!(
+            "{scheme}://{}:{}",
+            self.scheduler.address, self.scheduler.port
+        )
     }
 
     /// The scheduler's socket address, for its status endpoint.

@@ -77,6 +77,11 @@ fn host_port(c: &Cluster, index: usize) -> anyhow::Result<u16> {
         "build server {index} would listen on the scheduler's port {port}: move server_port or scheduler_port in {} apart by more than the number of builders",
         c.runtime.file
     );
+    anyhow::ensure!(
+        !c.tls.is_on() || port != rt.scheduler_internal_port(),
+        "build server {index} would listen on {port}, where the scheduler listens behind its TLS front: move server_port in {}",
+        c.runtime.file
+    );
     Ok(port)
 }
 

@@ -19,6 +19,15 @@ pub const SECURITY_OPTS: &[&str] = &["seccomp=unconfined", "systempaths=unconfin
 pub const RESTART_POLICY: &str = "unless-stopped";
 /// Where the rendered configs are mounted, read-only.
 pub const CONFIG_MOUNT: &str = "/etc/sccache-dist";
+/// The TLS front's certificate (leaf, PEM), relative to [`CONFIG_MOUNT`]: only
+/// in the scheduler's container.
+pub const FRONT_CERT: &str = "tls/scheduler.pem";
+/// The TLS front's private key, relative to [`CONFIG_MOUNT`]: only in the
+/// scheduler's container.
+pub const FRONT_KEY: &str = "tls/scheduler.key";
+/// The cluster CA's certificate, relative to [`CONFIG_MOUNT`]: what a build
+/// server trusts the front with (`SSL_CERT_FILE`).
+pub const CA_CERT: &str = "ca.pem";
 
 /// One mount of a container.
 #[derive(Debug, Clone, PartialEq, Eq)]

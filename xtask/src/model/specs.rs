@@ -4,7 +4,7 @@
 
 use super::cluster::{Cluster, Network, Server};
 use super::remote::JoinBundle;
-use super::run_spec::{Mount, RunSpec, CONFIG_MOUNT};
+use super::run_spec::{Mount, RunSpec, CA_CERT, CONFIG_MOUNT};
 
 /// Where the containers' config directories come from: absolute paths in the state
 /// directory for `docker run`, paths relative to the project for compose.
@@ -38,7 +38,7 @@ pub fn scheduler(c: &Cluster, sources: &ConfigSources) -> RunSpec {
         name: c.scheduler.container.clone(),
         image: c.image.clone(),
         mounts,
-        env: log_env(c),
+        env: container_env(c, first.is_some()),
         bridge: bridge(c, c.scheduler.address.to_string()),
         command: vec![c.scheduler_role().to_owned()],
         sandbox: first.is_some(),
@@ -55,15 +55,21 @@ pub fn server(c: &Cluster, s: &Server, sources: &ConfigSources) -> RunSpec {
             Mount::read_only(format!("{}/{}", sources.servers, s.name), CONFIG_MOUNT),
             Mount::writable(s.cache.mount_source(), &c.settings().cache_root),
         ],
-        env: log_env(c),
+        env: container_env(c, true),
         bridge: bridge(c, s.address.to_string()),
         command: vec!["server".to_owned()],
         sandbox: true,
     }
 }
 
-fn log_env(c: &Cluster) -> Vec<(String, String)> {
-    vec![("SCCACHE_LOG".into(), c.settings().log_level.as_str().into())]
+/// The log level; and where a build server runs behind the TLS front, the CA it
+/// trusts the front with (`SSL_CERT_FILE` replaces the system store for it).
+fn container_env(c: &Cluster, runs_a_server: bool) -> Vec<(String, String)> {
+    let mut env = vec![("SCCACHE_LOG".into(), c.settings().log_level.as_str().into())];
+    if runs_a_server && c.tls.gives_servers_a_ca(c.own_cert.as_ref()) {
+        env.push(("SSL_CERT_FILE".into(), format!("{CONFIG_MOUNT}/{CA_CERT}")));
+    }
+    env
 }
 
 fn bridge(c: &Cluster, ip: String) -> Option<(String, String)> {
@@ -86,9 +92,18 @@ pub fn remote_server(b: &JoinBundle, image: &str, config_dir: &str) -> RunSpec {
             Mount::read_only(config_dir, CONFIG_MOUNT),
             Mount::writable(format!("{}-cache", b.name), &b.cache_root),
         ],
-        env: vec![("SCCACHE_LOG".into(), b.log_level.clone())],
+        env: remote_env(b),
         bridge: None,
         command: vec!["server".to_owned()],
         sandbox: true,
     }
+}
+
+/// A joined server's environment: its log level, and the CA of a TLS front.
+fn remote_env(b: &JoinBundle) -> Vec<(String, String)> {
+    let mut env = vec![("SCCACHE_LOG".into(), b.log_level.clone())];
+    if b.ca_cert.is_some() {
+        env.push(("SSL_CERT_FILE".into(), format!("{CONFIG_MOUNT}/{CA_CERT}")));
+    }
+    env
 }

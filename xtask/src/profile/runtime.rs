@@ -217,6 +217,14 @@ impl RuntimeSettings {
         Ok(())
     }
 
+    /// Behind the TLS front, the scheduler itself listens on this port of its
+    /// loopback only: 1000 above the public one (below it, near the top).
+    pub fn scheduler_internal_port(&self) -> u16 {
+        self.scheduler_port
+            .checked_add(1000)
+            .unwrap_or(self.scheduler_port - 1000)
+    }
+
     /// Where the overlay builder unpacks jobs: below the volume, never on overlayfs.
     pub fn build_dir(&self) -> String {
         format!("{}/build", self.cache_root)

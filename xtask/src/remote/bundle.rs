@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use super::bundle_check;
 use crate::base::atomic;
 use crate::lifecycle::records::Records;
+use crate::lifecycle::tls;
 use crate::model::remote::{JoinBundle, RemoteServer, BUNDLE_FORMAT};
 use crate::model::{Cache, Cluster, Network, Server};
 use crate::profile::validate;
@@ -60,7 +61,9 @@ pub fn issue(root: &Path, state: &StateDir, req: &BundleRequest) -> anyhow::Resu
         // On its own host `join` mounts the volume of this name.
         cache: Cache::Volume(format!("{name}-cache")),
     };
-    let bundle = make_bundle(root, &c, &server, &secrets)?;
+    let mut bundle = make_bundle(root, &c, &server, &secrets)?;
+    // The CA's certificate (never its key): the remote server trusts the front with it.
+    bundle.ca_cert = tls::servers_ca(state, &c)?;
     // What `join` will refuse is never written.
     bundle_check::check(&bundle)?;
     atomic::write(&req.output, &serde_json::to_vec_pretty(&bundle)?, 0o600)?;
@@ -126,6 +129,7 @@ fn make_bundle(
         scheduler: all.scheduler,
         server: server_conf.clone(),
         client: all.client,
+        front: all.front,
     };
     // Its heartbeats leave from its own address, not the scheduler's.
     let problems = config_check::check(&triple);
@@ -148,7 +152,7 @@ fn make_bundle(
         log_level: rt.log_level.as_str().into(),
         toolchain_cache_size: rt.toolchain_cache_size,
         server_conf,
-        // The scheduler is plain HTTP until it has a TLS front of its own.
+        // Set by the caller, who holds the state directory.
         ca_cert: None,
     })
 }

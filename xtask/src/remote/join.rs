@@ -13,7 +13,7 @@ use crate::lifecycle::diagnose::{
     log_tail, log_tail_with_advice, registration_in, REFUSED_MISMATCH, REFUSED_TOKEN,
 };
 use crate::model::remote::JoinBundle;
-use crate::model::run_spec::mount_source;
+use crate::model::run_spec::{mount_source, CA_CERT};
 use crate::model::specs;
 use crate::profile::validate;
 use crate::store::StateDir;
@@ -61,6 +61,10 @@ pub fn join(state: &StateDir, req: &JoinRequest) -> anyhow::Result<Joined> {
     replace_ours(&b.name)?;
     let dir = state.joined_dir(&b.name)?;
     atomic::write(&dir.join("server.conf"), b.server_conf.as_bytes(), 0o600)?;
+    match &b.ca_cert {
+        Some(ca) => atomic::write(&dir.join(CA_CERT), ca.as_bytes(), 0o600)?,
+        None => remove_stale(&dir.join(CA_CERT))?,
+    }
     let source = mount_source(&dir.canonicalize()?, "--state-dir")?;
     let t0 = Instant::now();
     docker::run::run(&specs::remote_server(&b, &image, &source)).run_logged()?;
@@ -91,6 +95,14 @@ fn check_image(b: &JoinBundle, image: &str) -> anyhow::Result<()> {
         Some(_) => {}
     }
     Ok(())
+}
+
+/// A CA left by an earlier bundle of a cluster that had one.
+fn remove_stale(path: &std::path::Path) -> anyhow::Result<()> {
+    match std::fs::remove_file(path) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e.into()),
+        _ => Ok(()),
+    }
 }
 
 /// Whether a container of ours under `name` runs (a server this bundle replaces).

@@ -12,9 +12,9 @@ use crate::lifecycle::configs::write_configs;
 use crate::lifecycle::container;
 use crate::lifecycle::readiness::wait_ready;
 use crate::lifecycle::records::Records;
+use crate::lifecycle::tls;
 use crate::model::remote::RemoteServer;
 use crate::model::Cluster;
-use crate::sccache::scheduler_status;
 use crate::store::StateDir;
 
 /// One `revoke` request.
@@ -66,8 +66,8 @@ pub fn revoke(root: &Path, state: &StateDir, req: &RevokeRequest) -> anyhow::Res
     state.save_remote_servers(&list)?;
     let restarted = if up {
         let t0 = Instant::now();
-        restart_all(&c, req.timeout)?;
-        let status = wait_ready(&c, c.servers.len() as u64, req.timeout)?;
+        restart_all(state, &c, req.timeout)?;
+        let status = wait_ready(state, &c, c.servers.len() as u64, req.timeout)?;
         Some((t0.elapsed(), status.num_servers))
     } else {
         None
@@ -94,10 +94,10 @@ fn parse_target(t: &str) -> anyhow::Result<(Ipv4Addr, Option<u16>)> {
 /// Restarts the scheduler's container and waits until it answers, then the build
 /// servers in containers of their own, so each registers with its new credential
 /// at once (a server that finds no scheduler retries only later).
-fn restart_all(c: &Cluster, timeout: Duration) -> anyhow::Result<()> {
+fn restart_all(state: &StateDir, c: &Cluster, timeout: Duration) -> anyhow::Result<()> {
     container::restart(&c.scheduler.container)?;
     let deadline = Instant::now() + timeout;
-    while let Err(e) = scheduler_status::fetch(c.scheduler_addr()) {
+    while let Err(e) = tls::scheduler_status(state, c) {
         anyhow::ensure!(
             Instant::now() < deadline,
             "the scheduler does not answer {}s after its restart: {e:#}",

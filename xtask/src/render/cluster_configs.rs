@@ -17,6 +17,7 @@ pub fn triples(files: &ConfigFiles) -> impl Iterator<Item = (&str, Configs)> {
                 scheduler: files.scheduler.clone(),
                 server: s.text.clone(),
                 client: files.client.clone(),
+                front: files.front.clone(),
             },
         )
     })
@@ -31,7 +32,8 @@ pub fn render(
 ) -> anyhow::Result<ConfigFiles> {
     let header = header(by);
     let scheduler_ip = c.scheduler.address.to_string();
-    let base = secrets.config_inputs(&c.runtime, &scheduler_ip)?;
+    let mut base = secrets.config_inputs(&c.runtime, &scheduler_ip)?;
+    base.tls = c.tls.is_on();
     let common = t.configs(&c.runtime, &base, &header)?;
     let mut servers = Vec::new();
     for s in &c.servers {
@@ -44,6 +46,9 @@ pub fn render(
     Ok(ConfigFiles {
         scheduler: common.scheduler,
         client: common.client,
+        front: common.front,
+        // Filled in by the caller, who holds the cluster's certificates.
+        tls: None,
         servers,
     })
 }
@@ -62,7 +67,8 @@ pub fn server_config(
     header: &str,
 ) -> anyhow::Result<String> {
     let scheduler_ip = c.scheduler.address.to_string();
-    let inputs =
+    let mut inputs =
         secrets.server_inputs(&c.runtime, &scheduler_ip, &s.address.to_string(), s.port)?;
+    inputs.tls = c.tls.is_on();
     Ok(t.configs(&c.runtime, &inputs, header)?.server)
 }

@@ -38,6 +38,8 @@ pub fn render_all(root: &Path) -> anyhow::Result<FileSet> {
         server_token: "REPLACE-WITH-SERVER-TOKEN".into(),
         server_ip: EXAMPLE_ADDRESS.into(),
         server_port: profile.settings.server_port,
+        // The examples show the plain layout; `start` renders the TLS front's.
+        tls: false,
     };
     let header = format!(
         "{GENERATE_HEADER}\n# An example: `cargo xtask start` renders the real one with generated secrets\n# and the advertised address ({EXAMPLE_ADDRESS} stands in for it here)."

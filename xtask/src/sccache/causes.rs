@@ -24,6 +24,10 @@ pub const TIMED_OUT_ADVICE: &str = "cause: connecting timed out: the packets to 
 pub const CERT_SIGNATURE_ADVICE: &str = "cause: the client refused the build server's certificate signature (UnsupportedSignatureAlgorithm): build servers before sccache-dist 0.18.0 sign it with SHA-1, which clients from 0.18.0 refuse, so every compile falls back to local. Fix: serve sccache-dist 0.18.0 or newer (the image's version is in `cargo xtask status`), or use a client older than 0.18.0.";
 /// The client lacks the CA that signed a certificate it was shown.
 pub const UNTRUSTED_CERT_ADVICE: &str = "cause: certificate not trusted (UnknownIssuer): the client does not trust the CA that signed the certificate it was shown. Fix: point SSL_CERT_FILE of the client daemon at a bundle holding the system roots and the cluster's CA (or add the CA to the system store), then restart the daemon with `sccache --stop-server`: a running daemon keeps the trust it started with.";
+/// A certificate that does not name the address or name it is reached at.
+pub const NOT_VALID_FOR_NAME_ADVICE: &str = "cause: name or address not in the certificate (NotValidForName): the scheduler's TLS certificate does not cover the address or name it was reached at. Fix: `cargo xtask start` again re-issues it for the advertised address (the CA stays, so clients keep working); add a name clients use with --tls-name.";
+/// An expired certificate.
+pub const EXPIRED_ADVICE: &str = "cause: the certificate has expired (Expired): clients refuse it. Fix: `cargo xtask start` again issues a new one from the same CA (clients keep working); a CA that expired needs a new CA and a new bundle on every client.";
 /// The build server would not take the toolchain.
 pub const TOOLCHAIN_ADVICE: &str = "cause: the build server refused the toolchain upload (Could not submit toolchain / could not be cached by server): the toolchain archive does not fit the server's toolchain_cache_size, or its cache directory is not writable. Fix: raise toolchain_cache_size in the runtime profile and start the cluster again; check the server's log (`cargo xtask logs`).";
 /// The scheduler had no server at all.
@@ -47,8 +51,22 @@ pub const CAUSES: &[Cause] = &[
     },
     Cause {
         name: "certificate not trusted",
-        matches: |l| l.contains("UnknownIssuer"),
+        matches: |l| l.contains("UnknownIssuer") || l.contains("unknown issuer"),
         advice: UNTRUSTED_CERT_ADVICE,
+    },
+    Cause {
+        name: "name not in certificate",
+        matches: |l| l.contains("NotValidForName") || l.contains("not valid for name"),
+        advice: NOT_VALID_FOR_NAME_ADVICE,
+    },
+    Cause {
+        name: "certificate expired",
+        matches: |l| {
+            l.contains("invalid peer certificate: Expired")
+                || l.contains("certificate expired")
+                || l.contains("CertExpired")
+        },
+        advice: EXPIRED_ADVICE,
     },
     Cause {
         name: "bubblewrap",

@@ -12,6 +12,8 @@ pub struct PrivateClient {
     dir: tempfile::TempDir,
     port: u16,
     conf: PathBuf,
+    /// `SSL_CERT_FILE` of the daemon: the roots it trusts instead of the system's.
+    cert_file: Option<PathBuf>,
 }
 
 /// What `sccache --show-stats` says about distribution.
@@ -61,7 +63,15 @@ impl PrivateClient {
             port: free_port()?,
             conf,
             dir,
+            cert_file: None,
         })
+    }
+
+    /// The same client trusting the certificates in `bundle` (`SSL_CERT_FILE`)
+    /// instead of the system store: a cluster CA's bundle, or None for the system's.
+    pub fn with_cert_file(mut self, bundle: Option<PathBuf>) -> PrivateClient {
+        self.cert_file = bundle;
+        self
     }
 
     /// The private dir (config, cache, error log).
@@ -81,6 +91,10 @@ impl PrivateClient {
     /// Any command (e.g. `cargo build` with `RUSTC_WRAPPER=sccache`) run with this
     /// client's environment, so its sccache calls reach this client's daemon.
     pub fn env(&self, e: duct::Expression) -> duct::Expression {
+        let e = match &self.cert_file {
+            Some(f) => e.env("SSL_CERT_FILE", f),
+            None => e.env_remove("SSL_CERT_FILE"),
+        };
         e.env("SCCACHE_CONF", &self.conf)
             .env("SCCACHE_SERVER_PORT", self.port.to_string())
             .env("SCCACHE_DIR", self.dir.path().join("cache"))

@@ -16,6 +16,9 @@ pub struct ConfigInputs {
     pub server_ip: String,
     /// The build server's port (`public_addr` and `bind_address`).
     pub server_port: u16,
+    /// The scheduler sits behind its TLS front: it listens on loopback, and
+    /// clients and servers use `https://`.
+    pub tls: bool,
 }
 
 /// The three configs of one cluster.
@@ -26,4 +29,6 @@ pub struct Configs {
     pub server: String,
     /// client.conf: the scheduler URL and the client's token.
     pub client: String,
+    /// nginx.conf of the TLS front, when the scheduler has one.
+    pub front: Option<String>,
 }

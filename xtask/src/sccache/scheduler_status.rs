@@ -27,7 +27,16 @@ pub enum Trust<'a> {
     WebRoots,
     /// Only these certificates, PEM (a cluster's own CA).
     Pem(&'a [u8]),
+    /// The roots of this host's system store (a user's own certificate).
+    SystemStore,
 }
+
+/// Where a system keeps its roots, by distro family.
+pub const SYSTEM_ROOTS: &[&str] = &[
+    "/etc/ssl/certs/ca-certificates.crt",
+    "/etc/pki/tls/certs/ca-bundle.crt",
+    "/etc/ssl/cert.pem",
+];
 
 /// How long one status request may take, connect to last byte.
 const TIMEOUT: Duration = Duration::from_secs(2);
@@ -46,6 +55,24 @@ pub fn fetch_url(base: &str, trust: Trust) -> anyhow::Result<SchedulerStatus> {
             let cert = Certificate::from_pem(pem)
                 .map_err(|e| anyhow::anyhow!("the CA certificate does not parse: {e}"))?;
             RootCerts::new_with_certs(&[cert])
+        }
+        Trust::SystemStore => {
+            let bundle = SYSTEM_ROOTS
+                .iter()
+                .find_map(|p| std::fs::read(p).ok())
+                .ok_or_else(|| {
+                    anyhow::anyhow!(
+                        "no system store of roots found ({})",
+                        SYSTEM_ROOTS.join(", ")
+                    )
+                })?;
+            let certs: Vec<Certificate<'static>> = ureq::tls::parse_pem(&bundle)
+                .filter_map(|item| match item {
+                    Ok(ureq::tls::PemItem::Certificate(c)) => Some(c),
+                    _ => None,
+                })
+                .collect();
+            RootCerts::new_with_certs(&certs)
         }
     };
     let agent: ureq::Agent = ureq::Agent::config_builder()

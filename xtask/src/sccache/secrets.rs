@@ -127,6 +127,7 @@ impl Secrets {
             server_token,
             server_ip: server_ip.to_owned(),
             server_port,
+            tls: false,
         })
     }
 }

@@ -8,10 +8,10 @@ use crate::docker;
 use crate::lifecycle::container;
 use crate::lifecycle::diagnose::{log_tail_with_advice, registration_in, REFUSED_MISMATCH};
 use crate::lifecycle::records::Records;
+use crate::lifecycle::tls;
 use crate::lifecycle::versions;
 use crate::model::remote::RemoteServer;
 use crate::model::Cluster;
-use crate::sccache::scheduler_status;
 use crate::sccache::versions::{skew_warning, Version};
 use crate::store::StateDir;
 
@@ -159,7 +159,7 @@ pub fn status(state: &StateDir, json: bool) -> anyhow::Result<()> {
 
 /// Looks at every container and asks the scheduler.
 pub fn report(state: &StateDir, c: &Cluster) -> anyhow::Result<StatusReport> {
-    let sched = scheduler_status::fetch(c.scheduler_addr());
+    let sched = tls::scheduler_status(state, c);
     let scheduler = SchedulerReport {
         url: c.scheduler_url(),
         container: container_report(&c.scheduler.container)?,

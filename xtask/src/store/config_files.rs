@@ -12,12 +12,28 @@ pub struct ServerConfigFile {
     pub text: String,
 }
 
+/// The TLS front's files: the leaf and its key go to the scheduler's container
+/// only; the CA's certificate (never its key) to every container.
+pub struct TlsFiles {
+    /// The CA's certificate the build servers trust the front with (PEM); None
+    /// for a certificate their system store trusts.
+    pub ca_cert: Option<String>,
+    /// The scheduler's leaf certificate (PEM).
+    pub leaf_cert: String,
+    /// The leaf's private key (PEM).
+    pub leaf_key: String,
+}
+
 /// Every config file of a cluster.
 pub struct ConfigFiles {
     /// The scheduler.conf text.
     pub scheduler: String,
     /// The client config text.
     pub client: String,
+    /// nginx.conf of the scheduler's TLS front, when it has one.
+    pub front: Option<String>,
+    /// The TLS front's certificates and key, when it has one.
+    pub tls: Option<TlsFiles>,
     /// Every build server's config.
     pub servers: Vec<ServerConfigFile>,
 }

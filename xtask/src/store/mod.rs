@@ -14,7 +14,7 @@ use serde::Serialize;
 use crate::base::atomic;
 
 mod config_files;
-pub use config_files::{ConfigFiles, ServerConfigFile};
+pub use config_files::{ConfigFiles, ServerConfigFile, TlsFiles};
 
 /// The JSON documents of a state directory.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -184,8 +184,71 @@ impl StateDir {
             remove_if_present(&dir.join("server.conf"))?;
         }
         self.remove_stale_server_configs(c)?;
+        self.write_front(c)?;
         atomic::write(&self.client_config_path(), c.client.as_bytes(), 0o600)?;
         Ok(())
+    }
+
+    /// The TLS front's nginx.conf, leaf and key in the scheduler's directory, the
+    /// CA's certificate beside every server.conf; all of it removed without a front.
+    fn write_front(&self, c: &ConfigFiles) -> anyhow::Result<()> {
+        let dir = self.container_config_dir();
+        let (Some(front), Some(tls)) = (&c.front, &c.tls) else {
+            remove_if_present(&dir.join("nginx.conf"))?;
+            remove_if_present(&dir.join("ca.pem"))?;
+            for s in c.servers.iter().filter(|s| !s.in_scheduler_container) {
+                remove_if_present(&self.server_config_dir(&s.name).join("ca.pem"))?;
+            }
+            return match std::fs::remove_dir_all(dir.join("tls")) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e.into()),
+                _ => Ok(()),
+            };
+        };
+        atomic::write(&dir.join("nginx.conf"), front.as_bytes(), 0o600)?;
+        private_dir(&dir.join("tls"))?;
+        atomic::write(
+            &dir.join("tls/scheduler.pem"),
+            tls.leaf_cert.as_bytes(),
+            0o600,
+        )?;
+        atomic::write(
+            &dir.join("tls/scheduler.key"),
+            tls.leaf_key.as_bytes(),
+            0o600,
+        )?;
+        for s in c.servers.iter().filter(|s| !s.in_scheduler_container) {
+            let own = self.server_config_dir(&s.name);
+            match &tls.ca_cert {
+                Some(ca) => atomic::write(&own.join("ca.pem"), ca.as_bytes(), 0o600)?,
+                None => remove_if_present(&own.join("ca.pem"))?,
+            }
+        }
+        match &tls.ca_cert {
+            Some(ca) => atomic::write(&dir.join("ca.pem"), ca.as_bytes(), 0o600),
+            None => remove_if_present(&dir.join("ca.pem")),
+        }
+    }
+
+    /// The text of `rel` (a path below the state directory), or None when there
+    /// is no such file.
+    pub fn read_text(&self, rel: &str) -> anyhow::Result<Option<String>> {
+        let path = self.path.join(rel);
+        match std::fs::read_to_string(&path) {
+            Ok(t) => Ok(Some(t)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e).with_context(|| format!("cannot read {}", path.display())),
+        }
+    }
+
+    /// Writes `rel` below the state directory, mode 0600, its directories 0700.
+    pub fn write_private(&self, rel: &str, bytes: &[u8]) -> anyhow::Result<PathBuf> {
+        self.ensure()?;
+        let path = self.path.join(rel);
+        if let Some(parent) = path.parent() {
+            private_dir(parent)?;
+        }
+        atomic::write(&path, bytes, 0o600)?;
+        Ok(path)
     }
 
     fn remove_stale_server_configs(&self, c: &ConfigFiles) -> anyhow::Result<()> {

@@ -111,7 +111,7 @@ fn server_container(c: &Cluster) -> Value {
         "image": c.image,
         "imagePullPolicy": "IfNotPresent",
         "args": ["sccache-dist", "server", "--config", format!("{CONFIG_MOUNT}/server.conf")],
-        "env": env(c),
+        "env": env(c, true),
         "ports": [{ "name": "server", "containerPort": server_port(c), "protocol": "TCP" }],
         "readinessProbe": probe(2, 10),
         "livenessProbe": probe(15, 20),

@@ -4,7 +4,7 @@
 use serde_json::{json, Value};
 
 use super::{unprivileged, POD_IP_PLACEHOLDER, RENDERED_CONFIG_DIR, SERVER_TEMPLATE_KEY};
-use crate::model::run_spec::CONFIG_MOUNT;
+use crate::model::run_spec::{CA_CERT, CONFIG_MOUNT};
 use crate::model::Cluster;
 
 /// The build servers' port: the model gives all of them the profile's, so the
@@ -20,6 +20,8 @@ pub fn init_script(c: &Cluster) -> String {
     use crate::base::escape::sh_quote;
     let template = sh_quote(format!("{CONFIG_MOUNT}/{SERVER_TEMPLATE_KEY}"));
     let out = sh_quote(format!("{RENDERED_CONFIG_DIR}/server.conf"));
+    let ca = sh_quote(format!("{CONFIG_MOUNT}/{CA_CERT}"));
+    let ca_out = sh_quote(format!("{RENDERED_CONFIG_DIR}/{CA_CERT}"));
     let toolchains = sh_quote(c.runtime.settings.toolchain_dir());
     format!(
         r#"set -euo pipefail
@@ -31,6 +33,7 @@ case "${{POD_IP:-}}" in
 esac
 mkdir -p {toolchains}
 sed "s/{POD_IP_PLACEHOLDER}/$POD_IP/g" {template} >{out}
+if [ -r {ca} ]; then cp {ca} {ca_out}; fi
 echo "sccache-dist-config: public_addr is $POD_IP:{port}" >&2
 "#,
         port = server_port(c)

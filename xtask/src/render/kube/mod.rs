@@ -24,8 +24,10 @@ mod scheduler;
 
 use serde_json::{json, Value};
 
+use crate::model::run_spec::{CA_CERT, CONFIG_MOUNT, FRONT_CERT, FRONT_KEY};
 use crate::model::Cluster;
 use crate::sccache::Configs;
+use crate::store::TlsFiles;
 
 pub use init::init_script;
 
@@ -72,32 +74,65 @@ pub struct Manifest {
     pub secret: bool,
 }
 
-/// The in-cluster URL of the scheduler's Service: clients and build servers use it.
-pub fn scheduler_url(namespace: &str, port: u16) -> String {
-    format!("http://{APP}-scheduler.{namespace}.svc:{port}")
+/// The in-cluster URL of the scheduler's Service: clients and build servers use
+/// it (`https://` to its TLS front).
+pub fn scheduler_url(namespace: &str, port: u16, tls: bool) -> String {
+    let scheme = if tls { "https" } else { "http" };
+    format!("{scheme}://{APP}-scheduler.{namespace}.svc:{port}")
 }
 
-/// Every manifest of `c` with its rendered `configs`, in apply order.
-pub fn render(c: &Cluster, configs: &Configs, spec: &KubeSpec) -> anyhow::Result<Vec<Manifest>> {
+/// The names the scheduler's Service answers to inside the cluster.
+pub fn scheduler_names(namespace: &str) -> Vec<String> {
+    let svc = format!("{APP}-scheduler");
+    vec![
+        svc.clone(),
+        format!("{svc}.{namespace}"),
+        format!("{svc}.{namespace}.svc"),
+        format!("{svc}.{namespace}.svc.cluster.local"),
+    ]
+}
+
+/// The keys of the TLS front's files in the scheduler's Secret; mounted at
+/// their paths below the config mount.
+pub const FRONT_KEYS: &[(&str, &str)] = &[
+    ("nginx.conf", "nginx.conf"),
+    ("scheduler.pem", FRONT_CERT),
+    ("scheduler.key", FRONT_KEY),
+];
+
+/// Every manifest of `c` with its rendered `configs` (and, behind the TLS front,
+/// its certificates), in apply order.
+pub fn render(
+    c: &Cluster,
+    configs: &Configs,
+    tls: Option<&TlsFiles>,
+    spec: &KubeSpec,
+) -> anyhow::Result<Vec<Manifest>> {
     let ns = spec.namespace.as_str();
-    let sec = |name: &str, key: &str, text: &str| namespace::secret(ns, name, key, text);
+    let sec = |name: &str, items: &[(&str, &str)]| namespace::secret(ns, name, items);
+    let mut client = vec![("client.conf", configs.client.as_str())];
+    let mut scheduler = vec![("scheduler.conf", configs.scheduler.as_str())];
+    let mut server = vec![(SERVER_TEMPLATE_KEY, configs.server.as_str())];
+    if let (Some(t), Some(front)) = (tls, &configs.front) {
+        if let Some(ca) = &t.ca_cert {
+            client.push((CA_CERT, ca));
+            server.push((CA_CERT, ca));
+        }
+        scheduler.extend([
+            ("nginx.conf", front.as_str()),
+            ("scheduler.pem", t.leaf_cert.as_str()),
+            ("scheduler.key", t.leaf_key.as_str()),
+        ]);
+    }
     let objects = [
         ("00-namespace.yaml", namespace::namespace(ns), false),
-        (
-            "10-secret-client.yaml",
-            sec("client", "client.conf", &configs.client),
-            true,
-        ),
+        ("10-secret-client.yaml", sec("client", &client), true),
         (
             "11-secret-scheduler.yaml",
-            sec("scheduler", "scheduler.conf", &configs.scheduler),
+            sec("scheduler", &scheduler),
             true,
         ),
-        (
-            "12-secret-server.yaml",
-            sec("server", SERVER_TEMPLATE_KEY, &configs.server),
-            true,
-        ),
+        ("12-secret-server.yaml", sec("server", &server), true),
         ("20-scheduler.yaml", scheduler::deployment(c, ns), false),
         (
             "21-scheduler-service.yaml",
@@ -143,13 +178,18 @@ fn metadata(ns: &str, name: &str, component: &str) -> Value {
     json!({ "name": name, "namespace": ns, "labels": labels(component) })
 }
 
-/// The environment of both sccache-dist containers.
-fn env(c: &Cluster) -> Value {
-    json!([
+/// The environment of both sccache-dist containers; a build server behind the
+/// TLS front trusts the cluster's CA (`SSL_CERT_FILE`).
+fn env(c: &Cluster, server: bool) -> Value {
+    let mut env = vec![
         // sccache-dist stays in the foreground, as the pod's process.
-        { "name": "SCCACHE_NO_DAEMON", "value": "1" },
-        { "name": "SCCACHE_LOG", "value": c.runtime.settings.log_level.as_str() },
-    ])
+        json!({ "name": "SCCACHE_NO_DAEMON", "value": "1" }),
+        json!({ "name": "SCCACHE_LOG", "value": c.runtime.settings.log_level.as_str() }),
+    ];
+    if server && c.tls.is_on() {
+        env.push(json!({ "name": "SSL_CERT_FILE", "value": format!("{CONFIG_MOUNT}/{CA_CERT}") }));
+    }
+    Value::Array(env)
 }
 
 /// A volume of one config Secret, readable by the container's user only.

@@ -25,13 +25,17 @@ pub(super) fn namespace(ns: &str) -> Value {
     })
 }
 
-/// A Secret named `sccache-dist-COMPONENT` holding `text` under `key`.
-pub(super) fn secret(ns: &str, component: &str, key: &str, text: &str) -> Value {
+/// A Secret named `sccache-dist-COMPONENT` holding each text under its key.
+pub(super) fn secret(ns: &str, component: &str, items: &[(&str, &str)]) -> Value {
+    let data: serde_json::Map<String, Value> = items
+        .iter()
+        .map(|(k, t)| ((*k).to_owned(), Value::String(STANDARD.encode(t))))
+        .collect();
     json!({
         "apiVersion": "v1",
         "kind": "Secret",
         "metadata": metadata(ns, &format!("{APP}-{component}"), component),
         "type": "Opaque",
-        "data": { key: STANDARD.encode(text) },
+        "data": data,
     })
 }

@@ -4,37 +4,46 @@
 use serde_json::{json, Value};
 
 use super::{
-    config_secret_volume, env, labels, metadata, selector, unprivileged, APP, STATUS_PATH,
+    config_secret_volume, env, labels, metadata, selector, unprivileged, APP, FRONT_KEYS,
+    STATUS_PATH,
 };
 use crate::model::run_spec::{CONFIG_MOUNT, STOP_GRACE_SECS};
 use crate::model::Cluster;
 
-/// The scheduler container, with HTTP probes on its status endpoint.
+/// A probe of the status endpoint on the pod's `scheduler` port (through the
+/// TLS front when there is one: the probe then asks over HTTPS, and an answer
+/// proves the front and the scheduler behind it).
+fn probe(c: &Cluster, period: u32, failures: u32) -> Value {
+    let scheme = if c.tls.is_on() { "HTTPS" } else { "HTTP" };
+    json!({
+        // The JSON form, as `cargo xtask status` reads it; any 200 means ready.
+        "httpGet": {
+            "path": STATUS_PATH,
+            "port": "scheduler",
+            "scheme": scheme,
+            "httpHeaders": [{ "name": "Accept", "value": "application/json" }],
+        },
+        "periodSeconds": period,
+        "timeoutSeconds": 5,
+        "failureThreshold": failures,
+    })
+}
+
+/// The scheduler container. Behind the TLS front it listens on the pod's
+/// loopback only, so the front carries the port and the probes.
 fn scheduler_container(c: &Cluster) -> Value {
     let port = c.scheduler.port;
-    let probe = |period: u32, failures: u32| {
-        json!({
-            // The JSON form, as `cargo xtask status` reads it; any 200 means ready.
-            "httpGet": {
-                "path": STATUS_PATH,
-                "port": "scheduler",
-                "httpHeaders": [{ "name": "Accept", "value": "application/json" }],
-            },
-            "periodSeconds": period,
-            "timeoutSeconds": 5,
-            "failureThreshold": failures,
-        })
-    };
-    json!({
+    let front = c.tls.is_on();
+    let mut v = json!({
         "name": "scheduler",
         "image": c.image,
         "imagePullPolicy": "IfNotPresent",
         // The image's entrypoint runs any other command as given (`exec "$@"`).
         "args": ["sccache-dist", "scheduler", "--config", format!("{CONFIG_MOUNT}/scheduler.conf")],
-        "env": env(c),
+        "env": env(c, false),
         "ports": [{ "name": "scheduler", "containerPort": port, "protocol": "TCP" }],
-        "readinessProbe": probe(5, 3),
-        "livenessProbe": probe(20, 3),
+        "readinessProbe": probe(c, 5, 3),
+        "livenessProbe": probe(c, 20, 3),
         "resources": {
             "requests": { "cpu": "100m", "memory": "128Mi" },
             "limits": { "cpu": "1", "memory": "512Mi" },
@@ -42,7 +51,73 @@ fn scheduler_container(c: &Cluster) -> Value {
         // The scheduler runs no sandbox: it gets nothing beyond the runtime default.
         "securityContext": unprivileged(),
         "volumeMounts": [{ "name": "config", "mountPath": CONFIG_MOUNT, "readOnly": true }],
+    });
+    if front {
+        let o = v.as_object_mut().expect("an object");
+        for k in ["ports", "readinessProbe", "livenessProbe"] {
+            o.remove(k);
+        }
+    }
+    v
+}
+
+/// The TLS front: nginx from the same image, in the scheduler's pod (the same
+/// network namespace), on the scheduler's port; it passes requests to the
+/// scheduler on loopback and sets X-Real-IP to the peer's address.
+fn front_container(c: &Cluster) -> Value {
+    json!({
+        "name": "front",
+        "image": c.image,
+        "imagePullPolicy": "IfNotPresent",
+        "args": ["nginx", "-e", "stderr", "-c", format!("{CONFIG_MOUNT}/nginx.conf")],
+        "ports": [{ "name": "scheduler", "containerPort": c.scheduler.port, "protocol": "TCP" }],
+        "readinessProbe": probe(c, 5, 3),
+        "livenessProbe": probe(c, 20, 3),
+        "resources": {
+            "requests": { "cpu": "50m", "memory": "32Mi" },
+            "limits": { "cpu": "1", "memory": "128Mi" },
+        },
+        // It binds a port above 1024 and reads its files: no privilege needed.
+        "securityContext": unprivileged(),
+        "volumeMounts": [
+            { "name": "config", "mountPath": CONFIG_MOUNT, "readOnly": true },
+            // Its pid file and temp files.
+            { "name": "run", "mountPath": "/run/sccache-dist" },
+        ],
     })
+}
+
+/// The scheduler's config volume: its Secret, with the TLS front's files at
+/// their paths below the mount.
+fn config_volume(c: &Cluster) -> Value {
+    let mut v = config_secret_volume("config", &format!("{APP}-scheduler"));
+    if c.tls.is_on() {
+        let mut items = vec![json!({ "key": "scheduler.conf", "path": "scheduler.conf" })];
+        items.extend(
+            FRONT_KEYS
+                .iter()
+                .map(|(k, p)| json!({ "key": k, "path": p })),
+        );
+        v["secret"]["items"] = Value::Array(items);
+    }
+    v
+}
+
+fn containers(c: &Cluster) -> Value {
+    match c.tls.is_on() {
+        true => json!([scheduler_container(c), front_container(c)]),
+        false => json!([scheduler_container(c)]),
+    }
+}
+
+fn volumes(c: &Cluster) -> Value {
+    match c.tls.is_on() {
+        true => json!([
+            config_volume(c),
+            { "name": "run", "emptyDir": { "medium": "Memory", "sizeLimit": "16Mi" } },
+        ]),
+        false => json!([config_volume(c)]),
+    }
 }
 
 /// The scheduler's Deployment.
@@ -51,8 +126,8 @@ pub(super) fn deployment(c: &Cluster, ns: &str) -> Value {
         "automountServiceAccountToken": false,
         "enableServiceLinks": false,
         "terminationGracePeriodSeconds": STOP_GRACE_SECS,
-        "containers": [scheduler_container(c)],
-        "volumes": [config_secret_volume("config", &format!("{APP}-scheduler"))],
+        "containers": containers(c),
+        "volumes": volumes(c),
     });
     json!({
         "apiVersion": "apps/v1",

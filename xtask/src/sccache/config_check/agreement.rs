@@ -4,12 +4,21 @@ use std::net::SocketAddr;
 
 use toml::Table;
 
-use super::checker::{get_str, parse_url, Checker};
+use super::checker::{get_str, parse_url, Checker, Front};
 use crate::sccache::jwt;
 
 impl Checker {
-    pub(super) fn agreement(&mut self, sched: &Table, server: &Table, client: &Table) {
-        self.ports_agree(sched, server, client);
+    pub(super) fn agreement(
+        &mut self,
+        sched: &Table,
+        server: &Table,
+        client: &Table,
+        front: Option<&Front>,
+    ) {
+        match front {
+            None => self.ports_agree(sched, server, client),
+            Some(f) => self.front_agrees(sched, server, client, f),
+        }
         self.addresses_agree(server);
         self.client_auth_agrees(sched, client);
         self.server_auth_agrees(sched, server);
@@ -27,12 +36,54 @@ impl Checker {
             ("server.conf", server, "scheduler_url"),
             ("client.conf", client, "dist.scheduler_url"),
         ] {
-            if let Some((_, _, p)) = get_str(t, key).and_then(|u| parse_url(u).ok()) {
-                if p != port {
+            if let Some((scheme, _, p)) = get_str(t, key).and_then(|u| parse_url(u).ok()) {
+                if scheme == "https" {
+                    self.err(
+                        file,
+                        key,
+                        "https, but the scheduler has no TLS front (nginx.conf) and speaks plain HTTP",
+                    );
+                } else if p != port {
                     self.err(
                         file,
                         key,
                         format!("port {p} is not the scheduler's port {port}"),
+                    );
+                }
+            }
+        }
+    }
+
+    /// Behind the TLS front: server and client use https to the front's port, and
+    /// the scheduler listens on loopback, on the port the front passes to.
+    fn front_agrees(&mut self, sched: &Table, server: &Table, client: &Table, f: &Front) {
+        let (Some(listen), Some(upstream)) = (f.listen, f.upstream) else {
+            self.err(
+                "nginx.conf",
+                "listen",
+                "no `listen PORT ssl;` or upstream `server 127.0.0.1:PORT;`",
+            );
+            return;
+        };
+        match get_str(sched, "public_addr").and_then(|s| s.parse::<SocketAddr>().ok()) {
+            Some(a) if a.ip().is_loopback() && a.port() == upstream => {}
+            Some(a) => self.err(
+                "scheduler.conf",
+                "public_addr",
+                format!("{a} is not 127.0.0.1:{upstream}, where the TLS front passes requests: behind the front the scheduler listens on loopback only"),
+            ),
+            None => {}
+        }
+        for (file, t, key) in [
+            ("server.conf", server, "scheduler_url"),
+            ("client.conf", client, "dist.scheduler_url"),
+        ] {
+            if let Some((scheme, _, p)) = get_str(t, key).and_then(|u| parse_url(u).ok()) {
+                if scheme != "https" || p != listen {
+                    self.err(
+                        file,
+                        key,
+                        format!("{scheme}://...:{p} is not the TLS front (https, port {listen})"),
                     );
                 }
             }

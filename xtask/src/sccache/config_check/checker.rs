@@ -30,8 +30,9 @@ pub fn check(c: &Configs) -> Vec<String> {
     if let Some(s) = &client {
         ck.client(s);
     }
+    let front = c.front.as_deref().map(Front::read);
     if let (Some(a), Some(b), Some(c)) = (&sched, &server, &client) {
-        ck.agreement(a, b, c);
+        ck.agreement(a, b, c, front.as_ref());
     }
     ck.errs
 }
@@ -47,6 +48,33 @@ pub fn check_server(text: &str) -> Vec<String> {
         }
         // The TOML error quotes the offending line, which may hold the credential.
         Err(_) => vec!["server.conf: not valid TOML".into()],
+    }
+}
+
+/// What the TLS front's nginx.conf (as `render` writes it) says: the port it
+/// listens on with TLS, and the scheduler's loopback port it passes to.
+pub(super) struct Front {
+    pub(super) listen: Option<u16>,
+    pub(super) upstream: Option<u16>,
+}
+
+impl Front {
+    fn read(text: &str) -> Front {
+        let num = |prefix: &str, suffix: &str| {
+            text.lines()
+                .filter_map(|l| {
+                    l.trim()
+                        .strip_prefix(prefix)?
+                        .strip_suffix(suffix)?
+                        .parse()
+                        .ok()
+                })
+                .next()
+        };
+        Front {
+            listen: num("listen ", " ssl;"),
+            upstream: num("server 127.0.0.1:", ";"),
+        }
     }
 }
 

@@ -1,0 +1,96 @@
+//! The TLS front's certificate as doctor sees it: signed by the cluster's CA,
+//! valid for the address clients use, not expired (a warning inside 30 days);
+//! and whether a client started from doctor's shell would trust it.
+
+use super::Report;
+use crate::lifecycle::tls as lifecycle_tls;
+use crate::model::Cluster;
+use crate::sccache::causes;
+use crate::sccache::client::PrivateClient;
+use crate::sccache::tls::{self, Name, RENEW_WITHIN_DAYS};
+use crate::store::StateDir;
+
+/// The leaf the scheduler's container serves.
+const LEAF: &str = "container/tls/scheduler.pem";
+
+/// Chain, names and expiry of the leaf in the state directory.
+pub(super) fn check_leaf(state: &StateDir, c: &Cluster, rep: &mut Report) -> anyhow::Result<bool> {
+    let what = "certificate";
+    let Some(leaf) = state.read_text(LEAF)? else {
+        return Ok(rep.fail(what, "the TLS front's certificate is missing from the state directory: `cargo xtask start` puts it there"));
+    };
+    let own = c.tls == crate::model::cluster::Tls::Own;
+    let ca = lifecycle_tls::servers_ca(state, c)?;
+    let facts = tls::facts(&leaf)?;
+    if ca.is_none() && !own {
+        return Ok(rep.fail(
+            what,
+            "the cluster's CA is missing from the state directory: `cargo xtask start` makes it",
+        ));
+    }
+    if ca
+        .as_deref()
+        .is_some_and(|ca| !tls::signed_by(&leaf, ca).unwrap_or(false))
+    {
+        return Ok(rep.fail(what, format!("{} is not signed by the cluster's CA ({}): clients that trust the CA refuse it (UnknownIssuer). Fix: `cargo xtask start` issues a new one", LEAF, lifecycle_tls::ca_cert_path(state).display())));
+    }
+    let address = Name::Ip(c.scheduler.address.into());
+    if !facts.covers(&address) {
+        let has: Vec<String> = facts.names.iter().map(|n| n.to_string()).collect();
+        return Ok(rep.fail(what, format!(
+            "name or address not in the certificate: the scheduler is reached at {}, the certificate covers {} (NotValidForName). Fix: `cargo xtask start` again re-issues it for the advertised address (the CA stays, so clients keep working); a name clients use goes in with --tls-name",
+            c.scheduler.address,
+            has.join(", ")
+        )));
+    }
+    match facts.remaining() {
+        None => Ok(rep.fail(what, "expired: clients refuse it (CertExpired). Fix: `cargo xtask start` again issues a new one from the same CA")),
+        Some(left) if left.as_secs() < RENEW_WITHIN_DAYS as u64 * 86400 => {
+            rep.warn(what, format!("expires in {} days: `cargo xtask start` again re-issues it (the CA stays)", left.as_secs() / 86400));
+            Ok(true)
+        }
+        Some(left) => Ok(rep.ok(what, format!(
+            "signed by the cluster's CA, valid for {}, {} days left",
+            c.scheduler.address,
+            left.as_secs() / 86400
+        ))),
+    }
+}
+
+/// A client as doctor's shell would start one: with its `SSL_CERT_FILE`, or
+/// the system store. Said as a warning: it is the shell, not the cluster.
+pub(super) fn check_shell_trust(
+    client_conf: &str,
+    bundle: &std::path::Path,
+    rep: &mut Report,
+) -> anyhow::Result<()> {
+    let what = "your shell's trust";
+    let env_file = std::env::var_os("SSL_CERT_FILE").map(std::path::PathBuf::from);
+    let client = PrivateClient::new(client_conf)?.with_cert_file(env_file.clone());
+    client.start()?;
+    let status = client.dist_status().unwrap_or_default();
+    if status.contains("SchedulerStatus") {
+        rep.ok(
+            what,
+            match &env_file {
+                Some(f) => format!(
+                    "a client with SSL_CERT_FILE={} trusts the scheduler",
+                    f.display()
+                ),
+                None => "the system store trusts the scheduler".into(),
+            },
+        );
+        return Ok(());
+    }
+    let log = client.error_log();
+    let mut why = causes::diagnose(&log).join("\n");
+    if why.is_empty() {
+        why = format!("`sccache --dist-status` of such a client: {status}");
+    }
+    rep.warn(what, format!(
+        "a client started from this shell ({}) would not reach the scheduler and would compile locally.\n{why}\nFix: `export SSL_CERT_FILE={}` (or add the CA to the system store), then `sccache --stop-server` so a running daemon picks it up",
+        match &env_file { Some(f) => format!("SSL_CERT_FILE={}", f.display()), None => "no SSL_CERT_FILE: the system store".into() },
+        bundle.display()
+    ));
+    Ok(())
+}
