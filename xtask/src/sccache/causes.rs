@@ -146,6 +146,8 @@ mod tests {
             ("WARN sccache_dist: 401 invalid_bearer_token_mismatched_address", "mismatched address"),
             ("ERROR rustls_platform_verifier: failed to verify TLS certificate: invalid peer certificate: UnsupportedSignatureAlgorithmContext { signature_algorithm_id: [6, 9] }", "certificate signature"),
             ("failed to verify TLS certificate: invalid peer certificate: UnknownIssuer", "certificate not trusted"),
+            ("invalid peer certificate: NotValidForNameContext { expected: IpAddress(10.0.0.9) }", "name not in certificate"),
+            ("invalid peer certificate: certificate expired: verification time 1765000000 (UNIX), but certificate is not valid after 1764000000", "certificate expired"),
             ("bwrap: Can't mount proc on /newroot/proc: Operation not permitted", "bubblewrap"),
             ("error sending request: tcp connect error: Connection refused (os error 111)", "connection refused"),
             ("error sending request: operation timed out", "timed out"),
