@@ -85,7 +85,8 @@ fn write_bundle(state: &StateDir, conf: &Path) -> anyhow::Result<Option<PathBuf>
     let Some(ca) = tls::ca_cert(state)? else {
         return Ok(None);
     };
-    if !state.record()?.tls.is_on() {
+    // A certificate of the user's own is trusted through the clients' own store.
+    if state.record()?.tls != crate::model::cluster::Tls::ClusterCa {
         return Ok(None);
     }
     let path = conf.with_file_name(tls::CLIENT_BUNDLE);
