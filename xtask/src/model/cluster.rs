@@ -3,7 +3,7 @@
 //! keeps it in the state directory; every later command reads it back.
 
 use std::fmt;
-use std::net::{Ipv4Addr, SocketAddr};
+use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
@@ -236,11 +236,6 @@ impl Cluster {
             "{scheme}://{}:{}",
             self.scheduler.address, self.scheduler.port
         )
-    }
-
-    /// The scheduler's socket address, for its status endpoint.
-    pub fn scheduler_addr(&self) -> SocketAddr {
-        SocketAddr::new(self.scheduler.address.into(), self.scheduler.port)
     }
 
     /// The name prefix of the cluster's containers, volumes and network.
