@@ -223,14 +223,16 @@ fn bridge_builders_have_their_own_addresses() {
             "{stats:?}"
         );
     }
-    // A server container sees only its own config: no scheduler key, no other JWT.
+    // A server container sees only its own config and the CA it trusts the
+    // scheduler's front with: no scheduler key, no other JWT, not the front's key.
     let seen = support::docker(&[
         "exec",
         &format!("{}-server-1", c.name),
         "ls",
+        "-A",
         "/etc/sccache-dist",
     ]);
-    assert_eq!(seen, "server.conf");
+    assert_eq!(seen, "ca.pem\nserver.conf");
     // start --builders on the running cluster scales it without a new scheduler.
     c.ok(&["start", "debian", "--builders", "3", "--network", "bridge"]);
     assert_eq!(c.status()["builders"][2]["address"], "172.31.251.13:10691");

@@ -193,7 +193,8 @@ fn leaf_fits(cert: &str, ca: &str, want: &[Name]) -> bool {
 }
 
 /// Writes the client's bundle (the system roots, then the cluster's CA) to
-/// `path`, mode 0644 (certificates are public); says where the roots came from.
+/// `path`, mode 0600 like everything in a state directory (it holds nothing
+/// secret: copy it freely); says where the roots came from.
 pub fn write_client_bundle(path: &std::path::Path, ca_pem: &str) -> anyhow::Result<String> {
     let (roots, from) = SYSTEM_ROOTS
         .iter()
@@ -206,7 +207,7 @@ pub fn write_client_bundle(path: &std::path::Path, ca_pem: &str) -> anyhow::Resu
     }
     text.push_str("# sccache-docker: the cluster's CA\n");
     text.push_str(ca_pem);
-    crate::base::atomic::write(path, text.as_bytes(), 0o644)?;
+    crate::base::atomic::write(path, text.as_bytes(), 0o600)?;
     Ok(from)
 }
 
