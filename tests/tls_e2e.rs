@@ -226,14 +226,8 @@ fn from_another_host_only_the_front_answers_and_it_sets_the_source() {
     support::build_debian_image(REPO);
     let s = Session::with_profile("tlsns", REPO, &PROFILE);
     let ns = s.own(NetNs::create());
-    s.ok(&[
-        "start",
-        "debian",
-        "--profile",
-        PROFILE.name,
-        "--advertise",
-        &ns.here,
-    ]);
+    let out = s.start_with(&PROFILE, &ns.here, &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
     let front = format!("{}:{}", ns.here, PROFILE.scheduler_port);
     // Plain HTTP on the scheduler's port: nginx refuses it; no scheduler answer.
     let plain = in_ns(
@@ -343,15 +337,7 @@ fn from_another_host_only_the_front_answers_and_it_sets_the_source() {
 
 /// `start debian --profile tls --advertise 127.0.0.1 MORE...`.
 fn start_local(s: &Session, more: &[&str]) -> std::process::Output {
-    let args = [
-        "start",
-        "debian",
-        "--profile",
-        PROFILE.name,
-        "--advertise",
-        "127.0.0.1",
-    ];
-    s.run(&[&args[..], more].concat())
+    s.start_with(&PROFILE, "127.0.0.1", more)
 }
 
 /// [`start_local`], which must succeed; its stdout.
@@ -451,15 +437,7 @@ fn a_plain_cluster_moves_behind_the_front_keeping_its_secrets() {
     let _turn = support::host_network_turn(&TURN);
     support::build_debian_image(REPO);
     let s = Session::with_profile("tlsmig", REPO, &PROFILE);
-    let args = [
-        "start",
-        "debian",
-        "--profile",
-        PROFILE.name,
-        "--advertise",
-        "127.0.0.1",
-    ];
-    let out = s.run(&[&args[..], &["--plain-http"]].concat());
+    let out = start_local(&s, &["--plain-http"]);
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(
         stderr(&out).contains("warning: --plain-http"),
@@ -473,7 +451,7 @@ fn a_plain_cluster_moves_behind_the_front_keeping_its_secrets() {
     );
     let secrets = std::fs::read(s.state.path().join("secrets.json")).unwrap();
     s.ok(&["stop"]);
-    let out = s.ok(&args);
+    let out = start_local_ok(&s, &[]);
     assert!(
         out.contains("it now runs behind a TLS front: its secrets and cache volumes are kept"),
         "{out}"

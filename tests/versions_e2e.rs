@@ -60,15 +60,7 @@ fn start(s: &Session, advertise: &str) -> std::process::Output {
 }
 
 fn start_with(s: &Session, advertise: &str, more: &[&str]) -> std::process::Output {
-    let args = [
-        "start",
-        "debian",
-        "--profile",
-        PROFILE.name,
-        "--advertise",
-        advertise,
-    ];
-    let out = s.run(&[&args[..], more].concat());
+    let out = s.start_with(&PROFILE, advertise, more);
     assert!(
         out.status.success(),
         "start:\n{}\n{}",

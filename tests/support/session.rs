@@ -127,19 +127,31 @@ impl Session {
         stdout(&out)
     }
 
-    /// `start debian --profile P --builders N --advertise 127.0.0.1`, which must
-    /// succeed: `builders` build servers on the host network; its stdout.
-    pub fn start_on_host(&self, profile: &TestProfile, builders: usize) -> String {
-        let n = builders.to_string();
+    /// `start debian --profile P --advertise IP MORE...`, whatever its outcome.
+    pub fn start_with(&self, profile: &TestProfile, advertise: &str, more: &[&str]) -> Output {
         let args = [
             "start",
             "debian",
             "--profile",
             profile.name,
-            "--builders",
-            &n,
+            "--advertise",
+            advertise,
         ];
-        self.ok(&[&args[..], &["--advertise", "127.0.0.1"]].concat())
+        self.run(&[&args[..], more].concat())
+    }
+
+    /// `start debian --profile P --builders N --advertise 127.0.0.1`, which must
+    /// succeed: `builders` build servers on the host network; its stdout.
+    pub fn start_on_host(&self, profile: &TestProfile, builders: usize) -> String {
+        let n = builders.to_string();
+        let out = self.start_with(profile, "127.0.0.1", &["--builders", &n]);
+        assert!(
+            out.status.success(),
+            "start:\n{}\n{}",
+            stdout(&out),
+            stderr(&out)
+        );
+        stdout(&out)
     }
 
     /// `status --json`, whether or not the cluster is healthy.
