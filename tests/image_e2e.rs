@@ -616,7 +616,7 @@ fn non_reproducible_tree() -> tempfile::TempDir {
     let tree = copy_tree();
     let path = tree.path().join("Dockerfile.j2");
     let text = std::fs::read_to_string(&path).unwrap();
-    let check = "RUN sccache-dist --version && nginx -v\n";
+    let check = "RUN sccache-dist --version && nginx -v && sccache-dist-exporter --version\n";
     assert!(text.contains(check));
     let text = text.replace(check, &format!("{check}RUN date +%s%N > /built-at\n"));
     std::fs::write(&path, text).unwrap();

@@ -105,9 +105,35 @@ if [ "$role" != server ] && [ -r "$conf_dir/nginx.conf" ]; then
   procs+=("nginx")
   echo "sccache-dist-entrypoint: TLS front (nginx) pid $!" >&2
 fi
+# The metrics exporter, when the configs hold the metrics token's hash: it
+# reads the scheduler's log through a pipe and passes it on to the container's
+# log unchanged, reads the front's access log from a socket, and serves
+# /metrics on loopback one port above the scheduler's (the front passes it on).
+log_pipe=
+if [ "$role" != server ] && [ -r "$conf_dir/metrics-token.sha256" ]; then
+  sched_port=$(conf_port scheduler.conf public_addr)
+  sched_port=${sched_port:-$scheduler_port}
+  log_pipe="$run_dir/scheduler-log"
+  rm -f "$log_pipe"
+  mkfifo -m 600 "$log_pipe"
+  front_log=()
+  if [ -r "$conf_dir/nginx.conf" ]; then front_log=(--front-log "$run_dir/front-log.sock"); fi
+  sccache-dist-exporter --listen "127.0.0.1:$((sched_port + 1))" \
+    --status-url "http://127.0.0.1:$sched_port/api/v1/scheduler/status" \
+    --token-sha256-file "$conf_dir/metrics-token.sha256" \
+    --sccache-dist-version "$(sccache-dist --version)" \
+    --image-hash "${SCCACHE_DIST_IMAGE_HASH:-}" "${front_log[@]}" <"$log_pipe" &
+  pids+=("$!")
+  procs+=("metrics exporter")
+  echo "sccache-dist-exporter: pid $! (role $role)" >&2
+fi
 for f in $confs; do
   what=${f%.conf}
-  sccache-dist "$what" --config "$conf_dir/$f" &
+  if [ "$what" = scheduler ] && [ -n "$log_pipe" ]; then
+    sccache-dist "$what" --config "$conf_dir/$f" 2>"$log_pipe" &
+  else
+    sccache-dist "$what" --config "$conf_dir/$f" &
+  fi
   pids+=("$!")
   procs+=("$what")
   echo "$!" >"$run_dir/$what.pid"

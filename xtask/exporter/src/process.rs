@@ -17,13 +17,13 @@ pub fn usage() -> (Option<f64>, Option<f64>) {
             let f: Vec<&str> = rest.split(' ').collect();
             let utime: f64 = f.get(11)?.parse().ok()?;
             let stime: f64 = f.get(12)?.parse().ok()?;
-            (ticks > 0).then(|| (utime + stime) / ticks as f64)
+            (ticks > 0).then_some((utime + stime) / ticks as f64)
         });
     let rss = std::fs::read_to_string("/proc/self/statm")
         .ok()
         .and_then(|s| {
             let pages: f64 = s.split(' ').nth(1)?.parse().ok()?;
-            (page > 0).then(|| pages * page as f64)
+            (page > 0).then_some(pages * page as f64)
         });
     (cpu, rss)
 }

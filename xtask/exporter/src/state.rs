@@ -129,7 +129,7 @@ impl State {
             self.unparsed += 1;
         }
         self.apply(event, now);
-        if self.lines % 1024 == 0 {
+        if self.lines.is_multiple_of(1024) {
             self.forget_old_jobs(now);
         }
     }

@@ -5,6 +5,7 @@
 pub mod build;
 pub mod builder;
 pub mod epoch;
+pub mod exporter;
 pub mod hash;
 pub mod lock;
 pub mod oci;

@@ -276,6 +276,13 @@ pub fn plan(root: &Path, d: &Distro, args: &ImageRequest) -> anyhow::Result<Plan
             },
         );
     }
+    context.insert(
+        super::exporter::CONTEXT_PATH.into(),
+        ContextFile {
+            data: Data::File(super::exporter::build(&args.platform)?),
+            executable: true,
+        },
+    );
     let mut build_args = BTreeMap::new();
     if let Some(base) = &args.base_image {
         build_args.insert("BASE_IMAGE".to_owned(), base.clone());

@@ -12,7 +12,7 @@ use crate::model::specs::ConfigSources;
 use crate::model::Cluster;
 use crate::render::{cluster_configs, Templates};
 use crate::sccache::config_check;
-use crate::store::StateDir;
+use crate::store::{MetricsFiles, StateDir};
 
 /// Secrets and configs live in the state directory and reach the containers only
 /// as read-only mounts: never in the image, the environment or the logs.
@@ -22,6 +22,11 @@ pub fn write_configs(root: &Path, state: &StateDir, c: &Cluster) -> anyhow::Resu
     if c.tls.is_on() {
         configs.tls = Some(tls::front_files(state, c)?);
     }
+    let (token, token_sha256) = secrets.metrics_token_and_hash()?;
+    configs.metrics = Some(MetricsFiles {
+        token,
+        token_sha256,
+    });
     let mut problems = Vec::new();
     for (name, triple) in cluster_configs::triples(&configs) {
         problems.extend(

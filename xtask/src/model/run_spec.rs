@@ -25,6 +25,14 @@ pub const FRONT_CERT: &str = "tls/scheduler.pem";
 /// The TLS front's private key, relative to [`CONFIG_MOUNT`]: only in the
 /// scheduler's container.
 pub const FRONT_KEY: &str = "tls/scheduler.key";
+/// The SHA-256 of the metrics token, relative to [`CONFIG_MOUNT`]: the
+/// exporter beside the scheduler compares a scrape's token with it; the token
+/// itself stays in the state directory.
+pub const METRICS_TOKEN_HASH: &str = "metrics-token.sha256";
+/// The container's own run directory (pid files, the exporter's sockets).
+pub const RUN_DIR: &str = "/run/sccache-dist";
+/// The datagram socket the TLS front sends its access log to (the exporter's).
+pub const FRONT_LOG_SOCKET: &str = "/run/sccache-dist/front-log.sock";
 /// The cluster CA's certificate, relative to [`CONFIG_MOUNT`]: what a build
 /// server trusts the front with (`SSL_CERT_FILE`).
 pub const CA_CERT: &str = "ca.pem";

@@ -225,6 +225,17 @@ impl RuntimeSettings {
             .unwrap_or(self.scheduler_port - 1000)
     }
 
+    /// The metrics exporter listens on loopback one port above the scheduler's
+    /// own listening port (the entrypoint follows the same rule).
+    pub fn exporter_port(&self, tls: bool) -> u16 {
+        let scheduler = if tls {
+            self.scheduler_internal_port()
+        } else {
+            self.scheduler_port
+        };
+        scheduler.wrapping_add(1)
+    }
+
     /// Where the overlay builder unpacks jobs: below the volume, never on overlayfs.
     pub fn build_dir(&self) -> String {
         format!("{}/build", self.cache_root)

@@ -50,6 +50,8 @@ pub fn render(
         // Filled in by the caller, who holds the cluster's certificates.
         tls: None,
         servers,
+        // Filled in by the caller, who holds the secrets' metrics token.
+        metrics: None,
     })
 }
 

@@ -14,7 +14,7 @@ pub mod kube;
 pub mod matrix;
 
 use crate::base::escape::{sh_quote, toml_string};
-use crate::model::run_spec::{CONFIG_MOUNT, FRONT_CERT, FRONT_KEY};
+use crate::model::run_spec::{CONFIG_MOUNT, FRONT_CERT, FRONT_KEY, FRONT_LOG_SOCKET};
 use crate::profile::distro::{Distro, Install};
 use crate::profile::runtime::{NetworkMode, RuntimeProfile, ServerAuth};
 use crate::sccache::{ConfigInputs, Configs};
@@ -196,6 +196,10 @@ impl Templates {
             header => header,
             listen_port => rt.scheduler_port,
             internal_port => rt.scheduler_internal_port(),
+            exporter_port => rt.exporter_port(true),
+            front_log_socket => FRONT_LOG_SOCKET,
+            front_log_format => sccache_dist_exporter::front::LOG_FORMAT,
+            front_log_tag => sccache_dist_exporter::front::SYSLOG_TAG,
             cert_path => format!("{CONFIG_MOUNT}/{FRONT_CERT}"),
             key_path => format!("{CONFIG_MOUNT}/{FRONT_KEY}"),
         };

@@ -19,6 +19,10 @@ pub struct Secrets {
     /// token server auth: the shared server token.
     #[serde(default)]
     pub server_token: Option<String>,
+    /// The bearer token of the metrics endpoint: its own, neither a client's
+    /// nor a server's credential (a state from before metrics gets one).
+    #[serde(default)]
+    pub metrics_token: Option<String>,
 }
 
 impl std::fmt::Debug for Secrets {
@@ -38,7 +42,21 @@ impl Secrets {
             server_token: matches!(auth, ServerAuth::Token)
                 .then(jwt::token)
                 .transpose()?,
+            metrics_token: Some(jwt::token()?),
         })
+    }
+
+    /// The metrics token and its SHA-256 (hex), which is all the scheduler's
+    /// container is given of it.
+    pub fn metrics_token_and_hash(&self) -> anyhow::Result<(String, String)> {
+        use sha2::Digest as _;
+        let token = self
+            .metrics_token
+            .clone()
+            .context("the secrets hold no metrics token")?;
+        let hash = sha2::Sha256::digest(token.as_bytes());
+        let hex = hash.iter().map(|b| format!("{b:02x}")).collect();
+        Ok((token, hex))
     }
 
     /// Fills in what the profile's server auth needs but an older state lacks.
@@ -46,6 +64,10 @@ impl Secrets {
         let mut changed = false;
         if auth == ServerAuth::JwtHs256 && self.jwt_key.is_none() {
             self.jwt_key = Some(jwt::jwt_key()?);
+            changed = true;
+        }
+        if self.metrics_token.is_none() {
+            self.metrics_token = Some(jwt::token()?);
             changed = true;
         }
         if auth == ServerAuth::Token && self.server_token.is_none() {

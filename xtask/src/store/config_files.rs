@@ -36,4 +36,15 @@ pub struct ConfigFiles {
     pub tls: Option<TlsFiles>,
     /// Every build server's config.
     pub servers: Vec<ServerConfigFile>,
+    /// The metrics token (for scrapers, in the state directory) and its
+    /// SHA-256 (for the exporter, in the scheduler's container).
+    pub metrics: Option<MetricsFiles>,
+}
+
+/// The metrics endpoint's token files.
+pub struct MetricsFiles {
+    /// The token: `metrics-token` in the state directory, never mounted.
+    pub token: String,
+    /// Its SHA-256, hex: `container/metrics-token.sha256`.
+    pub token_sha256: String,
 }

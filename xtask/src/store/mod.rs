@@ -14,7 +14,13 @@ use serde::Serialize;
 use crate::base::atomic;
 
 mod config_files;
-pub use config_files::{ConfigFiles, ServerConfigFile, TlsFiles};
+pub use config_files::{ConfigFiles, MetricsFiles, ServerConfigFile, TlsFiles};
+
+/// The metrics token in the state directory: what a scraper's
+/// `credentials_file` names.
+pub const METRICS_TOKEN_FILE: &str = "metrics-token";
+/// Its hash in the scheduler's config directory.
+pub const METRICS_TOKEN_HASH_FILE: &str = "metrics-token.sha256";
 
 /// The JSON documents of a state directory.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -185,6 +191,18 @@ impl StateDir {
         }
         self.remove_stale_server_configs(c)?;
         self.write_front(c)?;
+        match &c.metrics {
+            Some(m) => {
+                atomic::write(
+                    &self.path.join(METRICS_TOKEN_FILE),
+                    m.token.as_bytes(),
+                    0o600,
+                )?;
+                let hash = format!("{}\n", m.token_sha256);
+                atomic::write(&dir.join(METRICS_TOKEN_HASH_FILE), hash.as_bytes(), 0o600)?;
+            }
+            None => remove_if_present(&dir.join(METRICS_TOKEN_HASH_FILE))?,
+        }
         atomic::write(&self.client_config_path(), c.client.as_bytes(), 0o600)?;
         Ok(())
     }
