@@ -8,6 +8,7 @@ pub mod configs;
 pub mod container;
 pub mod diagnose;
 pub mod launch;
+pub mod metrics;
 pub mod ports;
 pub mod readiness;
 pub mod records;

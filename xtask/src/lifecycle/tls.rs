@@ -211,28 +211,55 @@ pub fn write_client_bundle(path: &std::path::Path, ca_pem: &str) -> anyhow::Resu
     Ok(from)
 }
 
+/// Whom the tool trusts for the scheduler's front: the cluster's CA, the CA
+/// given with a certificate of one's own, the system store, or nothing (plain HTTP).
+pub enum FrontTrust {
+    /// Plain HTTP, or a certificate from the web's roots.
+    WebRoots,
+    /// This CA (PEM).
+    Pem(String),
+    /// The system store (a certificate of one's own without --tls-ca).
+    SystemStore,
+}
+
+impl FrontTrust {
+    /// As the HTTP client takes it.
+    pub fn as_trust(&self) -> crate::sccache::scheduler_status::Trust<'_> {
+        use crate::sccache::scheduler_status::Trust;
+        match self {
+            FrontTrust::WebRoots => Trust::WebRoots,
+            FrontTrust::Pem(p) => Trust::Pem(p.as_bytes()),
+            FrontTrust::SystemStore => Trust::SystemStore,
+        }
+    }
+}
+
+/// The trust a client of this cluster needs for its front.
+pub fn front_trust(state: &StateDir, c: &Cluster) -> anyhow::Result<FrontTrust> {
+    if !c.tls.is_on() {
+        return Ok(FrontTrust::WebRoots);
+    }
+    Ok(match (c.tls, &c.own_cert) {
+        (Tls::Own, Some(own)) => match &own.ca {
+            Some(p) => FrontTrust::Pem(std::fs::read_to_string(p)?),
+            // Trusted by the system store, as the clients trust it.
+            None => FrontTrust::SystemStore,
+        },
+        _ => FrontTrust::Pem(ca_cert(state)?.ok_or_else(|| {
+            anyhow::anyhow!(
+                "no CA certificate in {}: `cargo xtask start` makes it",
+                state.path().display()
+            )
+        })?),
+    })
+}
+
 /// The scheduler's status as a client sees it: over its TLS front, trusting only
 /// the cluster's CA, or over plain HTTP.
 pub fn scheduler_status(
     state: &StateDir,
     c: &Cluster,
 ) -> anyhow::Result<crate::sccache::scheduler_status::SchedulerStatus> {
-    use crate::sccache::scheduler_status::{fetch_url, Trust};
-    if !c.tls.is_on() {
-        return fetch_url(&c.scheduler_url(), Trust::WebRoots);
-    }
-    let ca = match (c.tls, &c.own_cert) {
-        (Tls::Own, Some(own)) => match &own.ca {
-            Some(p) => std::fs::read_to_string(p)?,
-            // Trusted by the system store, as the clients trust it.
-            None => return fetch_url(&c.scheduler_url(), Trust::SystemStore),
-        },
-        _ => ca_cert(state)?.ok_or_else(|| {
-            anyhow::anyhow!(
-                "no CA certificate in {}: `cargo xtask start` makes it",
-                state.path().display()
-            )
-        })?,
-    };
-    fetch_url(&c.scheduler_url(), Trust::Pem(ca.as_bytes()))
+    let trust = front_trust(state, c)?;
+    crate::sccache::scheduler_status::fetch_url(&c.scheduler_url(), trust.as_trust())
 }

@@ -7,6 +7,7 @@ pub mod client;
 pub mod config_check;
 pub mod configs;
 pub mod jwt;
+pub mod metrics_endpoint;
 pub mod scheduler_status;
 pub mod secrets;
 pub mod tls;

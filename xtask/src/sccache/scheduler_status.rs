@@ -46,9 +46,9 @@ pub fn fetch(addr: SocketAddr) -> anyhow::Result<SchedulerStatus> {
     fetch_url(&format!("http://{addr}"), Trust::WebRoots)
 }
 
-/// One GET of the status endpoint below `base` (`http[s]://HOST:PORT`), with
-/// short timeouts and no proxy (the scheduler is the cluster's, never the web's).
-pub fn fetch_url(base: &str, trust: Trust) -> anyhow::Result<SchedulerStatus> {
+/// An HTTP client for the cluster: short timeouts, no proxy, non-2xx answers
+/// returned (not errors), TLS trusting `trust`.
+pub fn agent(trust: Trust) -> anyhow::Result<ureq::Agent> {
     let roots = match trust {
         Trust::WebRoots => RootCerts::WebPki,
         Trust::Pem(pem) => {
@@ -75,13 +75,19 @@ pub fn fetch_url(base: &str, trust: Trust) -> anyhow::Result<SchedulerStatus> {
             RootCerts::new_with_certs(&certs)
         }
     };
-    let agent: ureq::Agent = ureq::Agent::config_builder()
+    Ok(ureq::Agent::config_builder()
         .timeout_global(Some(TIMEOUT))
         .proxy(None)
         .http_status_as_error(false)
         .tls_config(TlsConfig::builder().root_certs(roots).build())
         .build()
-        .into();
+        .into())
+}
+
+/// One GET of the status endpoint below `base` (`http[s]://HOST:PORT`), with
+/// short timeouts and no proxy (the scheduler is the cluster's, never the web's).
+pub fn fetch_url(base: &str, trust: Trust) -> anyhow::Result<SchedulerStatus> {
+    let agent = agent(trust)?;
     let url = format!("{}/api/v1/scheduler/status", base.trim_end_matches('/'));
     let mut reply = agent
         .get(&url)

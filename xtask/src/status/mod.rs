@@ -15,8 +15,11 @@ use crate::model::Cluster;
 use crate::sccache::versions::{skew_warning, Version};
 use crate::store::StateDir;
 
+mod jobs;
 mod print;
 mod timing;
+
+pub use jobs::{JobsReport, MetricsReport};
 
 use print::print_text;
 pub use timing::rfc3339_secs;
@@ -75,6 +78,8 @@ pub struct BuilderReport {
     pub registered_at: Option<String>,
     /// The sccache-dist its container runs.
     pub version: Option<String>,
+    /// Its jobs, from the metrics endpoint (None when it cannot be read).
+    pub jobs: Option<JobsReport>,
 }
 
 /// One build server on another host that was issued a join bundle: the scheduler
@@ -92,6 +97,8 @@ pub struct RemoteBuilderReport {
     pub registration: String,
     /// Why its bundle no longer works, if it does not.
     pub stale: Option<String>,
+    /// Its jobs, from the metrics endpoint (None when it cannot be read).
+    pub jobs: Option<JobsReport>,
 }
 
 /// Everything `status` shows.
@@ -131,6 +138,8 @@ pub struct StatusReport {
     pub image_version: Option<String>,
     /// Why this host's client cannot use the servers, when it cannot.
     pub version_warning: Option<String>,
+    /// The metrics endpoint: where, its token file, what it could not read.
+    pub metrics: MetricsReport,
     /// Why the cluster is not healthy; empty when it is.
     pub problems: Vec<String>,
 }
@@ -169,6 +178,7 @@ pub fn report(state: &StateDir, c: &Cluster) -> anyhow::Result<StatusReport> {
         error: sched.as_ref().err().map(|e| format!("{e:#}")),
         version: running_version(&c.scheduler.container),
     };
+    let (metrics, snap) = jobs::read(state, c);
     let remotes = state.remote_servers()?;
     let expected = c.servers.len() + remotes.len();
     let all_counted = scheduler.num_servers.unwrap_or(0) as usize >= expected;
@@ -184,6 +194,7 @@ pub fn report(state: &StateDir, c: &Cluster) -> anyhow::Result<StatusReport> {
             registration: registration.to_owned(),
             registered_at: registered_since(&s.container, &scheduler.container.started_at),
             version: running_version(&s.container),
+            jobs: jobs::of(snap.as_ref(), &s.public_addr()),
         });
     }
     let mut r = StatusReport {
@@ -198,11 +209,12 @@ pub fn report(state: &StateDir, c: &Cluster) -> anyhow::Result<StatusReport> {
         scheduler,
         expected_servers: expected,
         builders,
-        remote_builders: remote_reports(state, c, &remotes, all_counted),
+        remote_builders: remote_reports(state, c, &remotes, all_counted, snap.as_ref()),
         state_dir: state.path().display().to_string(),
         client_version: versions::client_version().ok().map(|v| v.to_string()),
         image_version: c.sccache_dist_version.clone(),
         version_warning: None,
+        metrics,
         problems: Vec::new(),
     };
     r.version_warning = version_warning(&r);
@@ -233,6 +245,7 @@ fn remote_reports(
     c: &Cluster,
     remotes: &[RemoteServer],
     all_counted: bool,
+    snap: Option<&jobs::Snapshot>,
 ) -> Vec<RemoteBuilderReport> {
     let auth = c.runtime.settings.server_auth;
     let secret_id = state
@@ -254,6 +267,7 @@ fn remote_reports(
                 issued_at: r.issued_at,
                 registration: registration.into(),
                 stale,
+                jobs: jobs::of(snap, &r.public_addr()),
             }
         })
         .collect()

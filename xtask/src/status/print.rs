@@ -25,6 +25,9 @@ pub(super) fn print_text(r: &StatusReport) {
             b.registration,
             b.cache
         );
+        if let Some(j) = &b.jobs {
+            println!("           jobs: {}", super::jobs::describe(j));
+        }
     }
     for b in &r.remote_builders {
         println!(
@@ -38,6 +41,9 @@ pub(super) fn print_text(r: &StatusReport) {
                 .map(|w| format!(": {w}"))
                 .unwrap_or_default()
         );
+        if let Some(j) = &b.jobs {
+            println!("           jobs: {}", super::jobs::describe(j));
+        }
     }
     match (r.scheduler.num_servers, &r.scheduler.error) {
         (Some(n), _) => println!(
@@ -75,6 +81,15 @@ pub(super) fn print_text(r: &StatusReport) {
         r.client_version.as_deref().unwrap_or("not found"),
         running.join(", ")
     );
+    match &r.metrics.error {
+        None => println!(
+            "metrics    {} (bearer token in {}); {} client address(es) seen",
+            r.metrics.url,
+            r.metrics.token_file,
+            r.metrics.client_addresses.unwrap_or(0)
+        ),
+        Some(e) => println!("metrics    {}: not readable ({e})", r.metrics.url),
+    }
     if let Some(w) = &r.version_warning {
         println!("           warning: {w}");
     }
