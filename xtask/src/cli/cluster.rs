@@ -84,6 +84,23 @@ impl Status {
     }
 }
 
+/// The cluster live: each build server (slots used, jobs done, stale, median
+/// compile time, last heartbeat), each client address (requests per second),
+/// the totals and the scheduler's uptime, refreshed every second from the
+/// metrics endpoint; `q` quits.
+#[derive(clap::Args)]
+pub struct Top {
+    /// Print one frame and exit (for scripts; no terminal needed).
+    #[arg(long)]
+    once: bool,
+}
+
+impl Top {
+    pub fn run(self, env: &Env) -> anyhow::Result<()> {
+        status::top(&env.state, self.once)
+    }
+}
+
 /// Print the cluster's log.
 #[derive(clap::Args)]
 pub struct Logs {

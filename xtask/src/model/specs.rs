@@ -38,7 +38,7 @@ pub fn scheduler(c: &Cluster, sources: &ConfigSources) -> RunSpec {
         name: c.scheduler.container.clone(),
         image: c.image.clone(),
         mounts,
-        env: container_env(c, first.is_some()),
+        env: scheduler_env(c, first.is_some()),
         bridge: bridge(c, c.scheduler.address.to_string()),
         command: vec![c.scheduler_role().to_owned()],
         sandbox: first.is_some(),
@@ -68,6 +68,16 @@ fn container_env(c: &Cluster, runs_a_server: bool) -> Vec<(String, String)> {
     let mut env = vec![("SCCACHE_LOG".into(), c.settings().log_level.as_str().into())];
     if runs_a_server && c.tls.gives_servers_a_ca(c.own_cert.as_ref()) {
         env.push(("SSL_CERT_FILE".into(), format!("{CONFIG_MOUNT}/{CA_CERT}")));
+    }
+    env
+}
+
+/// The scheduler's container also tells its metrics exporter which image it
+/// runs (`sccache_dist_build_info`): the hash is a label outside the image.
+fn scheduler_env(c: &Cluster, runs_a_server: bool) -> Vec<(String, String)> {
+    let mut env = container_env(c, runs_a_server);
+    if !c.image_hash.is_empty() {
+        env.push(("SCCACHE_DIST_IMAGE_HASH".into(), c.image_hash.clone()));
     }
     env
 }

@@ -18,8 +18,10 @@ use crate::store::StateDir;
 mod jobs;
 mod print;
 mod timing;
+mod top;
 
 pub use jobs::{JobsReport, MetricsReport};
+pub use top::{frame as top_frame, top};
 
 use print::print_text;
 pub use timing::rfc3339_secs;
