@@ -17,6 +17,7 @@
 //! | [`exposition`] | the text format, written and read |
 //! | [`render`] | a state as an exposition |
 //! | [`snapshot`] | an exposition read back as rows for `status` and `top` |
+//! | [`time`] | the logs' RFC 3339 times as Unix seconds |
 //!
 //! [`State`]: state::State
 
@@ -27,3 +28,4 @@ pub mod names;
 pub mod render;
 pub mod snapshot;
 pub mod state;
+pub mod time;

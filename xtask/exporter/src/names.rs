@@ -42,6 +42,8 @@ families! {
         "1 while the build server is registered, 0 once the scheduler pruned it (90 s without a heartbeat).";
     SERVER_JOBS_IN_PROGRESS = "sccache_dist_server_jobs_in_progress", Gauge,
         "Jobs the scheduler holds for this build server: created, not yet complete, stale or pruned.";
+    SERVER_JOBS_UNSTARTED = "sccache_dist_server_jobs_unstarted", Gauge,
+        "Jobs allocated to this build server more than 10 s ago that no client has started: clients that cannot reach it (they turn stale at its next heartbeat).";
     SERVER_SLOTS = "sccache_dist_server_slots", Gauge,
         "Jobs the scheduler gives this build server at most (cores + 1 + cores/8); cores from the status API's CPU total as servers register.";
     SERVER_CREATED = "sccache_dist_server_jobs_created_total", Counter,

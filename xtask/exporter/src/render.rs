@@ -2,7 +2,7 @@
 
 use crate::exposition::Writer;
 use crate::names::{self, Family, BUCKETS};
-use crate::state::{slots, State};
+use crate::state::{slots, State, UNSTARTED_AFTER_SECS};
 
 /// What the exporter says about its own build and process.
 #[derive(Debug, Clone, Default)]
@@ -47,7 +47,7 @@ pub fn render(s: &State, extra: &Extra, now: f64) -> String {
         1.0,
     );
 
-    per_server(&mut w, s);
+    per_server(&mut w, s, now);
 
     fam(&mut w, &names::CLIENT_REQUESTS);
     for ((addr, code), n) in &s.clients {
@@ -100,8 +100,9 @@ pub fn render(s: &State, extra: &Extra, now: f64) -> String {
     w.finish()
 }
 
-fn per_server(w: &mut Writer, s: &State) {
+fn per_server(w: &mut Writer, s: &State, now: f64) {
     let in_progress = s.in_progress();
+    let unstarted = s.unstarted(now, UNSTARTED_AFTER_SECS);
     let servers: Vec<(String, &crate::state::Server)> =
         s.servers.iter().map(|(a, v)| (a.to_string(), v)).collect();
     type Get = fn(&crate::state::Server) -> Option<f64>;
@@ -138,6 +139,17 @@ fn per_server(w: &mut Writer, s: &State) {
             .copied()
             .unwrap_or(0);
         w.sample(f.name, &[("server", addr)], n as f64);
+    }
+    let f = &names::SERVER_JOBS_UNSTARTED;
+    w.family(f.name, f.kind, f.help);
+    for (addr, v) in &servers {
+        if v.registered {
+            let n = unstarted
+                .get(&addr.parse().expect("written from a SocketAddr"))
+                .copied()
+                .unwrap_or(0);
+            w.sample(f.name, &[("server", addr)], n as f64);
+        }
     }
     for (i, f) in [
         &names::TOOLCHAIN_WAIT,

@@ -9,6 +9,10 @@ use crate::events::{Event, JobId, JobState};
 use crate::front::{PathKind, Request};
 use crate::names::BUCKETS;
 
+/// A job no client started this many seconds after its allocation is one its
+/// client could not start (a client starts one within a second or two).
+pub const UNSTARTED_AFTER_SECS: f64 = 10.0;
+
 /// Jobs remembered at most; the oldest go first (a job never seen to end).
 const MAX_JOBS: usize = 20_000;
 /// A job with no news for this long is forgotten (clients give up after 20 min).
@@ -241,6 +245,20 @@ impl State {
         let mut n: BTreeMap<SocketAddr, u64> = BTreeMap::new();
         for j in self.jobs.values() {
             *n.entry(j.server).or_default() += 1;
+        }
+        n
+    }
+
+    /// Per registered server, the jobs allocated more than `older_than` seconds
+    /// before `now` that no client has started: clients that cannot reach the
+    /// server (the scheduler calls them stale at the server's next heartbeat).
+    pub fn unstarted(&self, now: f64, older_than: f64) -> BTreeMap<SocketAddr, u64> {
+        let mut n: BTreeMap<SocketAddr, u64> = BTreeMap::new();
+        for j in self.jobs.values() {
+            let registered = self.servers.get(&j.server).is_some_and(|s| s.registered);
+            if j.started.is_none() && now - j.created > older_than && registered {
+                *n.entry(j.server).or_default() += 1;
+            }
         }
         n
     }

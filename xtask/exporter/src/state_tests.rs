@@ -179,3 +179,34 @@ fn front_requests_count_by_path_client_and_heartbeat() {
     assert_eq!(s.front[&(PathKind::AllocJob, 200)], 2);
     assert_eq!(s.client_seen[&ip], 5.0);
 }
+
+#[test]
+fn jobs_no_client_started_are_unstarted_after_a_while() {
+    let mut s = State::new(0.0);
+    feed(
+        &mut s,
+        &[
+            ("Registered new server ServerId(10.0.0.2:10501)", 0.0),
+            (
+                "Job 1 created and will be assigned to server ServerId(10.0.0.2:10501)",
+                1.0,
+            ),
+            (
+                "Job 1 successfully assigned and saved with state Ready",
+                1.0,
+            ),
+            (
+                "Job 2 created and will be assigned to server ServerId(10.0.0.2:10501)",
+                1.0,
+            ),
+            ("Job 2 updated state to Started", 2.0),
+            (
+                "Job 3 created and will be assigned to server ServerId(10.0.0.2:10501)",
+                9.0,
+            ),
+        ],
+    );
+    let n = s.unstarted(12.0, 10.0);
+    assert_eq!(n[&a("10.0.0.2:10501")], 1);
+    assert!(s.unstarted(10.5, 10.0).is_empty());
+}

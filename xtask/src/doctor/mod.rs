@@ -13,10 +13,12 @@ use crate::lifecycle::tls;
 use crate::lifecycle::versions as lifecycle_versions;
 use crate::model::cluster::Tls;
 use crate::model::Cluster;
+use crate::sccache::causes::{FULL_ADVICE, TIMED_OUT_ADVICE};
 use crate::sccache::client::PrivateClient;
 use crate::sccache::versions::{skew_warning, Version};
 use crate::store::StateDir;
 
+mod builders;
 mod certs;
 mod user_daemon;
 
@@ -70,6 +72,7 @@ fn checks(root: &Path, state: &StateDir, rep: &mut Report) -> anyhow::Result<()>
     if !scheduler(state, &c, rep) {
         return Ok(());
     }
+    builders::check(&c, rep);
     let conf = client_config::render(root, state)?;
     // The cluster's own CA comes with a bundle; a certificate of the user's own is
     // trusted as the user's shell trusts it.
@@ -247,7 +250,21 @@ fn advice(client: &PrivateClient, c: &Cluster) -> String {
         logs.push('\n');
         logs.push_str(&container::log(name, 200));
     }
-    let causes = diagnose::diagnose(&logs);
+    let mut causes: Vec<String> = diagnose::diagnose(&logs)
+        .into_iter()
+        .map(str::to_owned)
+        .collect();
+    // Slots held by jobs no client could start are not a capacity problem.
+    let unreached = builders::unreached(c);
+    if !unreached.is_empty() {
+        causes.retain(|a| a != FULL_ADVICE);
+        causes.splice(0..0, builders::advice(&unreached));
+    }
+    if causes.iter().any(|a| a == TIMED_OUT_ADVICE) {
+        if let Some(addr) = builders::timed_out_address(&client.error_log()) {
+            causes.push(format!("this client's connection timed out on {addr}"));
+        }
+    }
     if causes.is_empty() {
         let client_log = client.error_log();
         let tail: Vec<&str> = client_log.lines().rev().take(20).collect();

@@ -37,6 +37,20 @@ pub const FULL_ADVICE: &str = "cause: every build server was full (Insufficient 
 /// The client's dist client did not come up.
 pub const DIST_CLIENT_ADVICE: &str = "cause: the client daemon's dist client failed to start (failure during dist client creation), for example several daemons racing on one toolchain cache dir (toolchain_tmp ... File exists); it compiles locally and retries only later. Fix: give each client daemon its own `[dist] cache_dir`, then `sccache --stop-server` so the next compile starts a fresh one.";
 
+/// The name of the cause [`unreachable_builder_advice`] words.
+pub const UNREACHABLE_BUILDER: &str = "clients cannot reach build server";
+
+/// Clients cannot reach a build server: the scheduler allocated it jobs their
+/// clients never started. Read from the scheduler's log, not a client's, so it
+/// is named also where this host's own compile works.
+pub fn unreachable_builder_advice(server: &str, stale: u64, unstarted: u64) -> String {
+    let port = server.rsplit_once(':').map_or("its port", |(_, p)| p);
+    let ip = server.rsplit_once(':').map_or(server, |(ip, _)| ip);
+    format!(
+        "cause: {UNREACHABLE_BUILDER} {server}: the scheduler allocated it jobs that their clients never started ({stale} de-allocated as stale, {unstarted} waiting now). A client that cannot connect to a build server waits 30 s, compiles locally, and the job holds one of the server's slots until its next heartbeat, so other clients are refused for capacity meanwhile. Fix: open TCP port {port} of {ip} to every client (a firewall between them drops it; opening only the scheduler's port is not enough), or advertise an address the clients reach (`--advertise IP`); `cargo xtask top` shows the stale jobs per server."
+    )
+}
+
 /// Every failure recognised, in the order they are reported.
 pub const CAUSES: &[Cause] = &[
     Cause {

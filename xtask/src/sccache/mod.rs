@@ -8,6 +8,7 @@ pub mod config_check;
 pub mod configs;
 pub mod jwt;
 pub mod metrics_endpoint;
+pub mod scheduler_log;
 pub mod scheduler_status;
 pub mod secrets;
 pub mod tls;
