@@ -128,6 +128,10 @@ fn measure(
     }
     let mut phases = vec![rounds(&w, &ways, b)?];
     drop(ways);
+    let cluster = tls.as_ref().unwrap_or(&container);
+    for line in cluster.cost.borrow().lines() {
+        println!("{line}");
+    }
     drop((tls, native, distccd));
     if b.builders > 1 {
         container.up()?;
@@ -264,6 +268,8 @@ struct ContainerCluster<'a> {
     /// Start → ready of its first starts.
     ready: Vec<Duration>,
     running: Cell<bool>,
+    /// The exporter's cost, read before each stop.
+    cost: std::cell::RefCell<super::exporter::ExporterCost>,
     _tmpfs_cache: Option<tempfile::TempDir>,
 }
 
@@ -280,6 +286,7 @@ impl ContainerCluster<'_> {
     /// Stops its containers (kept with the volume, for `up`), freeing its ports.
     fn down(&self) -> anyhow::Result<()> {
         if self.running.get() {
+            self.cost.borrow_mut().read(self.state);
             stop::stop(self.state)?;
             self.running.set(false);
         }
@@ -332,6 +339,7 @@ fn start_container<'a>(
         client: ClientSetup::default(),
         ready: Vec::new(),
         running: Cell::new(false),
+        cost: Default::default(),
         _tmpfs_cache: tmpfs_cache,
     };
     for i in 0..starts {

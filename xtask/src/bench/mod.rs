@@ -4,6 +4,7 @@
 pub mod child;
 pub mod cluster;
 pub mod distcc;
+pub mod exporter;
 pub mod image;
 pub mod native;
 pub mod report;

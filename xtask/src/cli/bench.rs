@@ -30,6 +30,13 @@ pub enum Bench {
     /// container cluster again, scaled to 2, ..., N build servers, with the same
     /// batch and `--jobs`.
     Cluster(ClusterArgs),
+    /// The metrics exporter's log parser alone: synthetic scheduler log lines
+    /// through it on one core, in lines per second.
+    Parse {
+        /// Lines to parse.
+        #[arg(long, default_value_t = 1_000_000)]
+        lines: usize,
+    },
 }
 
 /// `bench cluster`'s arguments.
@@ -108,6 +115,7 @@ impl Bench {
                 bench::image::run(&env.root, &env.state, &req, &args, runs)
             }
             Bench::Cluster(args) => args.run(env),
+            Bench::Parse { lines } => bench::exporter::parse(lines),
         }
     }
 }

@@ -32,4 +32,3 @@ pub(super) fn all_registered_after(r: &StatusReport) -> Option<f64> {
 }
 
 pub use sccache_dist_exporter::time::rfc3339_secs;
-
