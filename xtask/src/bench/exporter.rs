@@ -91,7 +91,7 @@ pub fn parse(lines: usize) -> anyhow::Result<()> {
         log.push(format!("{h} Job {job} updated state to Ready"));
         log.push(format!("{h} Job {job} updated state to Started"));
         log.push(format!("{h} Job {job} updated state to Complete"));
-        if job % 50 == 0 {
+        if job.is_multiple_of(50) {
             log.push(format!("{h} Registered new server {server}"));
             log.push(
                 "[2026-12-07T15:56:44Z INFO  sccache::dist::http::server] something else entirely"
