@@ -94,6 +94,7 @@ fn statefulset_manifests_validate_against_the_kubernetes_schemas() {
             "Secret",
             "Secret",
             "Secret",
+            "Secret",
             "Deployment",
             "Service",
             "StatefulSet",
@@ -416,7 +417,7 @@ fn default_output_is_private_in_the_state_directory() {
     );
     assert!(r.status.success(), "{}", stderr(&r));
     let dir = state.path().join("kube/sccache-dist");
-    assert_eq!(manifests(&dir).len(), 8);
+    assert_eq!(manifests(&dir).len(), 9);
     let mode = std::fs::metadata(state.path().join("kube"))
         .unwrap()
         .permissions();

@@ -16,7 +16,7 @@ use crate::profile::{self, validate, RuntimeProfile};
 use crate::render::kube::{self as manifests, KubeSpec, Manifest, Workload, POD_IP_PLACEHOLDER};
 use crate::render::Templates;
 use crate::sccache::{config_check, Configs, Secrets};
-use crate::store::StateDir;
+use crate::store::{MetricsFiles, StateDir};
 
 /// The most StatefulSet replicas `--builders` takes (a guard against typos).
 pub const MAX_BUILDERS: u32 = 1000;
@@ -94,7 +94,7 @@ pub fn render_to(root: &Path, req: &KubeRequest) -> anyhow::Result<Rendered> {
             Builders::PerNode => Workload::DaemonSet,
         },
     };
-    let configs = configs(root, &cluster, &spec)?;
+    let (configs, metrics) = configs(root, &cluster, &spec)?;
     let tls = match cluster.tls.is_on() {
         true => Some(lifecycle_tls::front_files(
             &StateDir::new(Some(req.ca_dir.clone())),
@@ -102,7 +102,7 @@ pub fn render_to(root: &Path, req: &KubeRequest) -> anyhow::Result<Rendered> {
         )?),
         false => None,
     };
-    let rendered = manifests::render(&cluster, &configs, tls.as_ref(), &spec)?;
+    let rendered = manifests::render(&cluster, &configs, tls.as_ref(), &metrics, &spec)?;
     let files = write(&req.output, &rendered)?;
     Ok(Rendered {
         cluster,
@@ -190,8 +190,13 @@ pub fn model(distro: &str, image: &str, profile: RuntimeProfile, builders: Build
 /// Fresh secrets from the OS random source, the three configs with the
 /// scheduler's Service as its URL and the pod IP as a placeholder, checked as
 /// sccache-dist reads them.
-fn configs(root: &Path, c: &Cluster, spec: &KubeSpec) -> anyhow::Result<Configs> {
+fn configs(root: &Path, c: &Cluster, spec: &KubeSpec) -> anyhow::Result<(Configs, MetricsFiles)> {
     let secrets = Secrets::generate(ServerAuth::Token)?;
+    let (token, token_sha256) = secrets.metrics_token_and_hash()?;
+    let metrics = MetricsFiles {
+        token,
+        token_sha256,
+    };
     let mut inputs = secrets.config_inputs(&c.runtime, POD_IP_PLACEHOLDER)?;
     inputs.tls = c.tls.is_on();
     let url = manifests::scheduler_url(&spec.namespace, c.scheduler.port, inputs.tls);
@@ -203,7 +208,7 @@ fn configs(root: &Path, c: &Cluster, spec: &KubeSpec) -> anyhow::Result<Configs>
         "the rendered configs do not check out:\n{}",
         problems.join("\n")
     );
-    Ok(configs)
+    Ok((configs, metrics))
 }
 
 /// `config_check` on the configs as a pod sees them (a sample pod IP in place of

@@ -24,10 +24,10 @@ mod scheduler;
 
 use serde_json::{json, Value};
 
-use crate::model::run_spec::{CA_CERT, CONFIG_MOUNT, FRONT_CERT, FRONT_KEY};
+use crate::model::run_spec::{CA_CERT, CONFIG_MOUNT, FRONT_CERT, FRONT_KEY, METRICS_TOKEN_HASH};
 use crate::model::Cluster;
 use crate::sccache::Configs;
-use crate::store::TlsFiles;
+use crate::store::{MetricsFiles, TlsFiles};
 
 pub use init::init_script;
 
@@ -98,6 +98,7 @@ pub const FRONT_KEYS: &[(&str, &str)] = &[
     ("nginx.conf", "nginx.conf"),
     ("scheduler.pem", FRONT_CERT),
     ("scheduler.key", FRONT_KEY),
+    (METRICS_TOKEN_HASH, METRICS_TOKEN_HASH),
 ];
 
 /// Every manifest of `c` with its rendered `configs` (and, behind the TLS front,
@@ -106,6 +107,7 @@ pub fn render(
     c: &Cluster,
     configs: &Configs,
     tls: Option<&TlsFiles>,
+    metrics: &MetricsFiles,
     spec: &KubeSpec,
 ) -> anyhow::Result<Vec<Manifest>> {
     let ns = spec.namespace.as_str();
@@ -122,8 +124,12 @@ pub fn render(
             ("nginx.conf", front.as_str()),
             ("scheduler.pem", t.leaf_cert.as_str()),
             ("scheduler.key", t.leaf_key.as_str()),
+            (METRICS_TOKEN_HASH, metrics.token_sha256.as_str()),
         ]);
     }
+    // The metrics token itself, for the scraper (Prometheus mounts it and names
+    // it in `credentials_file`); the scheduler's pod gets only its hash.
+    let metrics_secret = [("token", metrics.token.as_str())];
     let objects = [
         ("00-namespace.yaml", namespace::namespace(ns), false),
         ("10-secret-client.yaml", sec("client", &client), true),
@@ -133,6 +139,11 @@ pub fn render(
             true,
         ),
         ("12-secret-server.yaml", sec("server", &server), true),
+        (
+            "13-secret-metrics.yaml",
+            sec("metrics", &metrics_secret),
+            true,
+        ),
         ("20-scheduler.yaml", scheduler::deployment(c, ns), false),
         (
             "21-scheduler-service.yaml",

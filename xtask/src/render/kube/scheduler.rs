@@ -7,7 +7,9 @@ use super::{
     config_secret_volume, env, labels, metadata, selector, unprivileged, APP, FRONT_KEYS,
     STATUS_PATH,
 };
-use crate::model::run_spec::{CONFIG_MOUNT, STOP_GRACE_SECS};
+use crate::model::run_spec::{
+    CONFIG_MOUNT, FRONT_LOG_SOCKET, METRICS_TOKEN_HASH, RUN_DIR, STOP_GRACE_SECS,
+};
 use crate::model::Cluster;
 
 /// A probe of the status endpoint on the pod's `scheduler` port (through the
@@ -57,8 +59,35 @@ fn scheduler_container(c: &Cluster) -> Value {
         for k in ["ports", "readinessProbe", "livenessProbe"] {
             o.remove(k);
         }
+        // Behind the front, its log goes through the metrics exporter (passed on
+        // to the container's log unchanged), which the front's /metrics reaches on
+        // the pod's loopback; the front's access log reaches it on the shared
+        // run volume. One process dies, the pipe ends, the container restarts.
+        o.insert("args".into(), json!(["bash", "-c", exporter_pipeline(c)]));
+        o.insert(
+            "volumeMounts".into(),
+            json!([
+                { "name": "config", "mountPath": CONFIG_MOUNT, "readOnly": true },
+                { "name": "run", "mountPath": RUN_DIR },
+            ]),
+        );
     }
     v
+}
+
+/// `sccache-dist scheduler 2>&1 | sccache-dist-exporter ...`, as the image's
+/// entrypoint runs it beside the scheduler.
+fn exporter_pipeline(c: &Cluster) -> String {
+    let rt = &c.runtime.settings;
+    let internal = rt.scheduler_internal_port();
+    format!(
+        "set -o pipefail; exec 2>&1; sccache-dist scheduler --config {CONFIG_MOUNT}/scheduler.conf \
+         | sccache-dist-exporter --listen 127.0.0.1:{} \
+         --status-url http://127.0.0.1:{internal}/api/v1/scheduler/status \
+         --token-sha256-file {CONFIG_MOUNT}/{METRICS_TOKEN_HASH} --front-log {FRONT_LOG_SOCKET} \
+         --sccache-dist-version \"$(sccache-dist --version)\"",
+        rt.exporter_port(true)
+    )
 }
 
 /// The TLS front: nginx from the same image, in the scheduler's pod (the same
@@ -82,7 +111,7 @@ fn front_container(c: &Cluster) -> Value {
         "volumeMounts": [
             { "name": "config", "mountPath": CONFIG_MOUNT, "readOnly": true },
             // Its pid file and temp files.
-            { "name": "run", "mountPath": "/run/sccache-dist" },
+            { "name": "run", "mountPath": RUN_DIR },
         ],
     })
 }
@@ -138,9 +167,27 @@ pub(super) fn deployment(c: &Cluster, ns: &str) -> Value {
             "replicas": 1,
             "strategy": { "type": "Recreate" },
             "selector": { "matchLabels": selector("scheduler") },
-            "template": { "metadata": { "labels": labels("scheduler") }, "spec": pod },
+            "template": {
+                "metadata": { "labels": labels("scheduler"), "annotations": scrape_annotations(c) },
+                "spec": pod,
+            },
         },
     })
+}
+
+/// The usual scrape annotations: the metrics at the front, over HTTPS; the
+/// scraper brings the token (Secret `sccache-dist-metrics`, key `token`) and the
+/// cluster's CA (Secret `sccache-dist-client`, key `ca.pem`).
+fn scrape_annotations(c: &Cluster) -> Value {
+    match c.tls.is_on() {
+        true => json!({
+            "prometheus.io/scrape": "true",
+            "prometheus.io/scheme": "https",
+            "prometheus.io/port": c.scheduler.port.to_string(),
+            "prometheus.io/path": "/metrics",
+        }),
+        false => json!({}),
+    }
 }
 
 /// The scheduler's Service, at the port clients and build servers are configured with.
