@@ -95,7 +95,14 @@ fn every_server_has_its_own_jwt() {
     let key = secrets.jwt_key.clone().unwrap();
     let t = xtask::render::Templates::load(&project_root()).unwrap();
     let configs = xtask::render::cluster_configs::render(&t, &c, &secrets, "test").unwrap();
-    for ((name, triple), s) in xtask::render::cluster_configs::triples(&configs).zip(&c.servers) {
+    let triples: Vec<_> = xtask::render::cluster_configs::triples(&configs).collect();
+    assert_eq!(
+        triples.len(),
+        c.servers.len(),
+        "one config triple per server"
+    );
+    assert_eq!(c.servers.len(), 3);
+    for ((name, triple), s) in triples.into_iter().zip(&c.servers) {
         let problems = xtask::sccache::config_check::check(&triple);
         assert!(problems.is_empty(), "{name}: {problems:?}");
         let jwt = triple
