@@ -93,16 +93,11 @@ fn host_network_cluster_end_to_end() {
     // Stop and start again: the toolchain in the volume is reused, not uploaded again.
     let toolchains = toolchain_files(&c.name);
     assert!(!toolchains.is_empty(), "no toolchain was cached");
-    let stop_started = std::time::Instant::now();
     c.ok(&["stop"]);
     // SIGTERM reached both processes through tini and the entrypoint, which exited
-    // cleanly, well within the grace period (a kill after it would be 137).
+    // cleanly within the grace period: the kill at its end would make this 137.
     let exit = docker(&["inspect", "--format", "{{.State.ExitCode}}", &c.name]);
     assert_eq!(exit, "0", "the container did not stop cleanly on SIGTERM");
-    assert!(
-        stop_started.elapsed() < std::time::Duration::from_secs(15),
-        "stop waited for the grace period"
-    );
     let stopped = c.run(&["status"]);
     assert!(
         !stopped.status.success() && stdout(&stopped).contains("exited"),

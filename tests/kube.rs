@@ -27,7 +27,10 @@ const IMAGE: &str = "registry.example:5000/sccache-dist:debian";
 fn render(extra: &[&str]) -> (tempfile::TempDir, PathBuf, String) {
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("manifests");
-    let mut args = vec!["kube", "debian", "--image", IMAGE, "--output"];
+    // The cluster's TLS CA and its key go to this run's own state directory.
+    let state = tmp.path().join("state");
+    let mut args = vec!["--state-dir", state.to_str().unwrap()];
+    args.extend(["kube", "debian", "--image", IMAGE, "--output"]);
     args.push(out.to_str().unwrap());
     args.extend(extra);
     let o = xtask(&project_root(), &args);

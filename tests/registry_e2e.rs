@@ -148,7 +148,8 @@ fn image(
         .args(["image", distro, "--base-image", &base, "--repo", repo])
         .args(extra)
         .env_remove("SCCACHE_DOCKER_ROOT")
-        .env_remove("SCCACHE_DOCKER_REPO");
+        .env_remove("SCCACHE_DOCKER_REPO")
+        .env("SCCACHE_DOCKER_STATE_DIR", support::test_state_dir());
     if let Some(dir) = docker_config {
         cmd.env("DOCKER_CONFIG", dir);
     }
