@@ -52,6 +52,11 @@ fn toolchain_files(container: &str) -> String {
     ])
 }
 
+/// stdout and stderr of a run of the tool.
+fn both(o: &std::process::Output) -> String {
+    format!("{}{}", stdout(o), stderr(o))
+}
+
 fn mode(path: &Path) -> u32 {
     std::fs::metadata(path).unwrap().permissions().mode() & 0o777
 }
@@ -63,12 +68,17 @@ fn host_network_cluster_end_to_end() {
     support::build_debian_image(REPO);
     let c = Session::new("host", REPO);
 
-    let out = c.ok(&["start", "debian"]);
+    // What the tool itself prints (stdout and stderr) is searched for secrets below.
+    let mut printed: Vec<(&str, String)> = Vec::new();
+    let start = c.run(&["start", "debian"]);
+    let out = stdout(&start);
+    assert!(start.status.success(), "{out}\n{}", stderr(&start));
     assert!(
         out.contains("ready in") && out.contains("1 build server(s)"),
         "{out}"
     );
     assert!(out.contains("advertising"), "{out}");
+    printed.push(("xtask start", both(&start)));
     let again = c.run(&["start", "debian"]);
     assert!(
         !again.status.success() && stderr(&again).contains("already running"),
@@ -81,7 +91,20 @@ fn host_network_cluster_end_to_end() {
         status.contains("1 server(s)") && status.contains("running"),
         "{status}"
     );
-    assert!(c.ok(&["doctor"]).contains("test compile: ran remotely on"));
+    let doctor = c.run(&["doctor"]);
+    assert!(
+        doctor.status.success() && stdout(&doctor).contains("test compile: ran remotely on"),
+        "{}",
+        both(&doctor)
+    );
+    printed.push(("xtask doctor", both(&doctor)));
+    let conf = c.state.path().join("client-printed.conf");
+    let client_config = c.run(&["client-config", "--output", conf.to_str().unwrap()]);
+    assert!(client_config.status.success(), "{}", both(&client_config));
+    printed.push(("xtask client-config", both(&client_config)));
+    let status_json = c.run(&["status", "--json"]);
+    assert!(status_json.status.success(), "{}", both(&status_json));
+    printed.push(("xtask status --json", both(&status_json)));
 
     // 20 C files compiled by a fresh client on this host, all on the build server.
     let client = c.client();
@@ -154,6 +177,16 @@ fn host_network_cluster_end_to_end() {
         jwt.to_owned(),
     ];
     needles.push(secrets["jwt_key"].as_str().unwrap().to_owned());
+    // The CA's key and the TLS front's key, by each line of their PEM bodies.
+    for key in ["tls/ca.key", "container/tls/scheduler.key"] {
+        let pem = std::fs::read_to_string(c.state.path().join(key)).unwrap();
+        let lines: Vec<&str> = pem
+            .lines()
+            .filter(|l| !l.starts_with("-----") && l.len() >= 40)
+            .collect();
+        assert!(!lines.is_empty(), "{key} holds no PEM body");
+        needles.extend(lines.into_iter().map(str::to_owned));
+    }
     let image = format!("{REPO}:debian");
     let layers = tempfile::tempdir().unwrap();
     let tar = layers.path().join("image.tar");
@@ -173,9 +206,10 @@ fn host_network_cluster_end_to_end() {
                 .unwrap();
             format!("{}{}", stdout(&o), stderr(&o))
         }),
-        ("xtask logs", stdout(&c.run(&["logs"]))),
-        ("xtask status", c.ok(&["status"])),
+        ("xtask logs", both(&c.run(&["logs"]))),
+        ("xtask status", both(&c.run(&["status"]))),
     ];
+    let places: Vec<(&str, String)> = places.into_iter().chain(printed).collect();
     for secret in &needles {
         assert!(secret.len() >= 40, "secrets are long random strings");
         for (place, text) in &places {
