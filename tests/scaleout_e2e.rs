@@ -395,6 +395,32 @@ fn compose_services_match_the_run_specs() {
             "{key} in compose.yaml"
         );
     }
+    // The CA's key stays in the project's tls/: not in compose.yaml, not in
+    // container/, the directory the containers mount.
+    let ca_key = std::fs::read_to_string(p.dir.join("tls/ca.key")).unwrap();
+    let ca_lines: Vec<&str> = ca_key
+        .lines()
+        .filter(|l| !l.starts_with("-----") && l.len() >= 40)
+        .collect();
+    assert!(!ca_lines.is_empty(), "no PEM body in tls/ca.key");
+    let mounted: Vec<(std::path::PathBuf, String)> = walkdir::WalkDir::new(p.dir.join("container"))
+        .into_iter()
+        .map(|e| e.unwrap())
+        .filter(|e| e.file_type().is_file())
+        .map(|e| {
+            (
+                e.path().to_owned(),
+                std::fs::read_to_string(e.path()).unwrap(),
+            )
+        })
+        .collect();
+    assert!(mounted.len() >= 4, "{} files in container/", mounted.len());
+    for line in &ca_lines {
+        assert!(!text.contains(line), "the CA key in compose.yaml");
+        for (path, body) in &mounted {
+            assert!(!body.contains(line), "the CA key in {}", path.display());
+        }
+    }
     for f in walkdir::WalkDir::new(&p.dir)
         .into_iter()
         .map(|e| e.unwrap())
