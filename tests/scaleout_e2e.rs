@@ -415,6 +415,20 @@ fn compose_services_match_the_run_specs() {
         })
         .collect();
     assert!(mounted.len() >= 4, "{} files in container/", mounted.len());
+    // Nor is any server's JWT in compose.yaml.
+    let jwts: Vec<&str> = mounted
+        .iter()
+        .filter(|(path, _)| path.ends_with("server.conf"))
+        .filter_map(|(_, body)| body.lines().find_map(|l| l.strip_prefix("token = ")))
+        .map(|t| t.trim_matches('"'))
+        .collect();
+    assert_eq!(jwts.len(), 3, "one JWT per server");
+    for jwt in &jwts {
+        assert!(
+            jwt.len() >= 40 && !text.contains(jwt),
+            "a server JWT in compose.yaml"
+        );
+    }
     for line in &ca_lines {
         assert!(!text.contains(line), "the CA key in compose.yaml");
         for (path, body) in &mounted {
