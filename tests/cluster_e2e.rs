@@ -453,3 +453,70 @@ fn lifecycle_commands_without_a_cluster() {
     );
     assert!(docker_maybe(&["image", "inspect", "sccache-dist-never-built:debian"]).is_none());
 }
+
+/// The session's containers that are up, sorted.
+fn running(c: &Session) -> Vec<String> {
+    let filter = format!("name=^{}", c.name);
+    let mut names: Vec<String> = docker(&["ps", "--filter", &filter, "--format", "{{.Names}}"])
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    names.sort();
+    names
+}
+
+/// A `start` or `scale` that fails stops what it started (so nothing restart-loops)
+/// and leaves what ran before it running. `--timeout 0` makes the wait for the
+/// build servers fail at its first look: the containers have just been created.
+#[test]
+fn a_failed_start_or_scale_stops_what_it_started() {
+    require_docker();
+    let _turn = support::host_network_turn(&ONE_CLUSTER_AT_A_TIME);
+    support::build_debian_image(REPO);
+    let c = Session::new("fail", REPO);
+    let args = ["start", "debian", "--network", "bridge", "--builders", "2"];
+    let failed = c.run(&[&args[..], &["--timeout", "0"]].concat());
+    let err = stderr(&failed);
+    assert!(!failed.status.success(), "{}", stdout(&failed));
+    assert!(err.contains("did not register"), "{err}");
+    assert!(err.contains("stopped "), "{err}");
+    assert_eq!(running(&c), Vec::<String>::new(), "{err}");
+    let record = c.record();
+    let started: Vec<&str> = [&record["scheduler"]["container"]]
+        .into_iter()
+        .chain(
+            record["servers"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|s| &s["container"]),
+        )
+        .map(|n| n.as_str().unwrap())
+        .collect();
+    assert_eq!(
+        started.len(),
+        3,
+        "the scheduler and two servers: {started:?}"
+    );
+    for name in &started {
+        let state = docker(&["inspect", "--format", "{{.State.Status}}", name]);
+        assert_eq!(state, "exited", "{name}");
+        assert!(err.contains(name), "{name} is not named as stopped: {err}");
+    }
+
+    // Once running, a failed scale stops the server it added and only that one.
+    c.ok(&args);
+    let before = running(&c);
+    assert_eq!(before.len(), 3, "{before:?}");
+    let failed = c.run(&["scale", "3", "--timeout", "0"]);
+    let err = stderr(&failed);
+    assert!(!failed.status.success(), "{}", stdout(&failed));
+    assert!(err.contains("stopped "), "{err}");
+    assert_eq!(running(&c), before, "{err}");
+    let third = format!("{}-server-3", c.name);
+    assert!(err.contains(&third), "{err}");
+    assert_eq!(
+        docker(&["inspect", "--format", "{{.State.Status}}", &third]),
+        "exited"
+    );
+}
