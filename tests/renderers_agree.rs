@@ -64,6 +64,7 @@ fn render() -> Forms {
             log_level: None,
         },
         output: tmp.path().join("project"),
+        ca_dir: tmp.path().join("state/compose-tls/agree"),
     };
     let p = compose::write(&root, &req).unwrap();
     // `start`'s lines, with the configs mounted from the state directory as `start`

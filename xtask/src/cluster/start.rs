@@ -6,10 +6,11 @@ use std::time::Instant;
 use super::request::{describe, StartRequest, Started};
 use crate::docker::{self, network as docker_network};
 use crate::image::HASH_LABEL;
-use crate::lifecycle::configs::{state_sources, write_configs};
+use crate::lifecycle::configs::{state_sources, write_configs_with};
 use crate::lifecycle::launch::{clear_stopped_container, halt, run_server, server_ports};
 use crate::lifecycle::readiness::wait_ready;
 use crate::lifecycle::records::Records;
+use crate::lifecycle::tls::{self, Front};
 use crate::lifecycle::{container, ports, versions};
 use crate::model::{specs, Cluster, Network};
 use crate::profile::runtime::NetworkMode;
@@ -34,19 +35,18 @@ pub fn start(
             return super::scale::scale_to(root, state, c, n, req.timeout);
         }
     }
-    let mut profile = crate::profile::runtime::load_named(root, &req.profile)?;
-    if let Some(level) = req.log_level {
-        profile.settings.log_level = level;
-    }
+    // Check first, then act: every certificate input is read and checked before
+    // a file is written or the engine is asked anything.
+    let (mut cluster, front) = checked(root, state, req)?;
     docker::engine()?;
-    let image = format!("{}:{}", req.repo, req.distro);
-    let Some(image_hash) = docker::image_label(&image, HASH_LABEL)? else {
+    let Some(image_hash) = docker::image_label(&cluster.image, HASH_LABEL)? else {
         anyhow::bail!(
-            "no image {image}: build it first with `cargo xtask image {}`",
+            "no image {}: build it first with `cargo xtask image {}`",
+            cluster.image,
             req.distro
         );
     };
-    let mut cluster = describe(req, profile, image, image_hash)?;
+    cluster.image_hash = image_hash;
     let served = versions::image_version(&cluster.image);
     cluster.sccache_dist_version = served.map(|v| v.to_string());
     // Before anything runs: a pair known not to work is said in one line.
@@ -62,7 +62,7 @@ pub fn start(
         ports.extend(server_ports(&cluster.servers));
         ports::ensure_free(&ports)?;
     }
-    write_configs(root, state, &cluster)?;
+    write_configs_with(root, state, state, &cluster, front)?;
     println!(
         "advertising {} ({})",
         cluster.scheduler.address, cluster.address_source
@@ -76,6 +76,29 @@ pub fn start(
         status,
         ready_after: t0.elapsed(),
     })
+}
+
+/// The cluster `req` describes (its image's hash not looked up yet) and its TLS
+/// front worked out in memory: the request's flags, the profile and every
+/// certificate input checked, nothing written, no engine asked. `up` calls it
+/// before it builds or replaces anything.
+pub fn checked(
+    root: &std::path::Path,
+    state: &StateDir,
+    req: &StartRequest,
+) -> anyhow::Result<(Cluster, Option<Front>)> {
+    check_request(root, req)?;
+    let mut profile = crate::profile::runtime::load_named(root, &req.profile)?;
+    if let Some(level) = req.log_level {
+        profile.settings.log_level = level;
+    }
+    let image = format!("{}:{}", req.repo, req.distro);
+    let cluster = describe(req, profile, image, String::new())?;
+    let front = match cluster.tls.is_on() {
+        true => Some(tls::plan_front(state, state, &cluster)?),
+        false => None,
+    };
+    Ok((cluster, front))
 }
 
 /// Plain HTTP is warned about on every start; a cluster that ran plain before and

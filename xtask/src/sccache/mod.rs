@@ -10,6 +10,7 @@ pub mod jwt;
 pub mod scheduler_status;
 pub mod secrets;
 pub mod tls;
+pub mod tls_verify;
 pub mod versions;
 
 pub use configs::{ConfigInputs, Configs};
