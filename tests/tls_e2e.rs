@@ -384,12 +384,14 @@ fn untrusted_clients_and_bad_leaves_are_named() {
         "{}",
         bare.error_log()
     );
-    // Doctor, from a shell without SSL_CERT_FILE, names the trust cause.
+    // Doctor, from a shell without the cluster's CA, fails naming the trust cause.
     let system = "/etc/ssl/certs/ca-certificates.crt";
     let doctor = s.run_with(s.state.path(), &[("SSL_CERT_FILE", system)], &["doctor"]);
     let text = stdout(&doctor);
-    assert!(text.contains("warn  your shell's trust"), "{text}");
+    assert!(!doctor.status.success(), "{text}");
+    assert!(text.contains("FAIL  your shell's trust"), "{text}");
     assert!(text.contains("certificate not trusted"), "{text}");
+    assert!(text.contains("Fix: `export SSL_CERT_FILE="), "{text}");
     // A leaf that does not cover 127.0.0.1.
     replace_leaf(
         &s,

@@ -212,3 +212,47 @@ fn a_good_pair_gets_as_far_as_the_engine() {
     assert_eq!(snapshot(&c.state), before, "{}", stderr(&out));
     assert!(!Path::new(&c.state.join("tls")).exists());
 }
+
+/// `compose` twice keeps the CA and the leaf; after the CA is gone from the state
+/// directory (a rotation), the new one is announced as new, with what every
+/// client and joined host needs, never as one "clients already trust".
+#[test]
+fn a_new_ca_where_there_was_one_is_said_to_be_new() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (state, project) = (tmp.path().join("state"), tmp.path().join("project"));
+    let compose = || {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_xtask"))
+            .arg("--root")
+            .arg(project_root())
+            .arg("--state-dir")
+            .arg(&state)
+            .args(["compose", "debian", "--advertise", "10.0.0.5", "-o"])
+            .arg(&project)
+            .env("DOCKER_HOST", "unix:///nonexistent/docker.sock")
+            .env_remove("SCCACHE_DOCKER_ROOT")
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", stderr(&out));
+        support::stdout(&out)
+    };
+    let first = compose();
+    assert!(first.contains("made the cluster's CA"), "{first}");
+    assert!(!first.contains("NEW"), "{first}");
+    let again = compose();
+    assert!(
+        !again.contains("made") && !again.contains("issued"),
+        "{again}"
+    );
+    std::fs::remove_dir_all(state.join("compose-tls")).unwrap();
+    let rotated = compose();
+    for said in [
+        "made a NEW CA",
+        "no client or joined host trusts it yet",
+        "ca-bundle.pem",
+        "new join bundle",
+        "signed by the new CA",
+    ] {
+        assert!(rotated.contains(said), "{said:?} not in: {rotated}");
+    }
+    assert!(!rotated.contains("already trust"), "{rotated}");
+}

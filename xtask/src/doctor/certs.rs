@@ -58,10 +58,14 @@ pub(super) fn check_leaf(state: &StateDir, c: &Cluster, rep: &mut Report) -> any
 }
 
 /// A client as doctor's shell would start one: with its `SSL_CERT_FILE`, or
-/// the system store. Said as a warning: it is the shell, not the cluster.
+/// the system store. A trust that fails (UnknownIssuer, BadSignature) fails the
+/// check: every client started from that shell compiles locally. `up`, which
+/// prints the line that fixes it next, asks for a warning instead (`strict`
+/// false), as for a cause not known.
 pub(super) fn check_shell_trust(
     client_conf: &str,
     bundle: &std::path::Path,
+    strict: bool,
     rep: &mut Report,
 ) -> anyhow::Result<()> {
     let what = "your shell's trust";
@@ -87,10 +91,17 @@ pub(super) fn check_shell_trust(
     if why.is_empty() {
         why = format!("`sccache --dist-status` of such a client: {status}");
     }
-    rep.warn(what, format!(
+    let text = format!(
         "a client started from this shell ({}) would not reach the scheduler and would compile locally.\n{why}\nFix: `export SSL_CERT_FILE={}` (or add the CA to the system store), then `sccache --stop-server` so a running daemon picks it up",
         match &env_file { Some(f) => format!("SSL_CERT_FILE={}", f.display()), None => "no SSL_CERT_FILE: the system store".into() },
         bundle.display()
-    ));
+    );
+    let names = causes::names(&log);
+    let trust = ["certificate not trusted", "certificate of another CA"];
+    if strict && names.iter().any(|n| trust.contains(n)) {
+        rep.fail(what, text);
+    } else {
+        rep.warn(what, text);
+    }
     Ok(())
 }

@@ -40,10 +40,24 @@ impl Report {
     }
 }
 
+/// How doctor judges a shell whose clients would not trust the scheduler.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ShellTrust {
+    /// `doctor`: a trust that fails (UnknownIssuer, BadSignature) is a failure.
+    Fails,
+    /// `up`, which prints the `SSL_CERT_FILE` line next: a warning.
+    Warns,
+}
+
 /// Runs every check; fails when one did.
 pub fn run(root: &Path, state: &StateDir) -> anyhow::Result<()> {
+    run_with(root, state, ShellTrust::Fails)
+}
+
+/// [`run`], the shell's trust judged as `shell` says.
+pub fn run_with(root: &Path, state: &StateDir, shell: ShellTrust) -> anyhow::Result<()> {
     let mut rep = Report { failed: false };
-    if let Err(e) = checks(root, state, &mut rep) {
+    if let Err(e) = checks(root, state, shell, &mut rep) {
         rep.fail("doctor", format!("{e:#}"));
     }
     if rep.failed {
@@ -53,7 +67,12 @@ pub fn run(root: &Path, state: &StateDir) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn checks(root: &Path, state: &StateDir, rep: &mut Report) -> anyhow::Result<()> {
+fn checks(
+    root: &Path,
+    state: &StateDir,
+    shell: ShellTrust,
+    rep: &mut Report,
+) -> anyhow::Result<()> {
     if !engine(rep) {
         return Ok(());
     }
@@ -83,7 +102,7 @@ fn checks(root: &Path, state: &StateDir, rep: &mut Report) -> anyhow::Result<()>
     dist_status(&client, &c, rep);
     test_compile(&client, &c, rep)?;
     if let Some(b) = &bundle {
-        certs::check_shell_trust(&conf, b, rep)?;
+        certs::check_shell_trust(&conf, b, shell == ShellTrust::Fails, rep)?;
     }
     user_daemon::check(&c, rep);
     Ok(())
