@@ -121,12 +121,11 @@ pub fn plan_front(state: &StateDir, ca_home: &StateDir, c: &Cluster) -> anyhow::
         }
         _ => (tls::new_ca(c.base_name())?, true),
     };
-    // A new CA where a leaf, a client bundle or a cluster CA's record was: its
-    // clients and joined hosts trusted another CA.
+    // A new CA where a client bundle or the old CA's certificate was: its clients
+    // and joined hosts trusted another CA. (A leaf of one's own before is not:
+    // its clients trusted it through their system store.)
     let rotated = new_ca
-        && (state.read_text(LEAF_CERT)?.is_some()
-            || ca_home.read_text(CA_CERT)?.is_some()
-            || state.path().join(CLIENT_BUNDLE).exists());
+        && (ca_home.read_text(CA_CERT)?.is_some() || state.path().join(CLIENT_BUNDLE).exists());
     let want = names(c)?;
     let kept = match (state.read_text(LEAF_CERT)?, state.read_text(LEAF_KEY)?) {
         (Some(cert), Some(key)) if leaf_fits(&cert, &ca.cert_pem, &want) => Some((cert, key)),
