@@ -150,3 +150,25 @@ impl Doctor {
         doctor::run(&env.root, &env.state)
     }
 }
+
+/// The TLS front's certificate.
+#[derive(clap::Subcommand)]
+pub enum Tls {
+    /// Re-issue the front's certificate of the running cluster when a name is
+    /// missing or fewer than 30 days are left (or take up a certificate of one's
+    /// own replaced on disk), and reload the front in place: the scheduler's
+    /// container keeps running and no job is cut.
+    Renew(TlsRenew),
+}
+
+/// `tls renew`.
+#[derive(clap::Args)]
+pub struct TlsRenew {}
+
+impl Tls {
+    pub fn run(self, env: &Env) -> anyhow::Result<()> {
+        match self {
+            Tls::Renew(_) => crate::cluster::renew::renew_running(&env.state).map(drop),
+        }
+    }
+}

@@ -72,6 +72,9 @@ enum Command {
     RemoveImage(image::RemoveImage),
     ClientConfig(cluster::ClientConfig),
     Doctor(cluster::Doctor),
+    /// The TLS front's certificate: `tls renew` renews it in place.
+    #[command(subcommand)]
+    Tls(cluster::Tls),
     Kube(kube::Kube),
     /// Benchmarks printing their figures.
     #[command(subcommand)]
@@ -105,6 +108,7 @@ impl Cli {
             Command::RemoveImage(c) => c.run(&env),
             Command::ClientConfig(c) => c.run(&env),
             Command::Doctor(c) => c.run(&env),
+            Command::Tls(c) => c.run(&env),
             Command::Kube(c) => c.run(&env),
             Command::Bench(c) => c.run(&env),
         }

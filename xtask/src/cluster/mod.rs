@@ -6,6 +6,7 @@ pub mod check_configs;
 pub mod client_config;
 pub mod compose;
 pub mod kube;
+pub mod renew;
 pub mod request;
 pub mod scale;
 pub mod start;

@@ -194,6 +194,35 @@ pub fn commit_front(
     Ok(front.files)
 }
 
+impl Front {
+    /// Whether it makes a CA (the state directory has none).
+    pub fn makes_ca(&self) -> bool {
+        self.new_ca.is_some()
+    }
+
+    /// Whether its leaf or key is not the one the scheduler's container reads
+    /// from `state`.
+    pub fn leaf_differs(&self, state: &StateDir) -> anyhow::Result<bool> {
+        Ok(
+            state.read_text(LEAF_CERT)?.as_deref() != Some(self.files.leaf_cert.as_str())
+                || state.read_text(LEAF_KEY)?.as_deref() != Some(self.files.leaf_key.as_str()),
+        )
+    }
+}
+
+/// Writes the front's leaf and key where the scheduler's container reads them
+/// (its config directory, mounted): nginx serves them once it reloads.
+pub fn write_leaf(state: &StateDir, files: &TlsFiles) -> anyhow::Result<()> {
+    state.write_private(LEAF_KEY, files.leaf_key.as_bytes())?;
+    state.write_private(LEAF_CERT, files.leaf_cert.as_bytes())?;
+    Ok(())
+}
+
+/// The leaf the scheduler's container reads, when there is one.
+pub fn stored_leaf(state: &StateDir) -> anyhow::Result<Option<String>> {
+    state.read_text(LEAF_CERT)
+}
+
 /// [`plan_front`] then [`commit_front`], the CA kept in `state` itself.
 pub fn front_files(state: &StateDir, c: &Cluster) -> anyhow::Result<TlsFiles> {
     commit_front(state, state, plan_front(state, state, c)?)
