@@ -1,7 +1,7 @@
 //! A certificate of one's own (`--tls-cert`, `--tls-key`, `--tls-ca`) as input:
 //! each file read with a size limit, then checked completely, before `start`,
-//! `up` or `compose` writes a file or calls the engine: PEM, the key is the
-//! certificate's, the names cover the advertised address, nothing has expired,
+//! `up` or `compose` writes a file or calls the engine: PEM, the names cover
+//! the advertised address, nothing has expired, the key is the certificate's,
 //! and the chain verifies against what the build servers will trust (`--tls-ca`,
 //! or the system store). A refusal names the file, the problem and the fix.
 
@@ -47,13 +47,6 @@ pub fn own_files(own: &OwnCert, address: Ipv4Addr) -> anyhow::Result<TlsFiles> {
         tls_verify::certificates(&cert_text).map_err(|e| anyhow::anyhow!("{cert_shown}: {e}"))?;
     let leaf = pem_text(&chain[..1]);
     let facts = tls::facts(&leaf).map_err(|e| anyhow::anyhow!("{cert_shown}: {e}"))?;
-    let key = read_pem("--tls-key", &own.key)?;
-    tls_verify::key_matches(&leaf, &key).map_err(|e| {
-        anyhow::anyhow!(
-            "--tls-key {}: {e}. Fix: give the key that belongs to {cert_shown} (`openssl x509 -noout -pubkey -in CERT` and `openssl pkey -pubout -in KEY` print the same key for a pair)",
-            own.key.display()
-        )
-    })?;
     let checked = (!address.is_unspecified()).then_some(IpAddr::V4(address));
     if let Some(ip) = checked.filter(|ip| !facts.covers(&Name::Ip(*ip))) {
         let has: Vec<String> = facts.names.iter().map(|n| n.to_string()).collect();
@@ -67,6 +60,13 @@ pub fn own_files(own: &OwnCert, address: Ipv4Addr) -> anyhow::Result<TlsFiles> {
         "{cert_shown} expired on {}: clients and build servers would refuse it (CertExpired). Fix: renew it and give the new file",
         day(facts.not_after)
     );
+    let key = read_pem("--tls-key", &own.key)?;
+    tls_verify::key_matches(&leaf, &key).map_err(|e| {
+        anyhow::anyhow!(
+            "--tls-key {}: {e}. Fix: give the key that belongs to {cert_shown} (`openssl x509 -noout -pubkey -in CERT` and `openssl pkey -pubout -in KEY` print the same key for a pair)",
+            own.key.display()
+        )
+    })?;
     let ca = own.ca.as_deref().map(read_ca).transpose()?;
     let (roots, trusted_by) = match (&ca, own.ca.as_deref()) {
         (Some(pem), Some(p)) => (pem.clone(), format!("--tls-ca {}", p.display())),
