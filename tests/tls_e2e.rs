@@ -8,8 +8,12 @@
 //!   gets no scheduler answer, its loopback port is not reachable at all, and a
 //!   heartbeat with a valid JWT for another address and a forged `X-Real-IP` of
 //!   that address is refused (the front overwrites the header);
-//! - a client without the CA does not distribute, and doctor names the trust
-//!   cause; a leaf without the advertised address, and an expired leaf, are named.
+//! - a client without the CA does not distribute, and doctor fails naming the
+//!   trust cause; a leaf without the advertised address, and an expired leaf, are
+//!   named;
+//! - a leaf 10 days from its end is renewed in place (`tls renew`, and `start`
+//!   with a new --tls-name on the running cluster) while a client compiles: the
+//!   scheduler's container is not restarted and no compile fails (issue 23).
 
 mod support;
 

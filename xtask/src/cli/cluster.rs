@@ -11,6 +11,8 @@ use crate::cluster::{client_config, scale, start, stop};
 use crate::{doctor, status};
 
 /// Start the cluster's containers and wait until its build servers have registered.
+/// On the running cluster: renew its TLS front's certificate in place when it
+/// needs it, and scale it to --builders; its containers keep running.
 #[derive(clap::Args)]
 pub struct Start {
     /// The distro whose image to run (build it first with `cargo xtask image`).

@@ -57,6 +57,10 @@ pub fn renew(state: &StateDir, c: &Cluster) -> anyhow::Result<bool> {
         "the cluster's CA is missing from {}: a new one would be trusted by no client or joined host, so it is not made on a running cluster. To rotate the CA, `cargo xtask stop` and `start` (every client then needs the new ca-bundle.pem, every joined host a new bundle)",
         tls::ca_cert_path(state).display()
     );
+    anyhow::ensure!(
+        !front.ca_differs(state)?,
+        "the CA the build servers trust would change (another --tls-ca, or none): they keep the one they were given until they restart, so it is not changed on a running cluster. `cargo xtask stop` and `start` with the new files"
+    );
     if !front.leaf_differs(state)? {
         let left = tls::stored_leaf(state)?
             .and_then(|pem| facts(&pem).ok())

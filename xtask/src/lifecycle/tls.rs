@@ -15,6 +15,8 @@ const CA_CERT: &str = "tls/ca.pem";
 const CA_KEY: &str = "tls/ca.key";
 const LEAF_CERT: &str = "container/tls/scheduler.pem";
 const LEAF_KEY: &str = "container/tls/scheduler.key";
+/// The CA the build servers were given, beside the scheduler's config.
+const SERVERS_CA: &str = "container/ca.pem";
 /// The client's trust: the system roots and the cluster's CA.
 pub const CLIENT_BUNDLE: &str = "ca-bundle.pem";
 
@@ -198,6 +200,12 @@ impl Front {
     /// Whether it makes a CA (the state directory has none).
     pub fn makes_ca(&self) -> bool {
         self.new_ca.is_some()
+    }
+
+    /// Whether the CA it hands the build servers is not the one they were
+    /// given (`container/ca.pem`): a new `--tls-ca` needs them restarted.
+    pub fn ca_differs(&self, state: &StateDir) -> anyhow::Result<bool> {
+        Ok(state.read_text(SERVERS_CA)? != self.files.ca_cert)
     }
 
     /// Whether its leaf or key is not the one the scheduler's container reads
