@@ -256,3 +256,32 @@ fn a_new_ca_where_there_was_one_is_said_to_be_new() {
     }
     assert!(!rotated.contains("already trust"), "{rotated}");
 }
+
+/// `up` checks the same before it builds an image or replaces a cluster.
+#[test]
+fn up_refuses_a_bad_pair_before_it_builds() {
+    let c = Case::new();
+    let (ca, leaf) = corp();
+    let other = issue_leaf(&ca, &[local()], 90).unwrap();
+    let mut args = c.own(&leaf.cert_pem, &other.key_pem);
+    args.extend(["--tls-ca".into(), c.write("ca.pem", &ca.cert_pem)]);
+    let before = snapshot(&c.state);
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_xtask"))
+        .arg("--root")
+        .arg(project_root())
+        .args(["--state-dir", c.state.to_str().unwrap()])
+        .args(["up", "debian", "--advertise", ADDRESS])
+        .args(&args)
+        .env("DOCKER_HOST", "unix:///nonexistent/docker.sock")
+        .env_remove("SCCACHE_DOCKER_ROOT")
+        .output()
+        .unwrap();
+    let err = stderr(&out);
+    assert!(!out.status.success(), "{err}");
+    assert!(err.contains("not the key of the certificate"), "{err}");
+    assert!(
+        !support::stdout(&out).contains("[1/4]"),
+        "it went on to build"
+    );
+    assert_eq!(snapshot(&c.state), before);
+}
