@@ -8,8 +8,12 @@
 //!   gets no scheduler answer, its loopback port is not reachable at all, and a
 //!   heartbeat with a valid JWT for another address and a forged `X-Real-IP` of
 //!   that address is refused (the front overwrites the header);
-//! - a client without the CA does not distribute, and doctor names the trust
-//!   cause; a leaf without the advertised address, and an expired leaf, are named.
+//! - a client without the CA does not distribute, and doctor fails naming the
+//!   trust cause; a leaf without the advertised address, and an expired leaf, are
+//!   named;
+//! - a leaf 10 days from its end is renewed in place (`tls renew`, and `start`
+//!   with a new --tls-name on the running cluster) while a client compiles: the
+//!   scheduler's container is not restarted and no compile fails (issue 23).
 
 mod support;
 
@@ -384,12 +388,14 @@ fn untrusted_clients_and_bad_leaves_are_named() {
         "{}",
         bare.error_log()
     );
-    // Doctor, from a shell without SSL_CERT_FILE, names the trust cause.
+    // Doctor, from a shell without the cluster's CA, fails naming the trust cause.
     let system = "/etc/ssl/certs/ca-certificates.crt";
     let doctor = s.run_with(s.state.path(), &[("SSL_CERT_FILE", system)], &["doctor"]);
     let text = stdout(&doctor);
-    assert!(text.contains("warn  your shell's trust"), "{text}");
+    assert!(!doctor.status.success(), "{text}");
+    assert!(text.contains("FAIL  your shell's trust"), "{text}");
     assert!(text.contains("certificate not trusted"), "{text}");
+    assert!(text.contains("Fix: `export SSL_CERT_FILE="), "{text}");
     // A leaf that does not cover 127.0.0.1.
     replace_leaf(
         &s,
@@ -550,4 +556,90 @@ fn a_certificate_of_ones_own() {
         "{}",
         stderr(&out)
     );
+}
+
+/// The served leaf of the cluster's front, DER.
+fn served() -> Vec<u8> {
+    try_served().expect("the front answers")
+}
+
+fn try_served() -> Option<Vec<u8>> {
+    let addr = format!("127.0.0.1:{}", PROFILE.scheduler_port)
+        .parse()
+        .unwrap();
+    xtask::sccache::tls_verify::served_leaf(addr, Duration::from_secs(5)).ok()
+}
+
+/// The leaf in the state directory, DER.
+fn stored(s: &Session) -> (Vec<u8>, xtask::sccache::tls::Facts) {
+    let pem = std::fs::read_to_string(s.state.path().join("container/tls/scheduler.pem")).unwrap();
+    let der = xtask::sccache::tls_verify::certificates(&pem).unwrap()[0].to_vec();
+    (der, xtask::sccache::tls::facts(&pem).unwrap())
+}
+
+fn started_at(s: &Session) -> String {
+    support::docker(&["inspect", "--format", "{{.State.StartedAt}}", &s.name])
+}
+
+/// A leaf 10 days from its end is renewed in place while a client compiles:
+/// `tls renew` re-issues it and reloads the front; the scheduler's container is
+/// not restarted, no compile fails, and the new leaf is served. `start` on the
+/// running cluster with a new --tls-name renews it the same way.
+#[test]
+fn a_leaf_near_its_end_is_renewed_in_place() {
+    use xtask::sccache::tls::Name;
+    let _turn = support::host_network_turn(&TURN);
+    support::build_debian_image(REPO);
+    let s = Session::with_profile("tlsrenew", REPO, &PROFILE);
+    start_local_ok(&s, &[]);
+    let names = [
+        Name::Ip("127.0.0.1".parse().unwrap()),
+        Name::Dns("localhost".into()),
+    ];
+    replace_leaf(&s, &names, 10);
+    // The restarted front comes up with it.
+    let aged = stored(&s).0;
+    support::wait_for("the restarted front to serve the aged leaf", 30, || {
+        try_served().as_ref() == Some(&aged)
+    });
+    let doctor = stdout(&s.run(&["doctor"]));
+    assert!(
+        doctor.contains("expires in") && doctor.contains("`cargo xtask tls renew`"),
+        "{doctor}"
+    );
+    let since = started_at(&s);
+    let client = s.client();
+    let sources = support::c_sources(client.dir(), "renew", 12);
+    let (errors, renewed) = std::thread::scope(|scope| {
+        let compiling = scope.spawn(|| compile_all(&client, &sources, 2));
+        let renewed = s.run(&["tls", "renew"]);
+        (compiling.join().unwrap(), renewed)
+    });
+    let out = stdout(&renewed);
+    assert!(renewed.status.success(), "{out}\n{}", stderr(&renewed));
+    assert!(out.contains("issued the scheduler's certificate"), "{out}");
+    assert!(out.contains("serves the new certificate"), "{out}");
+    assert!(errors.is_empty(), "{errors:?}");
+    let stats = client.stats().unwrap();
+    assert_eq!(
+        (stats.distributed(), stats.failed),
+        (12, 0),
+        "{}",
+        client.error_log()
+    );
+    assert_eq!(started_at(&s), since, "the scheduler's container restarted");
+    let (leaf, facts) = stored(&s);
+    assert_eq!(served(), leaf);
+    assert!(facts.remaining().unwrap() > Duration::from_secs(300 * 86400));
+    let again = s.ok(&["tls", "renew"]);
+    assert!(again.contains("nothing to renew"), "{again}");
+    // A name added on the running cluster: renewed in place, not restarted.
+    let out = start_local_ok(&s, &["--tls-name", "renewed.example"]);
+    assert!(out.contains("already runs"), "{out}");
+    let (leaf, facts) = stored(&s);
+    assert!(facts.covers(&Name::Dns("renewed.example".into())), "{out}");
+    assert_eq!(served(), leaf);
+    assert_eq!(started_at(&s), since, "the scheduler's container restarted");
+    let doctor = s.run(&["doctor"]);
+    assert!(doctor.status.success(), "{}", stdout(&doctor));
 }
