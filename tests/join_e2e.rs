@@ -132,6 +132,7 @@ fn another_host_joins_serves_and_is_revoked() {
     );
     rejoin_revoked(&c, &host, &bundle, remote_state.path());
     purge_on_the_joining_host(&c, &host, remote_state.path());
+    refused_join_leaves_nothing(&c, &host, &bundle, remote_state.path());
     println!("join test took {:.1}s", t0.elapsed().as_secs_f64());
 }
 
@@ -424,4 +425,25 @@ fn purge_on_the_joining_host(c: &Session, host: &SecondHost, state: &Path) {
     assert!(!joined.exists(), "{text}");
     let ps = stdout(&host.docker(&["ps", "--all", "--format", "{{.Names}}"]));
     assert!(!ps.lines().any(|n| n == name), "{ps}");
+}
+
+/// After the purge nothing of the server is left; a join the scheduler then
+/// refuses (the revoked bundle: trusted, answered, refused at registration)
+/// removes the container, the cache volume and the joined config it made.
+fn refused_join_leaves_nothing(c: &Session, host: &SecondHost, bundle: &Path, state: &Path) {
+    let before = engine_and_state(host, state);
+    let docker_host = host.engine.host.clone();
+    let out = c.run_with(
+        state,
+        &[("DOCKER_HOST", &docker_host)],
+        &["join", bundle.to_str().unwrap()],
+    );
+    let err = stderr(&out);
+    assert!(!out.status.success(), "a revoked bundle joined:\n{err}");
+    assert!(err.contains("refused (token not accepted)"), "{err}");
+    assert_eq!(
+        engine_and_state(host, state),
+        before,
+        "a refused join left something"
+    );
 }
