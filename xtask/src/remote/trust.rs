@@ -8,10 +8,12 @@
 use crate::model::remote::JoinBundle;
 use crate::sccache::scheduler_status::{self, Trust};
 
-/// The trust the joined server will use: the bundle's CA, or the system store.
+/// The trust the joined server will use: the bundle's CA, or the system store
+/// (none is read for a plain-HTTP scheduler).
 fn trust(b: &JoinBundle) -> Trust<'_> {
     match &b.ca_cert {
         Some(ca) => Trust::Pem(ca.as_bytes()),
+        None if b.scheduler_url.starts_with("http://") => Trust::WebRoots,
         None => Trust::SystemStore,
     }
 }
@@ -24,8 +26,13 @@ pub fn check(b: &JoinBundle) -> anyhow::Result<()> {
         "{}/api/v1/scheduler/status",
         b.scheduler_url.trim_end_matches('/')
     );
-    let agent = scheduler_status::agent(trust(b))
-        .map_err(|e| anyhow::anyhow!("the bundle's field `ca_cert`: {e:#}"))?;
+    let agent = scheduler_status::agent(trust(b)).map_err(|e| match b.ca_cert {
+        Some(_) => anyhow::anyhow!("the bundle's field `ca_cert`: {e:#}"),
+        None => anyhow::anyhow!(
+            "cannot check the scheduler's certificate at {}: {e:#}",
+            b.scheduler_url
+        ),
+    })?;
     match agent.get(&url).call() {
         Ok(_) => Ok(()),
         Err(e) => Err(anyhow::anyhow!(refusal(b, &e.to_string()))),

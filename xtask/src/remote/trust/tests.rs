@@ -127,6 +127,23 @@ fn no_answer_and_no_ca_fail_too() {
 }
 
 #[test]
+fn a_plain_http_scheduler_needs_no_roots() {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap();
+    std::thread::spawn(move || {
+        if let Ok((mut s, _)) = l.accept() {
+            let mut buf = [0u8; 4096];
+            let _ = s.read(&mut buf);
+            let _ =
+                s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+        }
+    });
+    let b = bundle(format!("http://{addr}"), None);
+    assert!(matches!(trust(&b), Trust::WebRoots));
+    check(&b).expect("an answering plain-HTTP scheduler passes");
+}
+
+#[test]
 fn causes_by_rustls_name() {
     assert_eq!(
         classify("rustls: invalid peer certificate: BadSignature"),
