@@ -67,6 +67,19 @@ pub fn render(s: &State, extra: &Extra, now: f64) -> String {
             *n as f64,
         );
     }
+    fam(&mut w, &names::CLIENT_JOBS);
+    for ((name, code), n) in &s.client_jobs {
+        let code = code.to_string();
+        w.sample(
+            names::CLIENT_JOBS.name,
+            &[("client", name), ("code", &code)],
+            *n as f64,
+        );
+    }
+    fam(&mut w, &names::CLIENT_LAST_SEEN);
+    for (name, t) in &s.client_name_seen {
+        w.sample(names::CLIENT_LAST_SEEN.name, &[("client", name)], *t);
+    }
     for (f, seen) in [
         (&names::CLIENT_LAST_REQUEST, &s.client_seen),
         (&names::HEARTBEAT_LAST, &s.heartbeat_seen),
@@ -89,6 +102,8 @@ pub fn render(s: &State, extra: &Extra, now: f64) -> String {
     w.sample(names::LOG_LINES.name, &[], s.lines as f64);
     fam(&mut w, &names::LOG_LINES_UNPARSED);
     w.sample(names::LOG_LINES_UNPARSED.name, &[], s.unparsed as f64);
+    fam(&mut w, &names::FRONT_LOG_UNPARSED);
+    w.sample(names::FRONT_LOG_UNPARSED.name, &[], s.front_unparsed as f64);
     if let Some(cpu) = extra.cpu_seconds {
         fam(&mut w, &names::PROCESS_CPU);
         w.sample(names::PROCESS_CPU.name, &[], cpu);

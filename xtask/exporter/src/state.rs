@@ -92,6 +92,8 @@ pub struct State {
     pub lines: u64,
     /// Lines no pattern matched.
     pub unparsed: u64,
+    /// Front access-log datagrams not of the expected layout.
+    pub front_unparsed: u64,
     /// Per build server.
     pub servers: BTreeMap<SocketAddr, Server>,
     jobs: HashMap<JobId, Job>,
@@ -109,6 +111,10 @@ pub struct State {
     pub client_seen: BTreeMap<IpAddr, f64>,
     /// When each address last sent a heartbeat.
     pub heartbeat_seen: BTreeMap<IpAddr, f64>,
+    /// Job allocations per (client name, status); `unknown` for a refused token.
+    pub client_jobs: BTreeMap<(String, u16), u64>,
+    /// When each named client last asked for a job.
+    pub client_name_seen: BTreeMap<String, f64>,
 }
 
 /// The scheduler's limit of jobs on a server of `cores` cores.
@@ -270,6 +276,11 @@ impl State {
             PathKind::AllocJob => {
                 *self.clients.entry((r.address, r.status)).or_default() += 1;
                 self.client_seen.insert(r.address, now);
+                let name = r.client.clone().unwrap_or_else(|| "unknown".into());
+                if r.client.is_some() {
+                    self.client_name_seen.insert(name.clone(), now);
+                }
+                *self.client_jobs.entry((name, r.status)).or_default() += 1;
             }
             PathKind::Heartbeat => {
                 *self.heartbeats.entry((r.address, r.status)).or_default() += 1;
