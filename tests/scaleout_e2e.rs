@@ -396,14 +396,21 @@ fn compose_services_match_the_run_specs() {
             "{key} in compose.yaml"
         );
     }
-    // The CA's key stays in the project's tls/: not in compose.yaml, not in
-    // container/, the directory the containers mount.
-    let ca_key = std::fs::read_to_string(p.dir.join("tls/ca.key")).unwrap();
+    // The CA's key stays in the state directory (`ca_dir`), not in the project:
+    // not in compose.yaml, not in container/, the directory the containers mount.
+    assert!(
+        !p.dir.join("tls/ca.key").exists(),
+        "the CA key in the project"
+    );
+    let ca_key = std::fs::read_to_string(req.ca_dir.join("tls/ca.key")).unwrap();
     let ca_lines: Vec<&str> = ca_key
         .lines()
         .filter(|l| !l.starts_with("-----") && l.len() >= 40)
         .collect();
-    assert!(!ca_lines.is_empty(), "no PEM body in tls/ca.key");
+    assert!(
+        !ca_lines.is_empty(),
+        "no PEM body in the state's tls/ca.key"
+    );
     let mounted: Vec<(std::path::PathBuf, String)> = walkdir::WalkDir::new(p.dir.join("container"))
         .into_iter()
         .map(|e| e.unwrap())
