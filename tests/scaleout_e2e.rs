@@ -314,13 +314,17 @@ fn compose_project_compiles_remotely_and_keeps_its_volumes() {
             "so",
             "-o",
             dir,
+            "--state-dir",
+            s.state.path().to_str().unwrap(),
         ],
     );
     assert!(out.status.success(), "{}", stderr(&out));
     p.compose(&["up", "-d"]);
-    // Over the project's TLS front, trusting only the project's CA.
+    // Over the project's TLS front, trusting only the project's CA, which stays
+    // in the state directory (compose-tls/NAME), not in the project.
     let url = format!("https://127.0.0.1:{SCHEDULER_PORT}");
-    let ca = std::fs::read(p.dir.path().join("tls/ca.pem")).unwrap();
+    let ca = std::fs::read(s.state.path().join("compose-tls/so/tls/ca.pem")).unwrap();
+    assert!(!p.dir.path().join("tls/ca.key").exists());
     support::wait_for("both compose servers to register", 60, || {
         use xtask::sccache::scheduler_status::{fetch_url, Trust};
         fetch_url(&url, Trust::Pem(&ca)).is_ok_and(|s| s.num_servers == 2)
