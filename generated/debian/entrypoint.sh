@@ -107,7 +107,7 @@ fi
 # The metrics exporter, when the configs hold the metrics token's hash: it
 # reads the scheduler's log through a pipe and passes it on to the container's
 # log unchanged, reads the front's access log from a socket, and serves
-# /metrics on loopback one port above the scheduler's (the front passes it on).
+# /metrics on loopback at SCCACHE_DIST_METRICS_PORT (the front passes it on).
 log_pipe=
 if [ "$role" != server ] && [ -r "$conf_dir/metrics-token.sha256" ]; then
   sched_port=$(conf_port scheduler.conf public_addr)
@@ -120,7 +120,7 @@ if [ "$role" != server ] && [ -r "$conf_dir/metrics-token.sha256" ]; then
     front_log=(--front-log "$run_dir/front-log.sock" --clients-file "$conf_dir/clients.sha256"
       --cert-expiry-file "$conf_dir/tls/scheduler.not-after")
   fi
-  sccache-dist-exporter --listen "127.0.0.1:$((sched_port + 1))" \
+  sccache-dist-exporter --listen "127.0.0.1:${SCCACHE_DIST_METRICS_PORT:-$((sched_port + 1))}" \
     --status-url "http://127.0.0.1:$sched_port/api/v1/scheduler/status" \
     --token-sha256-file "$conf_dir/metrics-token.sha256" \
     --sccache-dist-version "$(sccache-dist --version)" \

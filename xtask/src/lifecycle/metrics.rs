@@ -14,10 +14,7 @@ pub fn url(c: &Cluster) -> String {
     if c.tls.is_on() {
         format!("{}/metrics", c.scheduler_url().trim_end_matches('/'))
     } else {
-        format!(
-            "http://127.0.0.1:{}/metrics",
-            c.settings().exporter_port(false)
-        )
+        format!("http://127.0.0.1:{}/metrics", c.settings().exporter_port())
     }
 }
 

@@ -82,6 +82,11 @@ fn host_port(c: &Cluster, index: usize) -> anyhow::Result<u16> {
         "build server {index} would listen on {port}, where the scheduler listens behind its TLS front: move server_port in {}",
         c.runtime.file
     );
+    anyhow::ensure!(
+        port != rt.exporter_port(),
+        "build server {index} would listen on {port}, where the scheduler's metrics exporter listens: move server_port in {}",
+        c.runtime.file
+    );
     Ok(port)
 }
 

@@ -72,10 +72,15 @@ fn container_env(c: &Cluster, runs_a_server: bool) -> Vec<(String, String)> {
     env
 }
 
-/// The scheduler's container also tells its metrics exporter which image it
-/// runs (`sccache_dist_build_info`): the hash is a label outside the image.
+/// The scheduler's container also tells its metrics exporter where to listen
+/// and which image it runs (`sccache_dist_build_info`: the hash is a label
+/// outside the image).
 fn scheduler_env(c: &Cluster, runs_a_server: bool) -> Vec<(String, String)> {
     let mut env = container_env(c, runs_a_server);
+    env.push((
+        "SCCACHE_DIST_METRICS_PORT".into(),
+        c.settings().exporter_port().to_string(),
+    ));
     if !c.image_hash.is_empty() {
         env.push(("SCCACHE_DIST_IMAGE_HASH".into(), c.image_hash.clone()));
     }

@@ -225,15 +225,12 @@ impl RuntimeSettings {
             .unwrap_or(self.scheduler_port - 1000)
     }
 
-    /// The metrics exporter listens on loopback one port above the scheduler's
-    /// own listening port (the entrypoint follows the same rule).
-    pub fn exporter_port(&self, tls: bool) -> u16 {
-        let scheduler = if tls {
-            self.scheduler_internal_port()
-        } else {
-            self.scheduler_port
-        };
-        scheduler.wrapping_add(1)
+    /// The metrics exporter listens on the scheduler host's loopback one port
+    /// above the scheduler's loopback port (behind the TLS front or not: never
+    /// next to the public ports, where build servers sit). The scheduler's
+    /// container is told it (`SCCACHE_DIST_METRICS_PORT`).
+    pub fn exporter_port(&self) -> u16 {
+        self.scheduler_internal_port().wrapping_add(1)
     }
 
     /// Where the overlay builder unpacks jobs: below the volume, never on overlayfs.

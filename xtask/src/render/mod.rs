@@ -207,7 +207,7 @@ impl Templates {
             header => header,
             listen_port => rt.scheduler_port,
             internal_port => rt.scheduler_internal_port(),
-            exporter_port => rt.exporter_port(true),
+            exporter_port => rt.exporter_port(),
             scheduler_client_token => scheduler_client_token,
             client_refused => CLIENT_REFUSED,
             front_log_socket => FRONT_LOG_SOCKET,

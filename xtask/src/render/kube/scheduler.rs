@@ -88,7 +88,7 @@ fn exporter_pipeline(c: &Cluster) -> String {
          --token-sha256-file {CONFIG_MOUNT}/{METRICS_TOKEN_HASH} --front-log {FRONT_LOG_SOCKET} \
          --clients-file {CONFIG_MOUNT}/{CLIENTS_FILE} \\
          --cert-expiry-file {CONFIG_MOUNT}/{FRONT_CERT_EXPIRY} --sccache-dist-version \"$(sccache-dist --version)\"",
-        rt.exporter_port(true)
+        rt.exporter_port()
     )
 }
 
