@@ -184,7 +184,8 @@ fn prometheus_sees_what_clients_did_and_alerts_on_an_unreachable_builder() {
         &scrape_config(&url, &token_file, &ca),
         &[(
             "alerts.yml",
-            &std::fs::read_to_string(support::project_root().join("observability/alerts.yml")).unwrap(),
+            &std::fs::read_to_string(support::project_root().join("observability/alerts.yml"))
+                .unwrap(),
         )],
     );
     prom.wait_for_targets_up(60);
@@ -207,7 +208,10 @@ fn prometheus_sees_what_clients_did_and_alerts_on_an_unreachable_builder() {
 
     // Every panel of the shipped dashboard returns data from the real scrape.
     let dashboard: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(support::project_root().join("observability/grafana-dashboard.json")).unwrap(),
+        &std::fs::read_to_string(
+            support::project_root().join("observability/grafana-dashboard.json"),
+        )
+        .unwrap(),
     )
     .unwrap();
     let mut queries = 0;

@@ -443,7 +443,7 @@ fn check_mounts(f: &Forms, r: &Role) {
         assert_eq!(docker[1].0, compose[1].0, "{}: cache volume", r.what);
         assert!(!docker[1].0.contains('/'), "{}: a named volume", r.what);
     }
-    let kube: Vec<(String, bool)> = r.container["volumeMounts"]
+    let mut kube: Vec<(String, bool)> = r.container["volumeMounts"]
         .as_sequence()
         .unwrap()
         .iter()
@@ -454,6 +454,9 @@ fn check_mounts(f: &Forms, r: &Role) {
             )
         })
         .collect();
+    // A pod's containers share /run/sccache-dist (the front's access log reaches
+    // the exporter beside the scheduler there); one container has its own.
+    kube.retain(|(t, _)| t != "/run/sccache-dist");
     assert_eq!(kube, want, "{}: kube volumeMounts", r.what);
     if r.builder {
         let volumes = r.pod["volumes"].as_sequence().unwrap();

@@ -117,7 +117,9 @@ if [ "$role" != server ] && [ -r "$conf_dir/metrics-token.sha256" ]; then
   rm -f "$log_pipe"
   mkfifo -m 600 "$log_pipe"
   front_log=()
-  if [ -r "$conf_dir/nginx.conf" ]; then front_log=(--front-log "$run_dir/front-log.sock"); fi
+  if [ -r "$conf_dir/nginx.conf" ]; then
+    front_log=(--front-log "$run_dir/front-log.sock" --clients-file "$conf_dir/clients.sha256")
+  fi
   sccache-dist-exporter --listen "127.0.0.1:$((sched_port + 1))" \
     --status-url "http://127.0.0.1:$sched_port/api/v1/scheduler/status" \
     --token-sha256-file "$conf_dir/metrics-token.sha256" \

@@ -8,7 +8,9 @@ use std::net::IpAddr;
 pub const SYSLOG_TAG: &str = "sccache_front";
 
 /// The nginx `log_format` line the front uses; [`parse`] reads what it writes.
-pub const LOG_FORMAT: &str = "'$remote_addr $status $request_method $uri'";
+/// `$sccache_client` is the client's name the front's token check found, `-`
+/// where there was none.
+pub const LOG_FORMAT: &str = "'$remote_addr $status $request_method $uri $sccache_client'";
 
 /// Which of the scheduler's paths a request went to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -71,6 +73,8 @@ pub struct Request {
     pub status: u16,
     /// Which path.
     pub path: PathKind,
+    /// The client's name, when the front checked its token and knew it.
+    pub client: Option<String>,
 }
 
 /// Reads one access-log line, with or without its syslog header; None for a
@@ -87,6 +91,11 @@ pub fn parse(line: &str) -> Option<Request> {
     let status = words.next()?.parse().ok()?;
     let _method = words.next()?;
     let uri = words.next()?;
+    let client = match words.next() {
+        None | Some("-") => None,
+        Some(name) if crate::clients::valid_name(name) => Some(name.to_owned()),
+        Some(_) => return None,
+    };
     if words.next().is_some() {
         return None;
     }
@@ -94,6 +103,7 @@ pub fn parse(line: &str) -> Option<Request> {
         address,
         status,
         path: PathKind::of(uri),
+        client,
     })
 }
 
@@ -122,6 +132,18 @@ mod tests {
             PathKind::Metrics
         );
         assert_eq!(parse("10.0.0.1 404 GET /x").unwrap().path, PathKind::Other);
+        let r = parse("10.0.0.1 200 POST /api/v1/scheduler/alloc_job ci-7").unwrap();
+        assert_eq!(r.client.as_deref(), Some("ci-7"));
+        assert_eq!(
+            parse("10.0.0.1 401 POST /api/v1/scheduler/alloc_job -")
+                .unwrap()
+                .client,
+            None
+        );
+        assert_eq!(
+            parse("10.0.0.1 401 POST /api/v1/scheduler/alloc_job Bad;Name"),
+            None
+        );
     }
 
     #[test]
@@ -132,7 +154,7 @@ mod tests {
             "not-an-ip 200 GET /",
             "1.2.3.4 abc GET /",
             "1.2.3.4 200 GET",
-            "1.2.3.4 200 GET / extra",
+            "1.2.3.4 200 GET / name extra",
         ] {
             assert_eq!(parse(l), None, "{l}");
         }

@@ -10,6 +10,7 @@
 //!
 //! | module | what it holds |
 //! | --- | --- |
+//! | [`clients`] | the client list the front checks tokens against (hashes only) |
 //! | [`events`] | the scheduler's log lines into typed events (the one parser) |
 //! | [`front`] | the front's access-log lines |
 //! | [`state`] | what they add up to (plain data, time passed in) |
@@ -21,6 +22,7 @@
 //!
 //! [`State`]: state::State
 
+pub mod clients;
 pub mod events;
 pub mod exposition;
 pub mod front;

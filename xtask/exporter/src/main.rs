@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use sccache_dist_exporter::clients::{ClientList, NAME_HEADER};
 use sccache_dist_exporter::exposition::CONTENT_TYPE;
 use sccache_dist_exporter::render::{render, Extra};
 use sccache_dist_exporter::state::{SchedulerStatus, State};
@@ -28,13 +29,14 @@ struct Args {
     status_url: String,
     token_sha256_file: PathBuf,
     front_log: Option<PathBuf>,
+    clients_file: Option<PathBuf>,
     extra: Extra,
 }
 
 fn usage() -> ! {
     eprintln!(
         "usage: sccache-dist-exporter --listen 127.0.0.1:PORT --status-url URL \
-         --token-sha256-file FILE [--front-log SOCKET] [--sccache-dist-version V] [--image-hash H]\n\
+         --token-sha256-file FILE [--front-log SOCKET] [--clients-file FILE] [--sccache-dist-version V] [--image-hash H]\n\
          reads the scheduler's log on stdin and passes it on to stderr"
     );
     std::process::exit(64)
@@ -45,6 +47,7 @@ fn args() -> Args {
     let mut status_url = None;
     let mut token = None;
     let mut front_log = None;
+    let mut clients_file = None;
     let mut extra = Extra::default();
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -58,6 +61,7 @@ fn args() -> Args {
             "--status-url" => status_url = Some(value),
             "--token-sha256-file" => token = Some(PathBuf::from(value)),
             "--front-log" => front_log = Some(PathBuf::from(value)),
+            "--clients-file" => clients_file = Some(PathBuf::from(value)),
             "--sccache-dist-version" => extra.version = version_of(&value),
             "--image-hash" => extra.image_hash = value,
             _ => usage(),
@@ -69,6 +73,7 @@ fn args() -> Args {
             status_url,
             token_sha256_file,
             front_log,
+            clients_file,
             extra,
         },
         _ => usage(),
@@ -111,7 +116,8 @@ fn main() {
     {
         let state = state.clone();
         let extra = args.extra.clone();
-        std::thread::spawn(move || serve(server, token, &state, extra));
+        let clients = args.clients_file.as_deref().map(ClientList::new);
+        std::thread::spawn(move || serve(server, token, clients, &state, extra));
     }
     eprintln!(
         "sccache-dist-exporter: serving /metrics on {} (pid {})",
@@ -149,7 +155,13 @@ fn authorized(header: Option<&str>, want: &[u8; 32]) -> bool {
     got.iter().zip(want).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0
 }
 
-fn serve(server: tiny_http::Server, token: [u8; 32], state: &Mutex<State>, extra: Extra) {
+fn serve(
+    server: tiny_http::Server,
+    token: [u8; 32],
+    mut clients: Option<ClientList>,
+    state: &Mutex<State>,
+    extra: Extra,
+) {
     for request in server.incoming_requests() {
         let auth = request
             .headers()
@@ -157,9 +169,23 @@ fn serve(server: tiny_http::Server, token: [u8; 32], state: &Mutex<State>, extra
             .find(|h| h.field.equiv("Authorization"))
             .map(|h| h.value.as_str().to_owned());
         let url = request.url().split('?').next().unwrap_or("").to_owned();
+        // The front's token check of a client's job request (auth_request).
+        if url == "/auth/client" {
+            let name = clients.as_mut().and_then(|c| c.check(auth.as_deref()));
+            let response = match name {
+                Some(n) => {
+                    tiny_http::Response::from_string("").with_header(header(NAME_HEADER, &n))
+                }
+                None => tiny_http::Response::from_string("").with_status_code(401),
+            };
+            let _ = request.respond(response);
+            continue;
+        }
         let response = if url != "/metrics" {
-            tiny_http::Response::from_string("not found: only /metrics is served here\n")
-                .with_status_code(404)
+            tiny_http::Response::from_string(
+                "not found: only /metrics (and the front's /auth/client) is served here\n",
+            )
+            .with_status_code(404)
         } else if !authorized(auth.as_deref(), &token) {
             tiny_http::Response::from_string(
                 "401: missing or wrong metrics token (Authorization: Bearer TOKEN, the token in the state directory's metrics-token)\n",

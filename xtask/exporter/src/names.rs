@@ -66,6 +66,10 @@ families! {
         "Job allocations (POST alloc_job) through the TLS front, per client address and HTTP status.";
     HEARTBEATS = "sccache_dist_heartbeats_total", Counter,
         "Build server heartbeats through the TLS front, per source address and HTTP status (401: refused, wrong address or credential).";
+    CLIENT_JOBS = "sccache_dist_client_jobs_total", Counter,
+        "Job allocations through the TLS front per client name (its own token) and HTTP status; client=\"unknown\": a token the front does not know or that was revoked.";
+    CLIENT_LAST_SEEN = "sccache_dist_client_last_seen_timestamp_seconds", Gauge,
+        "Unix time of the last job allocation of this client (by name).";
     CLIENT_LAST_REQUEST = "sccache_dist_client_last_request_timestamp_seconds", Gauge,
         "Unix time of the last job allocation from this client address.";
     HEARTBEAT_LAST = "sccache_dist_heartbeat_last_timestamp_seconds", Gauge,

@@ -67,6 +67,19 @@ pub fn render(s: &State, extra: &Extra, now: f64) -> String {
             *n as f64,
         );
     }
+    fam(&mut w, &names::CLIENT_JOBS);
+    for ((name, code), n) in &s.client_jobs {
+        let code = code.to_string();
+        w.sample(
+            names::CLIENT_JOBS.name,
+            &[("client", name), ("code", &code)],
+            *n as f64,
+        );
+    }
+    fam(&mut w, &names::CLIENT_LAST_SEEN);
+    for (name, t) in &s.client_name_seen {
+        w.sample(names::CLIENT_LAST_SEEN.name, &[("client", name)], *t);
+    }
     for (f, seen) in [
         (&names::CLIENT_LAST_REQUEST, &s.client_seen),
         (&names::HEARTBEAT_LAST, &s.heartbeat_seen),

@@ -42,6 +42,19 @@ pub struct ClientRow {
     pub last_request: Option<f64>,
 }
 
+/// One client's row, by the name its own token carries.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct NamedClientRow {
+    /// Its name (`unknown`: tokens the front refused).
+    pub name: String,
+    /// Job allocations answered 2xx.
+    pub allocated: u64,
+    /// Job allocations refused.
+    pub refused: u64,
+    /// Unix time of its last one.
+    pub last_seen: Option<f64>,
+}
+
 /// One reading of the endpoint.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Snapshot {
@@ -57,6 +70,8 @@ pub struct Snapshot {
     pub servers: Vec<ServerRow>,
     /// The client addresses.
     pub clients: Vec<ClientRow>,
+    /// The clients by name.
+    pub named_clients: Vec<NamedClientRow>,
     /// Heartbeats refused (status >= 400), all addresses.
     pub heartbeats_refused: u64,
     /// Log lines no pattern matched.
@@ -89,6 +104,7 @@ impl Snapshot {
         let mut buckets: BTreeMap<String, Vec<(f64, f64)>> = BTreeMap::new();
         let mut clients: BTreeMap<String, ClientRow> = BTreeMap::new();
         let mut beats: BTreeMap<String, f64> = BTreeMap::new();
+        let mut named: BTreeMap<String, NamedClientRow> = BTreeMap::new();
         let compile_bucket = format!("{}_bucket", names::COMPILE.name);
         for s in samples {
             if s.name == names::BUILD_INFO.name {
@@ -121,6 +137,24 @@ impl Snapshot {
                             .push((le, s.value));
                     }
                     _ => {}
+                }
+                continue;
+            }
+            if let Some(name) = s.label("client") {
+                let row = named
+                    .entry(name.to_owned())
+                    .or_insert_with(|| NamedClientRow {
+                        name: name.to_owned(),
+                        ..NamedClientRow::default()
+                    });
+                if s.name == names::CLIENT_JOBS.name {
+                    if s.label("code").is_some_and(|c| c.starts_with('2')) {
+                        row.allocated += s.value as u64;
+                    } else {
+                        row.refused += s.value as u64;
+                    }
+                } else if s.name == names::CLIENT_LAST_SEEN.name {
+                    row.last_seen = Some(s.value);
                 }
                 continue;
             }
@@ -164,6 +198,7 @@ impl Snapshot {
         }
         snap.servers = servers.into_values().collect();
         snap.clients = clients.into_values().collect();
+        snap.named_clients = named.into_values().collect();
         snap
     }
 }

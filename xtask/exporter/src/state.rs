@@ -109,6 +109,10 @@ pub struct State {
     pub client_seen: BTreeMap<IpAddr, f64>,
     /// When each address last sent a heartbeat.
     pub heartbeat_seen: BTreeMap<IpAddr, f64>,
+    /// Job allocations per (client name, status); `unknown` for a refused token.
+    pub client_jobs: BTreeMap<(String, u16), u64>,
+    /// When each named client last asked for a job.
+    pub client_name_seen: BTreeMap<String, f64>,
 }
 
 /// The scheduler's limit of jobs on a server of `cores` cores.
@@ -270,6 +274,11 @@ impl State {
             PathKind::AllocJob => {
                 *self.clients.entry((r.address, r.status)).or_default() += 1;
                 self.client_seen.insert(r.address, now);
+                let name = r.client.clone().unwrap_or_else(|| "unknown".into());
+                if r.client.is_some() {
+                    self.client_name_seen.insert(name.clone(), now);
+                }
+                *self.client_jobs.entry((name, r.status)).or_default() += 1;
             }
             PathKind::Heartbeat => {
                 *self.heartbeats.entry((r.address, r.status)).or_default() += 1;

@@ -160,10 +160,15 @@ impl ClientConfig {
 
 /// Diagnose the engine, the containers, the scheduler and a real remote compile.
 #[derive(clap::Args)]
-pub struct Doctor {}
+pub struct Doctor {
+    /// Check this client config (e.g. DIR/client.conf of `client add`) instead
+    /// of the state directory's: its token, its scheduler URL.
+    #[arg(long, value_name = "FILE")]
+    client_conf: Option<std::path::PathBuf>,
+}
 
 impl Doctor {
     pub fn run(self, env: &Env) -> anyhow::Result<()> {
-        doctor::run(&env.root, &env.state)
+        doctor::run_with(&env.root, &env.state, self.client_conf.as_deref())
     }
 }

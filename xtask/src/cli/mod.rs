@@ -4,6 +4,7 @@
 
 mod bench;
 mod check_configs;
+mod clients;
 mod cluster;
 mod compose;
 pub mod docs;
@@ -74,6 +75,9 @@ enum Command {
     RemoveContainer(cluster::RemoveContainer),
     RemoveImage(image::RemoveImage),
     ClientConfig(cluster::ClientConfig),
+    /// One credential per client: add, list, revoke and rotate clients.
+    #[command(subcommand)]
+    Client(clients::Client),
     Doctor(cluster::Doctor),
     Kube(kube::Kube),
     /// Benchmarks printing their figures.
@@ -115,6 +119,7 @@ impl Cli {
             Command::RemoveContainer(c) => c.run(&env),
             Command::RemoveImage(c) => c.run(&env),
             Command::ClientConfig(c) => c.run(&env),
+            Command::Client(c) => c.run(&env),
             Command::Doctor(c) => c.run(&env),
             Command::Kube(c) => c.run(&env),
             Command::Bench(c) => c.run(&env),

@@ -9,6 +9,7 @@ use anyhow::Context;
 
 use crate::base::atomic;
 use crate::lifecycle::tls as lifecycle_tls;
+use crate::model::clients::{Clients, DEFAULT_CLIENT};
 use crate::model::cluster::Tls;
 use crate::model::{Cache, Cluster, Network, Scheduler, Server};
 use crate::profile::runtime::{self, ServerAuth};
@@ -94,7 +95,7 @@ pub fn render_to(root: &Path, req: &KubeRequest) -> anyhow::Result<Rendered> {
             Builders::PerNode => Workload::DaemonSet,
         },
     };
-    let (configs, metrics) = configs(root, &cluster, &spec)?;
+    let (configs, metrics, clients) = configs(root, &cluster, &spec)?;
     let tls = match cluster.tls.is_on() {
         true => Some(lifecycle_tls::front_files(
             &StateDir::new(Some(req.ca_dir.clone())),
@@ -102,7 +103,7 @@ pub fn render_to(root: &Path, req: &KubeRequest) -> anyhow::Result<Rendered> {
         )?),
         false => None,
     };
-    let rendered = manifests::render(&cluster, &configs, tls.as_ref(), &metrics, &spec)?;
+    let rendered = manifests::render(&cluster, &configs, tls.as_ref(), &metrics, &clients, &spec)?;
     let files = write(&req.output, &rendered)?;
     Ok(Rendered {
         cluster,
@@ -190,13 +191,20 @@ pub fn model(distro: &str, image: &str, profile: RuntimeProfile, builders: Build
 /// Fresh secrets from the OS random source, the three configs with the
 /// scheduler's Service as its URL and the pod IP as a placeholder, checked as
 /// sccache-dist reads them.
-fn configs(root: &Path, c: &Cluster, spec: &KubeSpec) -> anyhow::Result<(Configs, MetricsFiles)> {
+fn configs(
+    root: &Path,
+    c: &Cluster,
+    spec: &KubeSpec,
+) -> anyhow::Result<(Configs, MetricsFiles, Clients)> {
     let secrets = Secrets::generate(ServerAuth::Token)?;
     let (token, token_sha256) = secrets.metrics_token_and_hash()?;
     let metrics = MetricsFiles {
         token,
         token_sha256,
     };
+    // client.conf's token is the client `default`.
+    let mut clients = Clients::default();
+    clients.put(DEFAULT_CLIENT, &secrets.client_token, 0);
     let mut inputs = secrets.config_inputs(&c.runtime, POD_IP_PLACEHOLDER)?;
     inputs.tls = c.tls.is_on();
     let url = manifests::scheduler_url(&spec.namespace, c.scheduler.port, inputs.tls);
@@ -208,7 +216,7 @@ fn configs(root: &Path, c: &Cluster, spec: &KubeSpec) -> anyhow::Result<(Configs
         "the rendered configs do not check out:\n{}",
         problems.join("\n")
     );
-    Ok((configs, metrics))
+    Ok((configs, metrics, clients))
 }
 
 /// `config_check` on the configs as a pod sees them (a sample pod IP in place of

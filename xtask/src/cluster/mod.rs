@@ -4,6 +4,7 @@
 
 pub mod check_configs;
 pub mod client_config;
+pub mod clients;
 pub mod compose;
 pub mod kube;
 pub mod request;

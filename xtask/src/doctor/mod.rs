@@ -44,8 +44,14 @@ impl Report {
 
 /// Runs every check; fails when one did.
 pub fn run(root: &Path, state: &StateDir) -> anyhow::Result<()> {
+    run_with(root, state, None)
+}
+
+/// Runs every check, the test compile with `client_conf` (a client's own
+/// config) when given, else the state's client config.
+pub fn run_with(root: &Path, state: &StateDir, client_conf: Option<&Path>) -> anyhow::Result<()> {
     let mut rep = Report { failed: false };
-    if let Err(e) = checks(root, state, &mut rep) {
+    if let Err(e) = checks(root, state, client_conf, &mut rep) {
         rep.fail("doctor", format!("{e:#}"));
     }
     if rep.failed {
@@ -55,7 +61,12 @@ pub fn run(root: &Path, state: &StateDir) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn checks(root: &Path, state: &StateDir, rep: &mut Report) -> anyhow::Result<()> {
+fn checks(
+    root: &Path,
+    state: &StateDir,
+    client_conf: Option<&Path>,
+    rep: &mut Report,
+) -> anyhow::Result<()> {
     if !engine(rep) {
         return Ok(());
     }
@@ -73,7 +84,11 @@ fn checks(root: &Path, state: &StateDir, rep: &mut Report) -> anyhow::Result<()>
         return Ok(());
     }
     builders::check(&c, rep);
-    let conf = client_config::render(root, state)?;
+    let conf = match client_conf {
+        Some(p) => std::fs::read_to_string(p)
+            .map_err(|e| anyhow::anyhow!("cannot read the client config {}: {e}", p.display()))?,
+        None => client_config::render(root, state)?,
+    };
     // The cluster's own CA comes with a bundle; a certificate of the user's own is
     // trusted as the user's shell trusts it.
     let bundle = (c.tls == Tls::ClusterCa).then(|| state.path().join(tls::CLIENT_BUNDLE));

@@ -41,6 +41,10 @@ pub fn write_configs(root: &Path, state: &StateDir, c: &Cluster) -> anyhow::Resu
         problems.join("\n")
     );
     state.write_configs(&configs)?;
+    match c.tls.is_on() {
+        true => drop(super::clients::ensure(state, &secrets)?),
+        false => super::clients::remove_checker_copy(state)?,
+    }
     // Clients of the cluster's own CA get a bundle; a certificate of the user's
     // own is trusted through the clients' system store.
     if let (Some(t), Tls::ClusterCa) = (&configs.tls, c.tls) {

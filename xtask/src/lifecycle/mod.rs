@@ -4,6 +4,7 @@
 //! need, waiting until the scheduler counts the servers, and the known failures
 //! read from their logs.
 
+pub mod clients;
 pub mod configs;
 pub mod container;
 pub mod diagnose;

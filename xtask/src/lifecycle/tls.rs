@@ -196,6 +196,14 @@ fn leaf_fits(cert: &str, ca: &str, want: &[Name]) -> bool {
 /// `path`, mode 0600 like everything in a state directory (it holds nothing
 /// secret: copy it freely); says where the roots came from.
 pub fn write_client_bundle(path: &std::path::Path, ca_pem: &str) -> anyhow::Result<String> {
+    let (text, from) = client_bundle_text(ca_pem);
+    crate::base::atomic::write(path, text.as_bytes(), 0o600)?;
+    Ok(from)
+}
+
+/// The bundle's text (this host's system roots, then the cluster's CA) and
+/// where the roots came from.
+pub fn client_bundle_text(ca_pem: &str) -> (String, String) {
     let (roots, from) = SYSTEM_ROOTS
         .iter()
         .find_map(|p| std::fs::read_to_string(p).ok().map(|t| (t, *p)))
@@ -207,8 +215,7 @@ pub fn write_client_bundle(path: &std::path::Path, ca_pem: &str) -> anyhow::Resu
     }
     text.push_str("# sccache-docker: the cluster's CA\n");
     text.push_str(ca_pem);
-    crate::base::atomic::write(path, text.as_bytes(), 0o600)?;
-    Ok(from)
+    (text, from)
 }
 
 /// Whom the tool trusts for the scheduler's front: the cluster's CA, the CA

@@ -4,6 +4,7 @@
 //! and the records of build servers on other hosts. No engine call and no file is
 //! touched here: `docker run`, compose and Kubernetes are three readers of it.
 
+pub mod clients;
 pub mod cluster;
 pub mod labels;
 pub mod placement;

@@ -34,6 +34,7 @@ pub fn render_all(root: &Path) -> anyhow::Result<FileSet> {
     let example = ConfigInputs {
         advertise: EXAMPLE_ADDRESS.into(),
         client_token: "REPLACE-WITH-CLIENT-TOKEN".into(),
+        front_client_token: None,
         server_secret: "REPLACE-WITH-SECRET-KEY".into(),
         server_token: "REPLACE-WITH-SERVER-TOKEN".into(),
         server_ip: EXAMPLE_ADDRESS.into(),

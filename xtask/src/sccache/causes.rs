@@ -16,6 +16,8 @@ pub struct Cause {
 pub const MISMATCHED_ADDRESS_ADVICE: &str = "cause: the scheduler refused the server's heartbeat with invalid_bearer_token_mismatched_address: it accepts a server only when the heartbeat comes from the IP in the server's public_addr. Behind NAT or published ports (-p) the source IP differs. Fix: the host network with --advertise set to the address the heartbeats leave from, or bridge mode, where public_addr is the container's own IP.";
 /// bubblewrap could not build its sandbox.
 pub const BWRAP_ADVICE: &str = "cause: bubblewrap may not create its sandbox (Operation not permitted). The container needs --cap-add SYS_ADMIN --security-opt seccomp=unconfined --security-opt systempaths=unconfined (`cargo xtask start` passes them; an engine or runtime policy may strip them).";
+/// The front refused a client's own token.
+pub const CLIENT_REFUSED_ADVICE: &str = "cause: client token refused (401 from the cluster's TLS front): this client's token is unknown or was revoked (`cargo xtask client list` on the scheduler's host lists the clients), so every compile runs locally. Fix: ask the cluster's operator for a new client bundle (`cargo xtask client add NAME -o DIR`, or `client rotate NAME -o DIR`), put its client.conf where SCCACHE_CONF points, then `sccache --stop-server` so the daemon reads it.";
 /// Nothing listens where a client or server connects.
 pub const REFUSED_ADVICE: &str = "cause: connection refused: nothing listens at the scheduler or server address. Is the container running (`cargo xtask status`), and is the advertised address reachable from the client (firewall)?";
 /// Packets go unanswered.
@@ -86,6 +88,11 @@ pub const CAUSES: &[Cause] = &[
         name: "bubblewrap",
         matches: |l| l.contains("bwrap") && l.contains("Operation not permitted"),
         advice: BWRAP_ADVICE,
+    },
+    Cause {
+        name: "client token refused",
+        matches: |l| l.contains("client token refused"),
+        advice: CLIENT_REFUSED_ADVICE,
     },
     Cause {
         name: "connection refused",

@@ -7,6 +7,10 @@ pub struct ConfigInputs {
     pub advertise: String,
     /// The token clients present to the scheduler (client auth is always a token).
     pub client_token: String,
+    /// Behind the TLS front: the scheduler's own client token, which the front
+    /// passes on for every client whose token it accepted (each client has its
+    /// own); without a front the scheduler takes `client_token` itself.
+    pub front_client_token: Option<String>,
     /// jwt_hs256: the scheduler's key; token: the shared token; insecure: empty.
     pub server_secret: String,
     /// jwt_hs256: the server's JWT; token: the shared token; insecure: empty.
@@ -31,4 +35,15 @@ pub struct Configs {
     pub client: String,
     /// nginx.conf of the TLS front, when the scheduler has one.
     pub front: Option<String>,
+}
+
+impl ConfigInputs {
+    /// The token in scheduler.conf: the front's own behind the TLS front (when
+    /// the secrets have one), else the clients'.
+    pub fn scheduler_client_token(&self) -> &str {
+        match (&self.front_client_token, self.tls) {
+            (Some(t), true) => t,
+            _ => &self.client_token,
+        }
+    }
 }

@@ -23,6 +23,10 @@ pub struct Secrets {
     /// nor a server's credential (a state from before metrics gets one).
     #[serde(default)]
     pub metrics_token: Option<String>,
+    /// Behind the TLS front: the token the front passes the scheduler for a
+    /// client whose own token it accepted. No client holds it.
+    #[serde(default)]
+    pub front_client_token: Option<String>,
 }
 
 impl std::fmt::Debug for Secrets {
@@ -43,6 +47,7 @@ impl Secrets {
                 .then(jwt::token)
                 .transpose()?,
             metrics_token: Some(jwt::token()?),
+            front_client_token: Some(jwt::token()?),
         })
     }
 
@@ -68,6 +73,10 @@ impl Secrets {
         }
         if self.metrics_token.is_none() {
             self.metrics_token = Some(jwt::token()?);
+            changed = true;
+        }
+        if self.front_client_token.is_none() {
+            self.front_client_token = Some(jwt::token()?);
             changed = true;
         }
         if auth == ServerAuth::Token && self.server_token.is_none() {
@@ -145,6 +154,7 @@ impl Secrets {
         Ok(ConfigInputs {
             advertise: scheduler_ip.to_owned(),
             client_token: self.client_token.clone(),
+            front_client_token: self.front_client_token.clone(),
             server_secret,
             server_token,
             server_ip: server_ip.to_owned(),

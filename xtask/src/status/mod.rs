@@ -142,6 +142,8 @@ pub struct StatusReport {
     pub version_warning: Option<String>,
     /// The metrics endpoint: where, its token file, what it could not read.
     pub metrics: MetricsReport,
+    /// The clients with a token of their own (None: plain HTTP, one token).
+    pub clients: Option<Vec<String>>,
     /// Why the cluster is not healthy; empty when it is.
     pub problems: Vec<String>,
 }
@@ -217,6 +219,9 @@ pub fn report(state: &StateDir, c: &Cluster) -> anyhow::Result<StatusReport> {
         image_version: c.sccache_dist_version.clone(),
         version_warning: None,
         metrics,
+        clients: crate::lifecycle::clients::load(state)?
+            .filter(|_| c.tls.is_on())
+            .map(|l| l.names().into_iter().map(str::to_owned).collect()),
         problems: Vec::new(),
     };
     r.version_warning = version_warning(&r);

@@ -81,6 +81,13 @@ pub(super) fn print_text(r: &StatusReport) {
         r.client_version.as_deref().unwrap_or("not found"),
         running.join(", ")
     );
+    if let Some(clients) = &r.clients {
+        println!(
+            "clients    {} with a token of their own: {} (`cargo xtask client list`)",
+            clients.len(),
+            clients.join(", ")
+        );
+    }
     match &r.metrics.error {
         None => println!(
             "metrics    {} (bearer token in {}); {} client address(es) seen",

@@ -21,6 +21,9 @@ pub use config_files::{ConfigFiles, MetricsFiles, ServerConfigFile, TlsFiles};
 pub const METRICS_TOKEN_FILE: &str = "metrics-token";
 /// Its hash in the scheduler's config directory.
 pub const METRICS_TOKEN_HASH_FILE: &str = "metrics-token.sha256";
+/// The clients' token hashes in the scheduler's config directory, which the
+/// front's checker reads again whenever it changes.
+pub const CLIENTS_FILE: &str = "clients.sha256";
 
 /// The JSON documents of a state directory.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -31,6 +34,8 @@ pub enum Doc {
     Cluster,
     /// `remote-servers.json`: the build servers on other hosts issued a bundle.
     RemoteServers,
+    /// `clients.json`: the clients, each with the hash of its own token.
+    Clients,
 }
 
 impl Doc {
@@ -40,6 +45,7 @@ impl Doc {
             Doc::Secrets => "secrets.json",
             Doc::Cluster => "cluster.json",
             Doc::RemoteServers => "remote-servers.json",
+            Doc::Clients => "clients.json",
         }
     }
 
@@ -47,7 +53,7 @@ impl Doc {
     fn damaged_hint(self) -> &'static str {
         match self {
             Doc::Secrets => "; remove it to make new secrets",
-            Doc::Cluster | Doc::RemoteServers => "",
+            Doc::Cluster | Doc::RemoteServers | Doc::Clients => "",
         }
     }
 }

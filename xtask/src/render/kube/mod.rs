@@ -24,10 +24,11 @@ mod scheduler;
 
 use serde_json::{json, Value};
 
+use crate::model::clients::Clients;
 use crate::model::run_spec::{CA_CERT, CONFIG_MOUNT, FRONT_CERT, FRONT_KEY, METRICS_TOKEN_HASH};
 use crate::model::Cluster;
 use crate::sccache::Configs;
-use crate::store::{MetricsFiles, TlsFiles};
+use crate::store::{MetricsFiles, TlsFiles, CLIENTS_FILE};
 
 pub use init::init_script;
 
@@ -99,6 +100,7 @@ pub const FRONT_KEYS: &[(&str, &str)] = &[
     ("scheduler.pem", FRONT_CERT),
     ("scheduler.key", FRONT_KEY),
     (METRICS_TOKEN_HASH, METRICS_TOKEN_HASH),
+    (CLIENTS_FILE, CLIENTS_FILE),
 ];
 
 /// Every manifest of `c` with its rendered `configs` (and, behind the TLS front,
@@ -108,6 +110,7 @@ pub fn render(
     configs: &Configs,
     tls: Option<&TlsFiles>,
     metrics: &MetricsFiles,
+    clients: &Clients,
     spec: &KubeSpec,
 ) -> anyhow::Result<Vec<Manifest>> {
     let ns = spec.namespace.as_str();
@@ -115,6 +118,10 @@ pub fn render(
     let mut client = vec![("client.conf", configs.client.as_str())];
     let mut scheduler = vec![("scheduler.conf", configs.scheduler.as_str())];
     let mut server = vec![(SERVER_TEMPLATE_KEY, configs.server.as_str())];
+    // A change to the client list reaches the front when this Secret is
+    // applied again: the kubelet updates the mounted file, which the checker
+    // reads again as it changes.
+    let clients = clients.hash_lines();
     if let (Some(t), Some(front)) = (tls, &configs.front) {
         if let Some(ca) = &t.ca_cert {
             client.push((CA_CERT, ca));
@@ -125,6 +132,7 @@ pub fn render(
             ("scheduler.pem", t.leaf_cert.as_str()),
             ("scheduler.key", t.leaf_key.as_str()),
             (METRICS_TOKEN_HASH, metrics.token_sha256.as_str()),
+            (CLIENTS_FILE, clients.as_str()),
         ]);
     }
     // The metrics token itself, for the scraper (Prometheus mounts it and names

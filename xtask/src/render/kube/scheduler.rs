@@ -11,6 +11,7 @@ use crate::model::run_spec::{
     CONFIG_MOUNT, FRONT_LOG_SOCKET, METRICS_TOKEN_HASH, RUN_DIR, STOP_GRACE_SECS,
 };
 use crate::model::Cluster;
+use crate::store::CLIENTS_FILE;
 
 /// A probe of the status endpoint on the pod's `scheduler` port (through the
 /// TLS front when there is one: the probe then asks over HTTPS, and an answer
@@ -85,7 +86,7 @@ fn exporter_pipeline(c: &Cluster) -> String {
          | sccache-dist-exporter --listen 127.0.0.1:{} \
          --status-url http://127.0.0.1:{internal}/api/v1/scheduler/status \
          --token-sha256-file {CONFIG_MOUNT}/{METRICS_TOKEN_HASH} --front-log {FRONT_LOG_SOCKET} \
-         --sccache-dist-version \"$(sccache-dist --version)\"",
+         --clients-file {CONFIG_MOUNT}/{CLIENTS_FILE} --sccache-dist-version \"$(sccache-dist --version)\"",
         rt.exporter_port(true)
     )
 }
