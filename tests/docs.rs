@@ -327,11 +327,20 @@ fn every_doctor_cause_has_its_troubleshooting_entry() {
 fn the_commands_reference_is_current() {
     let root = project_root();
     let want = xtask::cli::docs::commands_md();
-    assert_eq!(
-        read(&root.join("docs/commands.md")),
-        want,
-        "docs/commands.md is stale: run `cargo xtask docs`"
-    );
+    let have = read(&root.join("docs/commands.md"));
+    if have != want {
+        let (n, (h, w)) = have
+            .lines()
+            .chain(std::iter::repeat("<end of file>"))
+            .zip(want.lines().chain(std::iter::repeat("<end of file>")))
+            .enumerate()
+            .find(|(_, (h, w))| h != w)
+            .expect("files that differ differ in a line");
+        panic!(
+            "docs/commands.md is stale: run `cargo xtask docs`\n  line {}: {h}\n  the help says: {w}",
+            n + 1
+        );
+    }
     // Every command and subcommand has its section, with all its flags.
     for sub in xtask::cli::command().get_subcommands() {
         let heading = format!("\n## cargo xtask {}\n", sub.get_name());
