@@ -95,7 +95,14 @@ fn every_server_has_its_own_jwt() {
     let key = secrets.jwt_key.clone().unwrap();
     let t = xtask::render::Templates::load(&project_root()).unwrap();
     let configs = xtask::render::cluster_configs::render(&t, &c, &secrets, "test").unwrap();
-    for ((name, triple), s) in xtask::render::cluster_configs::triples(&configs).zip(&c.servers) {
+    let triples: Vec<_> = xtask::render::cluster_configs::triples(&configs).collect();
+    assert_eq!(
+        triples.len(),
+        c.servers.len(),
+        "one config triple per server"
+    );
+    assert_eq!(c.servers.len(), 3);
+    for ((name, triple), s) in triples.into_iter().zip(&c.servers) {
         let problems = xtask::sccache::config_check::check(&triple);
         assert!(problems.is_empty(), "{name}: {problems:?}");
         let jwt = triple
@@ -125,4 +132,36 @@ fn known_failures_are_named() {
         xtask::lifecycle::diagnose::diagnose("error: Connection refused (os error 111)"),
         [xtask::lifecycle::diagnose::REFUSED_ADVICE]
     );
+}
+
+/// A `cluster.json` of an older version, without the fields added since (name,
+/// cache_dir, sccache_dist_version, tls, tls_names, own_cert), still reads: a
+/// plain-HTTP cluster named by its scheduler's container.
+#[test]
+fn an_older_record_without_the_newer_fields_reads_as_plain_http() {
+    let mut c = model_cluster();
+    c.servers.push(plan::server(&c, 1, false).unwrap());
+    c.tls = xtask::model::cluster::Tls::ClusterCa;
+    c.tls_names = vec!["builder.example".into()];
+    c.sccache_dist_version = Some("0.19.0".into());
+    let mut v = serde_json::to_value(&c).unwrap();
+    let record = v.as_object_mut().unwrap();
+    for key in [
+        "name",
+        "cache_dir",
+        "sccache_dist_version",
+        "tls",
+        "tls_names",
+        "own_cert",
+    ] {
+        record.remove(key);
+    }
+    assert!(!record.contains_key("tls"), "{record:?}");
+    let old: Cluster = serde_json::from_value(v).unwrap();
+    assert_eq!(old.name, "");
+    assert_eq!(old.tls, xtask::model::cluster::Tls::Plain);
+    assert!(old.tls_names.is_empty() && old.own_cert.is_none());
+    assert!(old.sccache_dist_version.is_none() && old.cache_dir.is_none());
+    assert_eq!(old.scheduler.container, "t-scheduler");
+    assert_eq!(old.servers.len(), 1);
 }

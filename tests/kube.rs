@@ -27,7 +27,10 @@ const IMAGE: &str = "registry.example:5000/sccache-dist:debian";
 fn render(extra: &[&str]) -> (tempfile::TempDir, PathBuf, String) {
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("manifests");
-    let mut args = vec!["kube", "debian", "--image", IMAGE, "--output"];
+    // The cluster's TLS CA and its key go to this run's own state directory.
+    let state = tmp.path().join("state");
+    let mut args = vec!["--state-dir", state.to_str().unwrap()];
+    args.extend(["kube", "debian", "--image", IMAGE, "--output"]);
     args.push(out.to_str().unwrap());
     args.extend(extra);
     let o = xtask(&project_root(), &args);
@@ -262,8 +265,27 @@ fn toml_str(text: &str, path: &[&str]) -> String {
 
 #[test]
 fn secrets_stay_in_the_secrets_which_are_private() {
-    let (_tmp, dir, printed) = render(&["--builders", "3"]);
+    let (tmp, dir, printed) = render(&["--builders", "3"]);
     let all = manifests(&dir);
+    // The CA's key stays in the state directory: in no manifest, not even a
+    // Secret's data, and not printed.
+    let ca_key = std::fs::read_to_string(tmp.path().join("state/kube-tls/sccache-dist/tls/ca.key"))
+        .expect("the CA key in the state directory");
+    let ca_lines: Vec<&str> = ca_key
+        .lines()
+        .filter(|l| !l.starts_with("-----") && l.len() >= 40)
+        .collect();
+    assert!(!ca_lines.is_empty(), "no PEM body in ca.key");
+    let decoded: Vec<String> = secret_files(&all).into_values().collect();
+    for line in &ca_lines {
+        for (name, (text, _)) in &all {
+            assert!(!text.contains(line), "{name} holds the CA key");
+        }
+        for text in &decoded {
+            assert!(!text.contains(line), "a Secret holds the CA key");
+        }
+        assert!(!printed.contains(line), "the CA key was printed");
+    }
     let files = secret_files(&all);
     let client = toml_str(&files["client.conf"], &["dist", "auth", "token"]);
     let server = toml_str(&files["scheduler.conf"], &["server_auth", "token"]);

@@ -148,7 +148,8 @@ fn image(
         .args(["image", distro, "--base-image", &base, "--repo", repo])
         .args(extra)
         .env_remove("SCCACHE_DOCKER_ROOT")
-        .env_remove("SCCACHE_DOCKER_REPO");
+        .env_remove("SCCACHE_DOCKER_REPO")
+        .env("SCCACHE_DOCKER_STATE_DIR", support::test_state_dir());
     if let Some(dir) = docker_config {
         cmd.env("DOCKER_CONFIG", dir);
     }
@@ -416,9 +417,15 @@ fn a_registry_with_basic_auth_uses_the_stored_login_and_never_prints_it() {
         &["--pull"],
         Some(config.path()),
     );
+    // As sent: the basic-auth value, base64 of user:password.
+    let sent = {
+        use base64::Engine;
+        base64::engine::general_purpose::STANDARD.encode(format!("ci:{pass}"))
+    };
     for out in runs.iter().chain([&pulled]) {
         let text = ok(out);
         assert!(!text.contains(&pass), "the password was printed:\n{text}");
+        assert!(!text.contains(&sent), "the basic-auth value was printed");
     }
     assert!(!ran_build(&pulled), "{}", ok(&pulled));
     assert!(image_id(&format!("{repo}:debian")).is_some(), "not pulled");

@@ -135,6 +135,12 @@ fn four_clients(c: &Session) -> BTreeMap<String, u64> {
     );
     assert!(errors.is_empty(), "{errors:?}");
     assert_eq!(objects, 400);
+    // 8 jobs in 9 slots: every compile distributes, none falls back to local.
+    assert_eq!(
+        (per_server.values().sum::<u64>(), dist_errors),
+        (400, 0),
+        "compiles that ran locally instead of on a builder: {per_server:?}"
+    );
     per_server
 }
 
@@ -211,18 +217,24 @@ fn bridge_builders_have_their_own_addresses() {
     let errors = compile_all(&client, &support::c_sources(client.dir(), "br", 8), 2);
     assert!(errors.is_empty(), "{errors:?}");
     let stats = client.stats().unwrap();
+    // All 8 ran on a builder (none locally), and each builder, known to the scheduler
+    // by its own bridge address, served some: a local fallback or one silent builder fails.
     assert_eq!(
-        stats.distributed() + stats.failed,
-        8,
-        "{}",
+        (stats.distributed(), stats.failed),
+        (8, 0),
+        "{stats:?}\n{}",
         client.error_log()
     );
-    for addr in stats.per_server.keys() {
-        assert!(
-            ["172.31.251.11:10691", "172.31.251.12:10691"].contains(&addr.as_str()),
-            "{stats:?}"
-        );
-    }
+    assert_eq!(
+        stats
+            .per_server
+            .keys()
+            .map(String::as_str)
+            .collect::<Vec<_>>(),
+        ["172.31.251.11:10691", "172.31.251.12:10691"],
+        "{stats:?}"
+    );
+    assert!(stats.per_server.values().all(|&n| n > 0), "{stats:?}");
     // A server container sees only its own config and the CA it trusts the
     // scheduler's front with: no scheduler key, no other JWT, not the front's key.
     let seen = support::docker(&[
@@ -360,16 +372,21 @@ fn compose_services_match_the_run_specs() {
     };
     let run_specs = specs::all_from(&p.cluster, &sources);
     assert_eq!(run_specs.len(), 4);
+    assert_eq!(p.services.len(), run_specs.len(), "{:?}", p.services);
     let text = std::fs::read_to_string(p.dir.join("compose.yaml")).unwrap();
     let yaml: serde_yaml::Value = serde_yaml::from_str(&text).unwrap();
+    let mut with_ca = 0;
     for (service, spec) in p.services.iter().zip(&run_specs) {
         let svc = &yaml["services"][service.as_str()];
-        assert_eq!(
-            run_view(xtask::docker::run::run(spec).argv()),
-            compose_view(svc, &spec.image),
-            "{service}"
-        );
+        let run = run_view(xtask::docker::run::run(spec).argv());
+        assert_eq!(run, compose_view(svc, &spec.image), "{service}");
+        with_ca += run
+            .iter()
+            .filter(|f| f.starts_with("--env=SSL_CERT_FILE="))
+            .count();
     }
+    // The three servers trust the TLS front through SSL_CERT_FILE, in both forms.
+    assert_eq!(with_ca, 3, "SSL_CERT_FILE in the run lines");
     let secrets: serde_json::Value =
         serde_json::from_slice(&std::fs::read(p.dir.join("secrets.json")).unwrap()).unwrap();
     for key in ["client_token", "jwt_key"] {
@@ -377,6 +394,46 @@ fn compose_services_match_the_run_specs() {
             !text.contains(secrets[key].as_str().unwrap()),
             "{key} in compose.yaml"
         );
+    }
+    // The CA's key stays in the project's tls/: not in compose.yaml, not in
+    // container/, the directory the containers mount.
+    let ca_key = std::fs::read_to_string(p.dir.join("tls/ca.key")).unwrap();
+    let ca_lines: Vec<&str> = ca_key
+        .lines()
+        .filter(|l| !l.starts_with("-----") && l.len() >= 40)
+        .collect();
+    assert!(!ca_lines.is_empty(), "no PEM body in tls/ca.key");
+    let mounted: Vec<(std::path::PathBuf, String)> = walkdir::WalkDir::new(p.dir.join("container"))
+        .into_iter()
+        .map(|e| e.unwrap())
+        .filter(|e| e.file_type().is_file())
+        .map(|e| {
+            (
+                e.path().to_owned(),
+                std::fs::read_to_string(e.path()).unwrap(),
+            )
+        })
+        .collect();
+    assert!(mounted.len() >= 4, "{} files in container/", mounted.len());
+    // Nor is any server's JWT in compose.yaml.
+    let jwts: Vec<&str> = mounted
+        .iter()
+        .filter(|(path, _)| path.ends_with("server.conf"))
+        .filter_map(|(_, body)| body.lines().find_map(|l| l.strip_prefix("token = ")))
+        .map(|t| t.trim_matches('"'))
+        .collect();
+    assert_eq!(jwts.len(), 3, "one JWT per server");
+    for jwt in &jwts {
+        assert!(
+            jwt.len() >= 40 && !text.contains(jwt),
+            "a server JWT in compose.yaml"
+        );
+    }
+    for line in &ca_lines {
+        assert!(!text.contains(line), "the CA key in compose.yaml");
+        for (path, body) in &mounted {
+            assert!(!body.contains(line), "the CA key in {}", path.display());
+        }
     }
     for f in walkdir::WalkDir::new(&p.dir)
         .into_iter()
@@ -414,11 +471,11 @@ fn run_view(args: &[String]) -> Vec<String> {
         let a = args[i].as_str();
         match a {
             "--cap-add" | "--security-opt" | "--restart" | "--stop-timeout" | "--volume"
-            | "--network" | "--ip" => {
+            | "--network" | "--ip" | "--env" => {
                 facts.push(format!("{a}={}", args[i + 1]));
                 i += 2;
             }
-            "--name" | "--label" | "--env" => i += 2,
+            "--name" | "--label" => i += 2,
             "run" | "--detach" => i += 1,
             _ => {
                 facts.push(format!("image+command={}", args[i..].join(" ")));
@@ -447,6 +504,15 @@ fn compose_view(svc: &serde_yaml::Value, image: &str) -> Vec<String> {
             .iter()
             .map(|o| format!("--security-opt={o}")),
     );
+    if let Some(env) = svc["environment"].as_mapping() {
+        for (k, v) in env {
+            facts.push(format!(
+                "--env={}={}",
+                k.as_str().unwrap(),
+                v.as_str().unwrap()
+            ));
+        }
+    }
     facts.push(format!("--restart={}", svc["restart"].as_str().unwrap()));
     let grace = svc["stop_grace_period"]
         .as_str()

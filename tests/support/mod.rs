@@ -62,8 +62,17 @@ pub fn xtask(root: &Path, args: &[&str]) -> Output {
         .arg(root)
         .args(args)
         .env_remove("SCCACHE_DOCKER_ROOT")
+        .env("SCCACHE_DOCKER_STATE_DIR", test_state_dir())
         .output()
         .expect("the xtask binary runs")
+}
+
+/// The state directory of the tool's runs that name none (`--state-dir` wins over
+/// it): never the user's `~/.local/state/sccache-docker`. One for every test
+/// process of this machine, as the user's is for every checkout, so two tests
+/// building one image still take the same build lock.
+pub fn test_state_dir() -> PathBuf {
+    std::env::temp_dir().join("sccache-docker-e2e-state")
 }
 
 pub fn stdout(o: &Output) -> String {
@@ -167,6 +176,27 @@ pub fn wait_for(what: &str, secs: u64, mut cond: impl FnMut() -> bool) {
             "timed out after {secs}s waiting for {what}"
         );
         std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
+
+/// Runs `f` on a thread of its own and returns what it returns; fails the test,
+/// instead of hanging it, when `f` has not returned after `secs`. A watchdog
+/// against a blocking read, not a speed check: `secs` is far above any normal run.
+pub fn within<T: Send + 'static>(
+    what: &str,
+    secs: u64,
+    f: impl FnOnce() -> T + Send + 'static,
+) -> T {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(f());
+    });
+    match rx.recv_timeout(std::time::Duration::from_secs(secs)) {
+        Ok(v) => v,
+        Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+            panic!("{what}: no result after {secs}s (hung?)")
+        }
+        Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => panic!("{what}: panicked"),
     }
 }
 

@@ -284,20 +284,26 @@ impl Drop for Session {
 pub fn tree_with_profile(p: &TestProfile) -> tempfile::TempDir {
     let tree = copy_tree();
     let default = std::fs::read_to_string(tree.path().join("profiles/default.yaml")).unwrap();
-    let profile = default
-        .replace(
-            "scheduler_port: 10600",
-            &format!("scheduler_port: {}", p.scheduler_port),
-        )
-        .replace(
-            "server_port: 10501",
-            &format!("server_port: {}", p.server_port),
-        )
-        .replace("172.31.250.", &format!("172.31.{}.", p.net));
-    assert_ne!(
-        profile, default,
-        "the default profile changed: update tree_with_profile"
-    );
+    let mut profile = default.clone();
+    for (from, to) in [
+        (
+            "scheduler_port: 10600".to_owned(),
+            format!("scheduler_port: {}", p.scheduler_port),
+        ),
+        (
+            "server_port: 10501".to_owned(),
+            format!("server_port: {}", p.server_port),
+        ),
+        ("172.31.250.".to_owned(), format!("172.31.{}.", p.net)),
+    ] {
+        // Every replacement must hit: a default profile that no longer says one of
+        // these would leave the test profile on the default's port or subnet.
+        assert!(
+            profile.contains(&from),
+            "the default profile no longer holds {from:?}: update tree_with_profile"
+        );
+        profile = profile.replace(&from, &to);
+    }
     let file = tree.path().join(format!("profiles/{}.yaml", p.name));
     std::fs::write(file, profile).unwrap();
     tree

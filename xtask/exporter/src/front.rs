@@ -91,8 +91,9 @@ pub fn parse(line: &str) -> Option<Request> {
     let status = words.next()?.parse().ok()?;
     let _method = words.next()?;
     let uri = words.next()?;
+    // `-` or empty: no client passed the token check on this request.
     let client = match words.next() {
-        None | Some("-") => None,
+        None | Some("-") | Some("") => None,
         Some(name) if crate::clients::valid_name(name) => Some(name.to_owned()),
         Some(_) => return None,
     };

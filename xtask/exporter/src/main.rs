@@ -265,8 +265,16 @@ fn read_front_log(socket: UnixDatagram, state: &Mutex<State>) {
             continue;
         };
         let text = String::from_utf8_lossy(&buf[..n]);
-        if let Some(r) = sccache_dist_exporter::front::parse(&text) {
-            state.lock().expect("state").front_request(&r, now());
+        let mut s = state.lock().expect("state");
+        match sccache_dist_exporter::front::parse(&text) {
+            Some(r) => s.front_request(&r, now()),
+            None => {
+                s.front_unparsed += 1;
+                // The first one is shown (the layout holds no header or token).
+                if s.front_unparsed == 1 {
+                    eprintln!("sccache-dist-exporter: a front access-log line not of the expected layout: {:?}", text.chars().take(300).collect::<String>());
+                }
+            }
         }
     }
 }

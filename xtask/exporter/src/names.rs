@@ -80,6 +80,8 @@ families! {
         "Lines of the scheduler's log read.";
     LOG_LINES_UNPARSED = "sccache_dist_log_lines_unparsed_total", Counter,
         "Lines of the scheduler's log no known pattern matched (counted, never fatal).";
+    FRONT_LOG_UNPARSED = "sccache_dist_front_log_lines_unparsed_total", Counter,
+        "Access-log datagrams of the TLS front not of the expected layout (counted, never fatal).";
     PROCESS_CPU = "process_cpu_seconds_total", Counter,
         "CPU time of the exporter process (user and system).";
     PROCESS_RSS = "process_resident_memory_bytes", Gauge,

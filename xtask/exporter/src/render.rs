@@ -102,6 +102,8 @@ pub fn render(s: &State, extra: &Extra, now: f64) -> String {
     w.sample(names::LOG_LINES.name, &[], s.lines as f64);
     fam(&mut w, &names::LOG_LINES_UNPARSED);
     w.sample(names::LOG_LINES_UNPARSED.name, &[], s.unparsed as f64);
+    fam(&mut w, &names::FRONT_LOG_UNPARSED);
+    w.sample(names::FRONT_LOG_UNPARSED.name, &[], s.front_unparsed as f64);
     if let Some(cpu) = extra.cpu_seconds {
         fam(&mut w, &names::PROCESS_CPU);
         w.sample(names::PROCESS_CPU.name, &[], cpu);

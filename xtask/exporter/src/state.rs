@@ -92,6 +92,8 @@ pub struct State {
     pub lines: u64,
     /// Lines no pattern matched.
     pub unparsed: u64,
+    /// Front access-log datagrams not of the expected layout.
+    pub front_unparsed: u64,
     /// Per build server.
     pub servers: BTreeMap<SocketAddr, Server>,
     jobs: HashMap<JobId, Job>,

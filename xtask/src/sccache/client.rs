@@ -32,6 +32,30 @@ impl DistStats {
     }
 }
 
+/// The part of `sccache --show-stats --stats-format json` read here. Both fields
+/// are required: a renamed or missing counter is an error, never a silent 0 that
+/// every "nothing failed" check would accept.
+#[derive(serde::Deserialize)]
+struct ShownStats {
+    stats: DistCounters,
+}
+
+#[derive(serde::Deserialize)]
+struct DistCounters {
+    dist_compiles: BTreeMap<String, u64>,
+    dist_errors: u64,
+}
+
+/// Reads the distribution counters from `--show-stats` JSON.
+fn parse_stats(json: &[u8]) -> anyhow::Result<DistStats> {
+    let shown: ShownStats = serde_json::from_slice(json)
+        .context("sccache --show-stats JSON lacks stats.dist_compiles or stats.dist_errors")?;
+    Ok(DistStats {
+        per_server: shown.stats.dist_compiles,
+        failed: shown.stats.dist_errors,
+    })
+}
+
 fn free_port() -> anyhow::Result<u16> {
     let l = std::net::TcpListener::bind("127.0.0.1:0")?;
     Ok(l.local_addr()?.port())
@@ -177,21 +201,7 @@ impl PrivateClient {
             "sccache --show-stats failed: {}",
             String::from_utf8_lossy(&out.stderr)
         );
-        let v: serde_json::Value =
-            serde_json::from_slice(&out.stdout).context("sccache --show-stats printed no JSON")?;
-        let stats = &v["stats"];
-        let per_server = stats["dist_compiles"]
-            .as_object()
-            .map(|m| {
-                m.iter()
-                    .map(|(k, v)| (k.clone(), v.as_u64().unwrap_or(0)))
-                    .collect()
-            })
-            .unwrap_or_default();
-        Ok(DistStats {
-            per_server,
-            failed: stats["dist_errors"].as_u64().unwrap_or(0),
-        })
+        parse_stats(&out.stdout)
     }
 
     /// What the client daemon logged (its error log).
@@ -208,5 +218,38 @@ impl PrivateClient {
 impl Drop for PrivateClient {
     fn drop(&mut self) {
         self.stop();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stats_are_read_from_the_json() {
+        let json = br#"{"stats":{"compile_requests":3,"dist_compiles":{"10.0.0.5:10501":2},"dist_errors":1},"version":"0.19.0"}"#;
+        let s = parse_stats(json).unwrap();
+        assert_eq!(s.per_server.get("10.0.0.5:10501"), Some(&2));
+        assert_eq!(s.distributed(), 2);
+        assert_eq!(s.failed, 1);
+    }
+
+    #[test]
+    fn a_missing_counter_is_an_error_not_zero() {
+        for json in [
+            br#"{"stats":{"dist_compiles":{}}}"#.as_slice(),
+            br#"{"stats":{"dist_compiles":{},"dist_failures":0}}"#,
+            br#"{"stats":{"dist_errors":0}}"#,
+            br#"{"stats":{"dist_compiles":{},"dist_errors":"0"}}"#,
+            b"{}",
+        ] {
+            let err = parse_stats(json).unwrap_err();
+            assert!(
+                format!("{err:#}").contains("missing field")
+                    || format!("{err:#}").contains("invalid type"),
+                "{}: {err:#}",
+                String::from_utf8_lossy(json)
+            );
+        }
     }
 }

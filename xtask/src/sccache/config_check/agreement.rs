@@ -20,7 +20,11 @@ impl Checker {
             Some(f) => self.front_agrees(sched, server, client, f),
         }
         self.addresses_agree(server);
-        self.client_auth_agrees(sched, client);
+        match front {
+            // The front checks each client's own token and passes its own on.
+            Some(f) => self.front_passes_the_schedulers_token(sched, f),
+            None => self.client_auth_agrees(sched, client),
+        }
         self.server_auth_agrees(sched, server);
     }
 
@@ -122,6 +126,18 @@ impl Checker {
                 "client.conf",
                 "dist.auth.token",
                 "differs from scheduler.conf's client_auth.token",
+            );
+        }
+    }
+
+    fn front_passes_the_schedulers_token(&mut self, sched: &Table, f: &Front) {
+        if get_str(sched, "client_auth.type") == Some("token")
+            && get_str(sched, "client_auth.token") != f.passes_token.as_deref()
+        {
+            self.err(
+                "nginx.conf",
+                "proxy_set_header Authorization",
+                "the TLS front does not pass the scheduler's client_auth.token: every job request would be refused",
             );
         }
     }

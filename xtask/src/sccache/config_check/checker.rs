@@ -56,6 +56,8 @@ pub fn check_server(text: &str) -> Vec<String> {
 pub(super) struct Front {
     pub(super) listen: Option<u16>,
     pub(super) upstream: Option<u16>,
+    /// The token the front passes the scheduler for a client it accepted.
+    pub(super) passes_token: Option<String>,
 }
 
 impl Front {
@@ -71,9 +73,19 @@ impl Front {
                 })
                 .next()
         };
+        let passes_token = text
+            .lines()
+            .filter_map(|l| {
+                l.trim()
+                    .strip_prefix("proxy_set_header Authorization \"Bearer ")?
+                    .strip_suffix("\";")
+                    .map(str::to_owned)
+            })
+            .next();
         Front {
             listen: num("listen ", " ssl;"),
             upstream: num("server 127.0.0.1:", ";"),
+            passes_token,
         }
     }
 }
