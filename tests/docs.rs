@@ -405,3 +405,18 @@ fn the_readme_is_a_front_door() {
         "the install line in the first screen"
     );
 }
+
+#[test]
+fn every_metric_is_in_the_observability_page() {
+    let page = read(&project_root().join("docs/observability.md"));
+    let missing: Vec<&str> = sccache_dist_exporter::names::ALL
+        .iter()
+        .map(|f| f.name)
+        .filter(|n| !page.contains(&format!("`{n}`")))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "docs/observability.md does not name these metrics (xtask/exporter/src/names.rs):\n{}",
+        missing.join("\n")
+    );
+}
