@@ -420,3 +420,40 @@ fn every_metric_is_in_the_observability_page() {
         missing.join("\n")
     );
 }
+
+#[test]
+fn the_fast_tests_named_in_development_md_are_the_aliases() {
+    let root = project_root();
+    let config = read(&root.join(".cargo/config.toml"));
+    let alias = config
+        .lines()
+        .find(|l| l.starts_with("test-fast"))
+        .expect("a test-fast alias in .cargo/config.toml");
+    let page = read(&root.join("docs/development.md"));
+    let words: Vec<&str> = alias.split_whitespace().collect();
+    let tests: Vec<&str> = words
+        .windows(2)
+        .filter(|w| w[0] == "--test")
+        .map(|w| w[1].trim_matches('"'))
+        .collect();
+    assert!(
+        tests.contains(&"docs"),
+        "tests/docs.rs is in test-fast: {alias}"
+    );
+    let missing: Vec<&&str> = tests
+        .iter()
+        .filter(|t| !page.contains(&format!("`{t}`")))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "docs/development.md does not name these tests of `cargo test-fast`: {missing:?}"
+    );
+    // And CI runs what the README calls the full test command.
+    let ci = read(&root.join(".ci/run"));
+    let readme = read(&root.join("README.md"));
+    assert!(
+        ci.lines().any(|l| l.trim() == "cargo test --workspace"),
+        ".ci/run"
+    );
+    assert!(readme.contains("\ncargo test --workspace\n"), "README.md");
+}

@@ -293,10 +293,24 @@ fn secrets_stay_in_the_secrets_which_are_private() {
         toml_str(&files["server.conf.in"], &["scheduler_auth", "token"]),
         server
     );
-    assert_eq!(
-        toml_str(&files["scheduler.conf"], &["client_auth", "token"]),
-        client
+    // Behind the front, the scheduler takes the front's own token; the client's
+    // is checked by the front against the client list, which holds its hash.
+    let scheduler_client = toml_str(&files["scheduler.conf"], &["client_auth", "token"]);
+    assert!(
+        files["nginx.conf"].contains(&format!(
+            "proxy_set_header Authorization \"Bearer {scheduler_client}\";"
+        )),
+        "the front passes the scheduler's token"
     );
+    assert_ne!(scheduler_client, client);
+    let hash = xtask::model::clients::token_hash(&client);
+    assert_eq!(
+        files["clients.sha256"].lines().nth(1),
+        Some(format!("default {hash}").as_str())
+    );
+    for f in ["nginx.conf", "scheduler.conf", "clients.sha256"] {
+        assert!(!files[f].contains(&client), "the client's token in {f}");
+    }
     assert_ne!(client, server);
     assert!(
         client.len() >= 40 && server.len() >= 40,

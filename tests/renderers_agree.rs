@@ -64,6 +64,7 @@ fn render() -> Forms {
             log_level: None,
         },
         output: tmp.path().join("project"),
+        ca_dir: tmp.path().join("state/compose-tls/agree"),
     };
     let p = compose::write(&root, &req).unwrap();
     // `start`'s lines, with the configs mounted from the state directory as `start`
@@ -744,5 +745,50 @@ fn start_compose_and_kube_agree() {
         check_ports(&f, r);
         check_health(r);
         check_restart(r);
+    }
+}
+
+/// The compose project holds what its services mount and the client's files,
+/// nothing more: the cluster's CA key stays in the state directory, and the only
+/// private key in the project is the front's, which the scheduler's service mounts.
+#[test]
+fn the_compose_project_holds_no_ca_key() {
+    let f = render();
+    let ca_dir = f.dir.parent().unwrap().join("state/compose-tls/agree/tls");
+    let ca_key = std::fs::read_to_string(ca_dir.join("ca.key")).unwrap();
+    assert!(ca_key.contains("PRIVATE KEY"), "the CA key is not kept");
+    let ca_key_body = ca_key.lines().nth(1).unwrap();
+    let mounted: Vec<PathBuf> = roles(&f)
+        .iter()
+        .flat_map(compose_mounts)
+        .filter(|(src, _, _)| src.starts_with("./"))
+        .map(|(src, _, _)| f.dir.join(src).canonicalize().unwrap())
+        .collect();
+    // Besides what the services mount: the project's state (secrets, the
+    // client list `client add --state-dir PROJECT` keeps), the client's files,
+    // and the metrics token a scraper names.
+    let client_files = [
+        "compose.yaml",
+        "secrets.json",
+        "clients.json",
+        "metrics-token",
+        "client.conf",
+        "ca-bundle.pem",
+    ];
+    let files = support::snapshot(&f.dir);
+    assert!(files.contains_key(Path::new("container/tls/scheduler.key")));
+    for (path, (bytes, _)) in files {
+        let text = String::from_utf8_lossy(&bytes);
+        assert_ne!(path.file_name().unwrap(), "ca.key", "{path:?}");
+        assert!(!text.contains(ca_key_body), "the CA key is in {path:?}");
+        if text.contains("PRIVATE KEY") {
+            assert_eq!(path, Path::new("container/tls/scheduler.key"));
+        }
+        let full = f.dir.join(&path).canonicalize().unwrap();
+        assert!(
+            client_files.iter().any(|c| path == Path::new(c))
+                || mounted.iter().any(|m| full.starts_with(m)),
+            "{path:?} is mounted by no service"
+        );
     }
 }

@@ -364,6 +364,7 @@ fn compose_services_match_the_run_specs() {
     let req = compose::ComposeRequest {
         cluster: start_request(),
         output: out.path().join("p"),
+        ca_dir: out.path().join("state/compose-tls"),
     };
     let p = compose::write(&project_root(), &req).unwrap();
     let sources = specs::ConfigSources {

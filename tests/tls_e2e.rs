@@ -8,15 +8,22 @@
 //!   gets no scheduler answer, its loopback port is not reachable at all, and a
 //!   heartbeat with a valid JWT for another address and a forged `X-Real-IP` of
 //!   that address is refused (the front overwrites the header);
-//! - a client without the CA does not distribute, and doctor names the trust
-//!   cause; a leaf without the advertised address, and an expired leaf, are named.
+//! - a client without the CA does not distribute, and doctor fails naming the
+//!   trust cause; a leaf without the advertised address, and an expired leaf, are
+//!   named;
+//! - a leaf 10 days from its end is renewed in place (`tls renew`, and `start`
+//!   with a new --tls-name on the running cluster) while a client compiles: the
+//!   scheduler's container is not restarted and no compile fails (issue 23).
 
+#[path = "support/capture.rs"]
+mod capture;
 mod support;
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use capture::Capture;
+use std::path::Path;
+use std::process::Command;
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use support::netns::NetNs;
 use support::{compile_all, stderr, stdout, Session, TestProfile};
@@ -35,81 +42,6 @@ const PROFILE: TestProfile = TestProfile {
 const INTERNAL_PORT: u16 = 11650;
 
 static TURN: Mutex<()> = Mutex::new(());
-
-/// tcpdump on every interface of the host, written to a file; stopped (SIGINT,
-/// then waited for) on drop, also when the test fails.
-struct Capture {
-    child: Child,
-    file: PathBuf,
-    /// Its stderr, kept open: a closed pipe would end it at its next message.
-    _stderr: std::process::ChildStderr,
-}
-
-impl Capture {
-    fn start(file: &Path, filter: &str) -> Capture {
-        let mut child = Command::new("tcpdump")
-            .args(["-i", "any", "-U", "-s", "0", "-w"])
-            .arg(file)
-            .arg(filter)
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("tcpdump runs (.ci/install installs it)");
-        // tcpdump says "listening on any" once it captures.
-        let mut err = child.stderr.take().unwrap();
-        let deadline = Instant::now() + Duration::from_secs(10);
-        let mut seen = Vec::new();
-        let mut buf = [0u8; 256];
-        while !String::from_utf8_lossy(&seen).contains("listening on") {
-            use std::io::Read;
-            assert!(
-                Instant::now() < deadline,
-                "tcpdump did not start: {}",
-                String::from_utf8_lossy(&seen)
-            );
-            let n = err.read(&mut buf).unwrap_or(0);
-            assert!(n > 0, "tcpdump exited: {}", String::from_utf8_lossy(&seen));
-            seen.extend_from_slice(&buf[..n]);
-        }
-        Capture {
-            child,
-            file: file.to_owned(),
-            _stderr: err,
-        }
-    }
-
-    /// Stops the capture and returns every byte captured.
-    fn finish(mut self) -> Vec<u8> {
-        self.stop();
-        std::fs::read(&self.file).unwrap()
-    }
-
-    fn stop(&mut self) {
-        if let Ok(Some(_)) = self.child.try_wait() {
-            return;
-        }
-        sigint(self.child.id());
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while self.child.try_wait().ok().flatten().is_none() && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(50)); // the poll interval
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for Capture {
-    fn drop(&mut self) {
-        self.stop();
-    }
-}
-
-/// SIGINT, so tcpdump flushes its file.
-fn sigint(pid: u32) {
-    let _ = Command::new("kill")
-        .args(["-INT", &pid.to_string()])
-        .status();
-}
 
 /// The secrets a capture must not hold: the client token, the JWT key and every
 /// server's JWT, read from the state directory.
@@ -384,12 +316,14 @@ fn untrusted_clients_and_bad_leaves_are_named() {
         "{}",
         bare.error_log()
     );
-    // Doctor, from a shell without SSL_CERT_FILE, names the trust cause.
+    // Doctor, from a shell without the cluster's CA, fails naming the trust cause.
     let system = "/etc/ssl/certs/ca-certificates.crt";
     let doctor = s.run_with(s.state.path(), &[("SSL_CERT_FILE", system)], &["doctor"]);
     let text = stdout(&doctor);
-    assert!(text.contains("warn  your shell's trust"), "{text}");
+    assert!(!doctor.status.success(), "{text}");
+    assert!(text.contains("FAIL  your shell's trust"), "{text}");
     assert!(text.contains("certificate not trusted"), "{text}");
+    assert!(text.contains("Fix: `export SSL_CERT_FILE="), "{text}");
     // A leaf that does not cover 127.0.0.1.
     replace_leaf(
         &s,
@@ -550,4 +484,90 @@ fn a_certificate_of_ones_own() {
         "{}",
         stderr(&out)
     );
+}
+
+/// The served leaf of the cluster's front, DER.
+fn served() -> Vec<u8> {
+    try_served().expect("the front answers")
+}
+
+fn try_served() -> Option<Vec<u8>> {
+    let addr = format!("127.0.0.1:{}", PROFILE.scheduler_port)
+        .parse()
+        .unwrap();
+    xtask::sccache::tls_verify::served_leaf(addr, Duration::from_secs(5)).ok()
+}
+
+/// The leaf in the state directory, DER.
+fn stored(s: &Session) -> (Vec<u8>, xtask::sccache::tls::Facts) {
+    let pem = std::fs::read_to_string(s.state.path().join("container/tls/scheduler.pem")).unwrap();
+    let der = xtask::sccache::tls_verify::certificates(&pem).unwrap()[0].to_vec();
+    (der, xtask::sccache::tls::facts(&pem).unwrap())
+}
+
+fn started_at(s: &Session) -> String {
+    support::docker(&["inspect", "--format", "{{.State.StartedAt}}", &s.name])
+}
+
+/// A leaf 10 days from its end is renewed in place while a client compiles:
+/// `tls renew` re-issues it and reloads the front; the scheduler's container is
+/// not restarted, no compile fails, and the new leaf is served. `start` on the
+/// running cluster with a new --tls-name renews it the same way.
+#[test]
+fn a_leaf_near_its_end_is_renewed_in_place() {
+    use xtask::sccache::tls::Name;
+    let _turn = support::host_network_turn(&TURN);
+    support::build_debian_image(REPO);
+    let s = Session::with_profile("tlsrenew", REPO, &PROFILE);
+    start_local_ok(&s, &[]);
+    let names = [
+        Name::Ip("127.0.0.1".parse().unwrap()),
+        Name::Dns("localhost".into()),
+    ];
+    replace_leaf(&s, &names, 10);
+    // The restarted front comes up with it.
+    let aged = stored(&s).0;
+    support::wait_for("the restarted front to serve the aged leaf", 30, || {
+        try_served().as_ref() == Some(&aged)
+    });
+    let doctor = stdout(&s.run(&["doctor"]));
+    assert!(
+        doctor.contains("expires in") && doctor.contains("`cargo xtask tls renew`"),
+        "{doctor}"
+    );
+    let since = started_at(&s);
+    let client = s.client();
+    let sources = support::c_sources(client.dir(), "renew", 12);
+    let (errors, renewed) = std::thread::scope(|scope| {
+        let compiling = scope.spawn(|| compile_all(&client, &sources, 2));
+        let renewed = s.run(&["tls", "renew"]);
+        (compiling.join().unwrap(), renewed)
+    });
+    let out = stdout(&renewed);
+    assert!(renewed.status.success(), "{out}\n{}", stderr(&renewed));
+    assert!(out.contains("issued the scheduler's certificate"), "{out}");
+    assert!(out.contains("serves the new certificate"), "{out}");
+    assert!(errors.is_empty(), "{errors:?}");
+    let stats = client.stats().unwrap();
+    assert_eq!(
+        (stats.distributed(), stats.failed),
+        (12, 0),
+        "{}",
+        client.error_log()
+    );
+    assert_eq!(started_at(&s), since, "the scheduler's container restarted");
+    let (leaf, facts) = stored(&s);
+    assert_eq!(served(), leaf);
+    assert!(facts.remaining().unwrap() > Duration::from_secs(300 * 86400));
+    let again = s.ok(&["tls", "renew"]);
+    assert!(again.contains("nothing to renew"), "{again}");
+    // A name added on the running cluster: renewed in place, not restarted.
+    let out = start_local_ok(&s, &["--tls-name", "renewed.example"]);
+    assert!(out.contains("already runs"), "{out}");
+    let (leaf, facts) = stored(&s);
+    assert!(facts.covers(&Name::Dns("renewed.example".into())), "{out}");
+    assert_eq!(served(), leaf);
+    assert_eq!(started_at(&s), since, "the scheduler's container restarted");
+    let doctor = s.run(&["doctor"]);
+    assert!(doctor.status.success(), "{}", stdout(&doctor));
 }

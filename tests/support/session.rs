@@ -104,8 +104,15 @@ impl Session {
             .args(args)
             .env("SCCACHE_DOCKER_CONTAINER", &self.name)
             .env("SCCACHE_DOCKER_REPO", &self.repo)
-            .env_remove("SCCACHE_DOCKER_ROOT")
-            .envs(env.iter().copied());
+            .env_remove("SCCACHE_DOCKER_ROOT");
+        // The shell of a user who did what `start` printed: `doctor` fails where
+        // the shell's clients would not trust the cluster's CA. A test's `env`
+        // may set another.
+        match super::cert_file(state) {
+            Some(bundle) => cmd.env("SSL_CERT_FILE", bundle),
+            None => cmd.env_remove("SSL_CERT_FILE"),
+        };
+        cmd.envs(env.iter().copied());
         cmd
     }
 

@@ -11,6 +11,8 @@ use crate::cluster::{client_config, scale, start, stop};
 use crate::{doctor, status};
 
 /// Start the cluster's containers and wait until its build servers have registered.
+/// On the running cluster: renew its TLS front's certificate in place when it
+/// needs it, and scale it to --builders; its containers keep running.
 #[derive(clap::Args)]
 pub struct Start {
     /// The distro whose image to run (build it first with `cargo xtask image`).
@@ -169,6 +171,33 @@ pub struct Doctor {
 
 impl Doctor {
     pub fn run(self, env: &Env) -> anyhow::Result<()> {
-        doctor::run_with(&env.root, &env.state, self.client_conf.as_deref())
+        doctor::run_with(
+            &env.root,
+            &env.state,
+            doctor::ShellTrust::Fails,
+            self.client_conf.as_deref(),
+        )
+    }
+}
+
+/// The TLS front's certificate.
+#[derive(clap::Subcommand)]
+pub enum Tls {
+    /// Re-issue the front's certificate of the running cluster when a name is
+    /// missing or fewer than 30 days are left (or take up a certificate of one's
+    /// own replaced on disk), and reload the front in place: the scheduler's
+    /// container keeps running and no job is cut.
+    Renew(TlsRenew),
+}
+
+/// `tls renew`.
+#[derive(clap::Args)]
+pub struct TlsRenew {}
+
+impl Tls {
+    pub fn run(self, env: &Env) -> anyhow::Result<()> {
+        match self {
+            Tls::Renew(_) => crate::cluster::renew::renew_running(&env.state).map(drop),
+        }
     }
 }

@@ -30,8 +30,10 @@ pub struct Compose {
 impl Compose {
     /// Writes the project and prints how to run it.
     pub fn run(self, env: &Env) -> anyhow::Result<()> {
+        let cluster = self.cluster.request(&self.distro, &self.target);
         let req = ComposeRequest {
-            cluster: self.cluster.request(&self.distro, &self.target),
+            ca_dir: env.state.path().join("compose-tls").join(&cluster.name),
+            cluster,
             output: self.output,
         };
         let p = compose::write(&env.root, &req)?;
@@ -46,6 +48,16 @@ impl Compose {
             dir.display()
         );
         println!("  export SCCACHE_CONF={}/client.conf", dir.display());
+        if p.cluster.tls == crate::model::cluster::Tls::ClusterCa {
+            println!(
+                "  export SSL_CERT_FILE={}/ca-bundle.pem   # the system roots and the cluster's CA",
+                dir.display()
+            );
+            println!(
+                "the cluster's CA and its key (mode 0600) are kept in {}, not in the project; the project holds only what its services mount, and the client's files",
+                req.ca_dir.join("tls").display()
+            );
+        }
         Ok(())
     }
 }

@@ -79,6 +79,9 @@ enum Command {
     #[command(subcommand)]
     Client(clients::Client),
     Doctor(cluster::Doctor),
+    /// The TLS front's certificate: `tls renew` renews it in place.
+    #[command(subcommand)]
+    Tls(cluster::Tls),
     Kube(kube::Kube),
     /// Benchmarks printing their figures.
     #[command(subcommand)]
@@ -121,6 +124,7 @@ impl Cli {
             Command::ClientConfig(c) => c.run(&env),
             Command::Client(c) => c.run(&env),
             Command::Doctor(c) => c.run(&env),
+            Command::Tls(c) => c.run(&env),
             Command::Kube(c) => c.run(&env),
             Command::Bench(c) => c.run(&env),
         }

@@ -36,6 +36,9 @@ impl Up {
             .distro
             .clone()
             .unwrap_or_else(|| DEFAULT_DISTRO.to_owned());
+        let request = self.cluster.request(&distro, &self.target);
+        // Certificates and flags are checked before anything is built or replaced.
+        start::checked(&env.root, &env.state, &request)?;
         step(1, &format!("image {distro}"));
         let mut req =
             self.build
@@ -45,14 +48,11 @@ impl Up {
         build::run(&env.root, &env.state, &req)?;
         step(2, "start the scheduler and the build server");
         self.replace_running(env)?;
-        let started = start::start(
-            &env.root,
-            &env.state,
-            &self.cluster.request(&distro, &self.target),
-        )?;
+        let started = start::start(&env.root, &env.state, &request)?;
         print_started(env, &started);
         step(3, "a real compile through the cluster");
-        doctor::run(&env.root, &env.state)?;
+        // The shell's trust is set up by the lines of step 4: a warning here.
+        doctor::run_with(&env.root, &env.state, doctor::ShellTrust::Warns, None)?;
         step(4, "use it from a client");
         println!(
             "  export SCCACHE_CONF={}",

@@ -3,13 +3,16 @@
 //! state directory (mode 0700, every secret-holding file 0600): `secrets.json`,
 //! `container/scheduler.conf`, `container/servers/<name>/server.conf`, `client.conf`,
 //! and `compose.yaml`, which mounts each config directory read-only. Secrets never
-//! go into compose.yaml or an environment variable.
+//! go into compose.yaml or an environment variable. The cluster's CA is not in
+//! the project (no service mounts it): it is kept in the state directory, and
+//! the project holds its certificate only where a service mounts it.
 
 use std::path::{Path, PathBuf};
 
 use super::request::{describe, StartRequest};
 use crate::base::atomic;
-use crate::lifecycle::configs::write_configs;
+use crate::lifecycle::configs::write_configs_with;
+use crate::lifecycle::tls;
 use crate::model::specs::{self, ConfigSources};
 use crate::model::{Cluster, Network};
 use crate::render::compose;
@@ -23,6 +26,9 @@ pub struct ComposeRequest {
     pub cluster: StartRequest,
     /// The project directory to write.
     pub output: PathBuf,
+    /// Where the cluster's CA (certificate and key) is kept: in the state
+    /// directory, never in the project, which holds what its services mount.
+    pub ca_dir: PathBuf,
 }
 
 /// What `compose` wrote.
@@ -49,7 +55,16 @@ pub fn write(root: &Path, req: &ComposeRequest) -> anyhow::Result<ComposeProject
     let scheduler_service = service_name(&c, &c.scheduler.container);
     c.tls_names.push(scheduler_service);
     let state = StateDir::new(Some(req.output.clone()));
-    write_configs(root, &state, &c)?;
+    let ca_home = StateDir::new(Some(req.ca_dir.clone()));
+    // Checked and worked out before the project is written.
+    let front = match c.tls.is_on() {
+        true => {
+            move_old_ca(&state, &ca_home)?;
+            Some(tls::plan_front(&state, &ca_home, &c)?)
+        }
+        false => None,
+    };
+    write_configs_with(root, &state, &ca_home, &c, front)?;
     let sources = ConfigSources {
         scheduler: "./container".into(),
         servers: "./container/servers".into(),
@@ -81,4 +96,26 @@ pub fn service_name(c: &Cluster, container: &str) -> String {
         Some(rest) => rest.to_owned(),
         None => "scheduler-and-server".to_owned(),
     }
+}
+
+/// A project written by an older version kept the CA in its `tls/`: the CA moves
+/// to `ca_home` (when that has none), so its clients keep their trust, and the
+/// key leaves the project.
+fn move_old_ca(project: &StateDir, ca_home: &StateDir) -> anyhow::Result<()> {
+    let (Some(cert), Some(key)) = (
+        project.read_text("tls/ca.pem")?,
+        project.read_text("tls/ca.key")?,
+    ) else {
+        return Ok(());
+    };
+    if ca_home.read_text("tls/ca.key")?.is_none() {
+        ca_home.write_private("tls/ca.key", key.as_bytes())?;
+        ca_home.write_private("tls/ca.pem", cert.as_bytes())?;
+    }
+    std::fs::remove_dir_all(project.path().join("tls"))?;
+    println!(
+        "moved the cluster's CA out of the compose project to {}",
+        ca_home.path().join("tls").display()
+    );
+    Ok(())
 }

@@ -7,6 +7,7 @@ pub mod client_config;
 pub mod clients;
 pub mod compose;
 pub mod kube;
+pub mod renew;
 pub mod request;
 pub mod scale;
 pub mod start;

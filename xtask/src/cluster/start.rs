@@ -6,11 +6,13 @@ use std::time::Instant;
 use super::request::{describe, StartRequest, Started};
 use crate::docker::{self, network as docker_network};
 use crate::image::HASH_LABEL;
-use crate::lifecycle::configs::{state_sources, write_configs};
+use crate::lifecycle::configs::{state_sources, write_configs_with};
 use crate::lifecycle::launch::{clear_stopped_container, halt, run_server, server_ports};
 use crate::lifecycle::readiness::wait_ready;
 use crate::lifecycle::records::Records;
+use crate::lifecycle::tls::{self, Front};
 use crate::lifecycle::{container, ports, versions};
+use crate::model::cluster::Tls;
 use crate::model::{specs, Cluster, Network};
 use crate::profile::runtime::NetworkMode;
 use crate::profile::{self, validate};
@@ -24,29 +26,21 @@ pub fn start(
     req: &StartRequest,
 ) -> anyhow::Result<Started> {
     check_request(root, req)?;
-    if let Some(n) = req.builders {
-        if let Some(c) = running_record(state, &req.name)? {
-            same_placement(req, &c)?;
-            println!(
-                "the cluster {} runs: scaling it to {n} build server(s)",
-                req.name
-            );
-            return super::scale::scale_to(root, state, c, n, req.timeout);
-        }
+    if let Some(c) = running_record(state, &req.name)? {
+        return on_running(root, state, req, c);
     }
-    let mut profile = crate::profile::runtime::load_named(root, &req.profile)?;
-    if let Some(level) = req.log_level {
-        profile.settings.log_level = level;
-    }
+    // Check first, then act: every certificate input is read and checked before
+    // a file is written or the engine is asked anything.
+    let (mut cluster, front) = checked(root, state, req)?;
     docker::engine()?;
-    let image = format!("{}:{}", req.repo, req.distro);
-    let Some(image_hash) = docker::image_label(&image, HASH_LABEL)? else {
+    let Some(image_hash) = docker::image_label(&cluster.image, HASH_LABEL)? else {
         anyhow::bail!(
-            "no image {image}: build it first with `cargo xtask image {}`",
+            "no image {}: build it first with `cargo xtask image {}`",
+            cluster.image,
             req.distro
         );
     };
-    let mut cluster = describe(req, profile, image, image_hash)?;
+    cluster.image_hash = image_hash;
     let served = versions::image_version(&cluster.image);
     cluster.sccache_dist_version = served.map(|v| v.to_string());
     // Before anything runs: a pair known not to work is said in one line.
@@ -62,7 +56,7 @@ pub fn start(
         ports.extend(server_ports(&cluster.servers));
         ports::ensure_free(&ports)?;
     }
-    write_configs(root, state, &cluster)?;
+    write_configs_with(root, state, state, &cluster, front)?;
     println!(
         "advertising {} ({})",
         cluster.scheduler.address, cluster.address_source
@@ -78,6 +72,29 @@ pub fn start(
     })
 }
 
+/// The cluster `req` describes (its image's hash not looked up yet) and its TLS
+/// front worked out in memory: the request's flags, the profile and every
+/// certificate input checked, nothing written, no engine asked. `up` calls it
+/// before it builds or replaces anything.
+pub fn checked(
+    root: &std::path::Path,
+    state: &StateDir,
+    req: &StartRequest,
+) -> anyhow::Result<(Cluster, Option<Front>)> {
+    check_request(root, req)?;
+    let mut profile = crate::profile::runtime::load_named(root, &req.profile)?;
+    if let Some(level) = req.log_level {
+        profile.settings.log_level = level;
+    }
+    let image = format!("{}:{}", req.repo, req.distro);
+    let cluster = describe(req, profile, image, String::new())?;
+    let front = match cluster.tls.is_on() {
+        true => Some(tls::plan_front(state, state, &cluster)?),
+        false => None,
+    };
+    Ok((cluster, front))
+}
+
 /// Plain HTTP is warned about on every start; a cluster that ran plain before and
 /// now gets its TLS front is told what changes for its clients.
 fn say_tls(state: &StateDir, c: &Cluster) {
@@ -88,6 +105,72 @@ fn say_tls(state: &StateDir, c: &Cluster) {
     let before = state.has_record().then(|| state.record().ok()).flatten();
     if before.is_some_and(|old| !old.tls.is_on()) {
         println!("note: this cluster ran plain HTTP before; it now runs behind a TLS front: its secrets and cache volumes are kept, client.conf now names {}, and clients need the cluster's CA (`cargo xtask client-config` says how)", c.scheduler_url());
+    }
+}
+
+/// `start` on the running cluster `c`: its front's certificate is renewed in
+/// place when it needs it (the containers keep running), then it is scaled to
+/// `--builders`, or reported as it runs. A request for another image, network,
+/// address or kind of front is refused: those need `stop` first.
+fn on_running(
+    root: &std::path::Path,
+    state: &StateDir,
+    req: &StartRequest,
+    mut c: Cluster,
+) -> anyhow::Result<Started> {
+    let image = format!("{}:{}", req.repo, req.distro);
+    anyhow::ensure!(
+        image == c.image,
+        "the container {} is already running {}: `cargo xtask stop` it first to start {image}, or use `status`",
+        c.scheduler.container,
+        c.image
+    );
+    same_placement(req, &c)?;
+    let asked = match (req.plain_http, &req.own_cert) {
+        (true, _) => Tls::Plain,
+        (false, Some(_)) => Tls::Own,
+        (false, None) => Tls::ClusterCa,
+    };
+    anyhow::ensure!(
+        asked == c.tls,
+        "the cluster runs {}; `cargo xtask stop` it first to start it with {}",
+        front_kind(c.tls),
+        front_kind(asked)
+    );
+    let before = (c.tls_names.clone(), c.own_cert.clone());
+    if !req.tls_names.is_empty() {
+        c.tls_names = req.tls_names.clone();
+    }
+    c.own_cert = req.own_cert.clone().or(c.own_cert);
+    super::renew::renew(state, &c)?;
+    if before != (c.tls_names.clone(), c.own_cert.clone()) {
+        state.save_record(&c)?;
+    }
+    if let Some(n) = req.builders {
+        println!(
+            "the cluster {} runs: scaling it to {n} build server(s)",
+            req.name
+        );
+        return super::scale::scale_to(root, state, c, n, req.timeout);
+    }
+    println!(
+        "the cluster {} already runs; its containers are kept (`cargo xtask stop` first to start it anew)",
+        req.name
+    );
+    let t0 = Instant::now();
+    let status = wait_ready(state, &c, c.servers.len() as u64, req.timeout)?;
+    Ok(Started {
+        cluster: c,
+        status,
+        ready_after: t0.elapsed(),
+    })
+}
+
+fn front_kind(t: Tls) -> &'static str {
+    match t {
+        Tls::Plain => "plain HTTP (--plain-http)",
+        Tls::Own => "a certificate of its own (--tls-cert)",
+        Tls::ClusterCa => "the cluster CA's certificate",
     }
 }
 

@@ -32,36 +32,65 @@ pub(super) fn check_leaf(state: &StateDir, c: &Cluster, rep: &mut Report) -> any
         .as_deref()
         .is_some_and(|ca| !tls::signed_by(&leaf, ca).unwrap_or(false))
     {
-        return Ok(rep.fail(what, format!("{} is not signed by the cluster's CA ({}): clients that trust the CA refuse it (UnknownIssuer). Fix: `cargo xtask start` issues a new one", LEAF, lifecycle_tls::ca_cert_path(state).display())));
+        return Ok(rep.fail(what, format!("{} is not signed by the cluster's CA ({}): clients that trust the CA refuse it (UnknownIssuer). Fix: `cargo xtask tls renew` issues a new one in place", LEAF, lifecycle_tls::ca_cert_path(state).display())));
     }
     let address = Name::Ip(c.scheduler.address.into());
     if !facts.covers(&address) {
         let has: Vec<String> = facts.names.iter().map(|n| n.to_string()).collect();
         return Ok(rep.fail(what, format!(
-            "name or address not in the certificate: the scheduler is reached at {}, the certificate covers {} (NotValidForName). Fix: `cargo xtask start` again re-issues it for the advertised address (the CA stays, so clients keep working); a name clients use goes in with --tls-name",
+            "name or address not in the certificate: the scheduler is reached at {}, the certificate covers {} (NotValidForName). Fix: {}; a name clients use goes in with `cargo xtask start --tls-name NAME`, which renews it the same way on the running cluster",
             c.scheduler.address,
-            has.join(", ")
+            has.join(", "),
+            renew_fix(c)
         )));
     }
     match facts.remaining() {
-        None => Ok(rep.fail(what, "expired: clients refuse it (CertExpired). Fix: `cargo xtask start` again issues a new one from the same CA")),
+        None => Ok(rep.fail(
+            what,
+            format!(
+                "expired: clients refuse it (CertExpired). Fix: {}",
+                renew_fix(c)
+            ),
+        )),
         Some(left) if left.as_secs() < RENEW_WITHIN_DAYS as u64 * 86400 => {
-            rep.warn(what, format!("expires in {} days: `cargo xtask start` again re-issues it (the CA stays)", left.as_secs() / 86400));
+            rep.warn(
+                what,
+                format!(
+                    "expires in {} days: {}",
+                    left.as_secs() / 86400,
+                    renew_fix(c)
+                ),
+            );
             Ok(true)
         }
-        Some(left) => Ok(rep.ok(what, format!(
-            "signed by the cluster's CA, valid for {}, {} days left",
-            c.scheduler.address,
-            left.as_secs() / 86400
-        ))),
+        Some(left) => Ok(rep.ok(
+            what,
+            format!(
+                "signed by the cluster's CA, valid for {}, {} days left",
+                c.scheduler.address,
+                left.as_secs() / 86400
+            ),
+        )),
+    }
+}
+
+/// What renews the front's certificate in place.
+fn renew_fix(c: &Cluster) -> &'static str {
+    match c.tls {
+        crate::model::cluster::Tls::Own => "renew your certificate, replace the files given as --tls-cert and --tls-key, then `cargo xtask tls renew` reloads the front in place (the scheduler keeps running)",
+        _ => "`cargo xtask tls renew` re-issues it from the same CA and reloads the front in place (clients keep their trust; the scheduler keeps running)",
     }
 }
 
 /// A client as doctor's shell would start one: with its `SSL_CERT_FILE`, or
-/// the system store. Said as a warning: it is the shell, not the cluster.
+/// the system store. A trust that fails (UnknownIssuer, BadSignature) fails the
+/// check: every client started from that shell compiles locally. `up`, which
+/// prints the line that fixes it next, asks for a warning instead (`strict`
+/// false), as for a cause not known.
 pub(super) fn check_shell_trust(
     client_conf: &str,
     bundle: &std::path::Path,
+    strict: bool,
     rep: &mut Report,
 ) -> anyhow::Result<()> {
     let what = "your shell's trust";
@@ -87,10 +116,17 @@ pub(super) fn check_shell_trust(
     if why.is_empty() {
         why = format!("`sccache --dist-status` of such a client: {status}");
     }
-    rep.warn(what, format!(
+    let text = format!(
         "a client started from this shell ({}) would not reach the scheduler and would compile locally.\n{why}\nFix: `export SSL_CERT_FILE={}` (or add the CA to the system store), then `sccache --stop-server` so a running daemon picks it up",
         match &env_file { Some(f) => format!("SSL_CERT_FILE={}", f.display()), None => "no SSL_CERT_FILE: the system store".into() },
         bundle.display()
-    ));
+    );
+    let names = causes::names(&log);
+    let trust = ["certificate not trusted", "certificate of another CA"];
+    if strict && names.iter().any(|n| trust.contains(n)) {
+        rep.fail(what, text);
+    } else {
+        rep.warn(what, text);
+    }
     Ok(())
 }

@@ -42,16 +42,30 @@ impl Report {
     }
 }
 
-/// Runs every check; fails when one did.
-pub fn run(root: &Path, state: &StateDir) -> anyhow::Result<()> {
-    run_with(root, state, None)
+/// How doctor judges a shell whose clients would not trust the scheduler.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ShellTrust {
+    /// `doctor`: a trust that fails (UnknownIssuer, BadSignature) is a failure.
+    Fails,
+    /// `up`, which prints the `SSL_CERT_FILE` line next: a warning.
+    Warns,
 }
 
-/// Runs every check, the test compile with `client_conf` (a client's own
-/// config) when given, else the state's client config.
-pub fn run_with(root: &Path, state: &StateDir, client_conf: Option<&Path>) -> anyhow::Result<()> {
+/// Runs every check; fails when one did.
+pub fn run(root: &Path, state: &StateDir) -> anyhow::Result<()> {
+    run_with(root, state, ShellTrust::Fails, None)
+}
+
+/// [`run`], the shell's trust judged as `shell` says, the test compile with
+/// `client_conf` (a client's own config) when given, else the state's.
+pub fn run_with(
+    root: &Path,
+    state: &StateDir,
+    shell: ShellTrust,
+    client_conf: Option<&Path>,
+) -> anyhow::Result<()> {
     let mut rep = Report { failed: false };
-    if let Err(e) = checks(root, state, client_conf, &mut rep) {
+    if let Err(e) = checks(root, state, shell, client_conf, &mut rep) {
         rep.fail("doctor", format!("{e:#}"));
     }
     if rep.failed {
@@ -64,6 +78,7 @@ pub fn run_with(root: &Path, state: &StateDir, client_conf: Option<&Path>) -> an
 fn checks(
     root: &Path,
     state: &StateDir,
+    shell: ShellTrust,
     client_conf: Option<&Path>,
     rep: &mut Report,
 ) -> anyhow::Result<()> {
@@ -101,7 +116,7 @@ fn checks(
     dist_status(&client, &c, rep);
     test_compile(&client, &c, rep)?;
     if let Some(b) = &bundle {
-        certs::check_shell_trust(&conf, b, rep)?;
+        certs::check_shell_trust(&conf, b, shell == ShellTrust::Fails, rep)?;
     }
     user_daemon::check(&c, rep);
     Ok(())

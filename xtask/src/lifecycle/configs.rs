@@ -17,11 +17,25 @@ use crate::store::{MetricsFiles, StateDir};
 /// Secrets and configs live in the state directory and reach the containers only
 /// as read-only mounts: never in the image, the environment or the logs.
 pub fn write_configs(root: &Path, state: &StateDir, c: &Cluster) -> anyhow::Result<()> {
+    let front = match c.tls.is_on() {
+        true => Some(tls::plan_front(state, state, c)?),
+        false => None,
+    };
+    write_configs_with(root, state, state, c, front)
+}
+
+/// [`write_configs`] with the front worked out (and checked) before, by
+/// [`tls::plan_front`]; a CA it made is stored in `ca_home`.
+pub fn write_configs_with(
+    root: &Path,
+    state: &StateDir,
+    ca_home: &StateDir,
+    c: &Cluster,
+    front: Option<tls::Front>,
+) -> anyhow::Result<()> {
+    let templates = Templates::load(root)?;
     let secrets = state.secrets(c.settings().server_auth)?;
-    let mut configs = cluster_configs::render(&Templates::load(root)?, c, &secrets, "start")?;
-    if c.tls.is_on() {
-        configs.tls = Some(tls::front_files(state, c)?);
-    }
+    let mut configs = cluster_configs::render(&templates, c, &secrets, "start")?;
     let (token, token_sha256) = secrets.metrics_token_and_hash()?;
     configs.metrics = Some(MetricsFiles {
         token,
@@ -40,6 +54,9 @@ pub fn write_configs(root: &Path, state: &StateDir, c: &Cluster) -> anyhow::Resu
         "the rendered configs do not check out:\n{}",
         problems.join("\n")
     );
+    if let Some(front) = front {
+        configs.tls = Some(tls::commit_front(state, ca_home, front)?);
+    }
     state.write_configs(&configs)?;
     match c.tls.is_on() {
         true => drop(super::clients::ensure(state, &secrets)?),

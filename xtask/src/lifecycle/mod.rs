@@ -14,4 +14,5 @@ pub mod ports;
 pub mod readiness;
 pub mod records;
 pub mod tls;
+pub mod tls_input;
 pub mod versions;

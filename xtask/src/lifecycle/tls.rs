@@ -6,7 +6,7 @@
 
 use std::net::{IpAddr, Ipv4Addr};
 
-use crate::model::cluster::{OwnCert, Tls};
+use crate::model::cluster::Tls;
 use crate::model::Cluster;
 use crate::sccache::tls::{self, Name, Pair, LEAF_DAYS, RENEW_WITHIN_DAYS};
 use crate::store::{StateDir, TlsFiles};
@@ -15,6 +15,8 @@ const CA_CERT: &str = "tls/ca.pem";
 const CA_KEY: &str = "tls/ca.key";
 const LEAF_CERT: &str = "container/tls/scheduler.pem";
 const LEAF_KEY: &str = "container/tls/scheduler.key";
+/// The CA the build servers were given, beside the scheduler's config.
+const SERVERS_CA: &str = "container/ca.pem";
 /// The client's trust: the system roots and the cluster's CA.
 pub const CLIENT_BUNDLE: &str = "ca-bundle.pem";
 
@@ -61,21 +63,6 @@ pub fn parse_name(n: &str) -> anyhow::Result<Name> {
     Ok(Name::Dns(n.to_ascii_lowercase()))
 }
 
-/// The CA, made and stored on first use.
-pub fn ca(state: &StateDir, c: &Cluster) -> anyhow::Result<Pair> {
-    if let (Some(cert_pem), Some(key_pem)) = (state.read_text(CA_CERT)?, state.read_text(CA_KEY)?) {
-        return Ok(Pair { cert_pem, key_pem });
-    }
-    let ca = tls::new_ca(c.base_name())?;
-    state.write_private(CA_KEY, ca.key_pem.as_bytes())?;
-    state.write_private(CA_CERT, ca.cert_pem.as_bytes())?;
-    println!(
-        "made the cluster's CA ({}/{CA_CERT}; its key stays in the state directory, mode 0600)",
-        state.path().display()
-    );
-    Ok(ca)
-}
-
 /// Where the CA's certificate is kept (public; its key beside it is not).
 pub fn ca_cert_path(state: &StateDir) -> std::path::PathBuf {
     state.path().join(CA_CERT)
@@ -89,10 +76,7 @@ pub fn servers_ca(state: &StateDir, c: &Cluster) -> anyhow::Result<Option<String
         (Tls::Own, Some(own)) => own
             .ca
             .as_ref()
-            .map(|p| {
-                std::fs::read_to_string(p)
-                    .map_err(|e| anyhow::anyhow!("--tls-ca {}: {e}", p.display()))
-            })
+            .map(|p| super::tls_input::read_pem("--tls-ca", p))
             .transpose(),
         _ => ca_cert(state),
     }
@@ -103,83 +87,153 @@ pub fn ca_cert(state: &StateDir) -> anyhow::Result<Option<String>> {
     state.read_text(CA_CERT)
 }
 
-/// The front's files for `c`: the user's own (checked), or the cluster CA's leaf,
-/// kept while it covers every name, verifies with the CA and has more than a
-/// month left, else re-issued.
-pub fn front_files(state: &StateDir, c: &Cluster) -> anyhow::Result<TlsFiles> {
+/// The front of a cluster as `start` will write it, worked out in memory first:
+/// every input read and checked, a CA or leaf to make made, nothing written.
+pub struct Front {
+    /// The files the front and the build servers get.
+    pub files: TlsFiles,
+    /// A CA made for this start, stored by [`commit_front`].
+    new_ca: Option<Pair>,
+    /// Whether the new CA replaces one the cluster had (clients trusted that one).
+    rotated: bool,
+    /// The names of a leaf issued for this start.
+    issued: Option<Vec<Name>>,
+}
+
+/// The front's files for `c`: the user's own (read and checked completely), or
+/// the cluster CA's leaf, kept while it covers every name, verifies with the CA
+/// and has more than a month left, else re-issued. The CA (kept in `ca_home`,
+/// the state directory) is made in memory when there is none. Writes nothing.
+pub fn plan_front(state: &StateDir, ca_home: &StateDir, c: &Cluster) -> anyhow::Result<Front> {
     if let (Tls::Own, Some(own)) = (c.tls, &c.own_cert) {
-        return own_files(c, own);
+        let files = super::tls_input::own_files(own, c.scheduler.address)?;
+        return Ok(Front {
+            files,
+            new_ca: None,
+            rotated: false,
+            issued: None,
+        });
     }
-    let ca = ca(state, c)?;
+    let stored = (ca_home.read_text(CA_CERT)?, ca_home.read_text(CA_KEY)?);
+    let (ca, new_ca) = match stored {
+        (Some(cert_pem), Some(key_pem)) => {
+            tls::facts(&cert_pem)
+                .map_err(|e| anyhow::anyhow!("{}: {e}", ca_home.path().join(CA_CERT).display()))?;
+            (Pair { cert_pem, key_pem }, false)
+        }
+        _ => (tls::new_ca(c.base_name())?, true),
+    };
+    // A new CA where a client bundle or the old CA's certificate was: its clients
+    // and joined hosts trusted another CA. (A leaf of one's own before is not:
+    // its clients trusted it through their system store.)
+    let rotated = new_ca
+        && (ca_home.read_text(CA_CERT)?.is_some() || state.path().join(CLIENT_BUNDLE).exists());
     let want = names(c)?;
     let kept = match (state.read_text(LEAF_CERT)?, state.read_text(LEAF_KEY)?) {
         (Some(cert), Some(key)) if leaf_fits(&cert, &ca.cert_pem, &want) => Some((cert, key)),
         _ => None,
     };
-    let (leaf_cert, leaf_key) = match kept {
-        Some(pair) => pair,
+    let (leaf_cert, leaf_key, issued) = match kept {
+        Some((cert, key)) => (cert, key, None),
         None => {
             let leaf = tls::issue_leaf(&ca, &want, LEAF_DAYS)?;
-            let shown: Vec<String> = want.iter().map(|n| n.to_string()).collect();
-            println!(
-                "issued the scheduler's certificate for {} (signed by the cluster's CA, which clients already trust)",
-                shown.join(", ")
-            );
-            (leaf.cert_pem, leaf.key_pem)
+            (leaf.cert_pem, leaf.key_pem, Some(want))
         }
     };
-    Ok(TlsFiles {
-        ca_cert: Some(ca.cert_pem),
-        leaf_cert,
-        leaf_key,
+    Ok(Front {
+        files: TlsFiles {
+            ca_cert: Some(ca.cert_pem.clone()),
+            leaf_cert,
+            leaf_key,
+        },
+        new_ca: new_ca.then_some(ca),
+        rotated,
+        issued,
     })
 }
 
-/// `--tls-cert`, `--tls-key` and `--tls-ca`, read and checked: a certificate for
-/// the advertised address that has not expired, a private key, a CA's certificate.
-fn own_files(c: &Cluster, own: &OwnCert) -> anyhow::Result<TlsFiles> {
-    let read = |flag: &str, p: &std::path::Path| {
-        std::fs::read_to_string(p).map_err(|e| anyhow::anyhow!("{flag} {}: {e}", p.display()))
-    };
-    let leaf_cert = read("--tls-cert", &own.cert)?;
-    let leaf_key = read("--tls-key", &own.key)?;
-    let facts = tls::facts(&leaf_cert)
-        .map_err(|e| anyhow::anyhow!("--tls-cert {}: {e}", own.cert.display()))?;
-    anyhow::ensure!(
-        leaf_key.contains("PRIVATE KEY-----"),
-        "--tls-key {}: not a PEM private key",
-        own.key.display()
-    );
-    let address = Name::Ip(IpAddr::V4(c.scheduler.address));
-    if !c.scheduler.address.is_unspecified() && !facts.covers(&address) {
-        let has: Vec<String> = facts.names.iter().map(|n| n.to_string()).collect();
-        anyhow::bail!(
-            "--tls-cert {} covers {}, not the advertised address {}: clients would refuse it (NotValidForName); use a certificate for that address, or advertise one it covers",
-            own.cert.display(),
-            has.join(", "),
-            c.scheduler.address
+/// Stores a CA `plan_front` made (in `ca_home`, key 0600) and says what changed
+/// for the clients of `state`; the files for the configs.
+pub fn commit_front(
+    state: &StateDir,
+    ca_home: &StateDir,
+    front: Front,
+) -> anyhow::Result<TlsFiles> {
+    let bundle = state.path().join(CLIENT_BUNDLE);
+    if let Some(ca) = &front.new_ca {
+        ca_home.write_private(CA_KEY, ca.key_pem.as_bytes())?;
+        ca_home.write_private(CA_CERT, ca.cert_pem.as_bytes())?;
+        let at = ca_home.path().join(CA_CERT);
+        match front.rotated {
+            false => println!(
+                "made the cluster's CA ({}; its key stays beside it, mode 0600)",
+                at.display()
+            ),
+            true => println!(
+                "made a NEW CA for the cluster ({}), replacing the one it had: no client or joined host trusts it yet. Every client needs the new {} (`cargo xtask client-config` says how; then `sccache --stop-server`), and every joined host a new join bundle (`cargo xtask join-bundle --address IP -o FILE` here, `cargo xtask join FILE` there)",
+                at.display(),
+                bundle.display()
+            ),
+        }
+    }
+    if let Some(want) = &front.issued {
+        let shown: Vec<String> = want.iter().map(|n| n.to_string()).collect();
+        let signed = match (&front.new_ca, front.rotated) {
+            (Some(_), true) => "signed by the new CA".to_owned(),
+            (Some(_), false) => format!(
+                "signed by the cluster's CA; clients trust it through {}",
+                bundle.display()
+            ),
+            (None, _) => {
+                "signed by the cluster's CA, unchanged: clients keep their trust".to_owned()
+            }
+        };
+        println!(
+            "issued the scheduler's certificate for {} ({signed})",
+            shown.join(", ")
         );
     }
-    anyhow::ensure!(
-        facts.remaining().is_some(),
-        "--tls-cert {} has expired",
-        own.cert.display()
-    );
-    let ca_cert = match &own.ca {
-        None => None,
-        Some(p) => {
-            let pem = read("--tls-ca", p)?;
-            let f =
-                tls::facts(&pem).map_err(|e| anyhow::anyhow!("--tls-ca {}: {e}", p.display()))?;
-            anyhow::ensure!(f.is_ca, "--tls-ca {}: not a CA's certificate", p.display());
-            Some(pem)
-        }
-    };
-    Ok(TlsFiles {
-        ca_cert,
-        leaf_cert,
-        leaf_key,
-    })
+    Ok(front.files)
+}
+
+impl Front {
+    /// Whether it makes a CA (the state directory has none).
+    pub fn makes_ca(&self) -> bool {
+        self.new_ca.is_some()
+    }
+
+    /// Whether the CA it hands the build servers is not the one they were
+    /// given (`container/ca.pem`): a new `--tls-ca` needs them restarted.
+    pub fn ca_differs(&self, state: &StateDir) -> anyhow::Result<bool> {
+        Ok(state.read_text(SERVERS_CA)? != self.files.ca_cert)
+    }
+
+    /// Whether its leaf or key is not the one the scheduler's container reads
+    /// from `state`.
+    pub fn leaf_differs(&self, state: &StateDir) -> anyhow::Result<bool> {
+        Ok(
+            state.read_text(LEAF_CERT)?.as_deref() != Some(self.files.leaf_cert.as_str())
+                || state.read_text(LEAF_KEY)?.as_deref() != Some(self.files.leaf_key.as_str()),
+        )
+    }
+}
+
+/// Writes the front's leaf and key where the scheduler's container reads them
+/// (its config directory, mounted): nginx serves them once it reloads.
+pub fn write_leaf(state: &StateDir, files: &TlsFiles) -> anyhow::Result<()> {
+    state.write_private(LEAF_KEY, files.leaf_key.as_bytes())?;
+    state.write_private(LEAF_CERT, files.leaf_cert.as_bytes())?;
+    Ok(())
+}
+
+/// The leaf the scheduler's container reads, when there is one.
+pub fn stored_leaf(state: &StateDir) -> anyhow::Result<Option<String>> {
+    state.read_text(LEAF_CERT)
+}
+
+/// [`plan_front`] then [`commit_front`], the CA kept in `state` itself.
+pub fn front_files(state: &StateDir, c: &Cluster) -> anyhow::Result<TlsFiles> {
+    commit_front(state, state, plan_front(state, state, c)?)
 }
 
 fn leaf_fits(cert: &str, ca: &str, want: &[Name]) -> bool {
@@ -248,7 +302,7 @@ pub fn front_trust(state: &StateDir, c: &Cluster) -> anyhow::Result<FrontTrust> 
     }
     Ok(match (c.tls, &c.own_cert) {
         (Tls::Own, Some(own)) => match &own.ca {
-            Some(p) => FrontTrust::Pem(std::fs::read_to_string(p)?),
+            Some(p) => FrontTrust::Pem(super::tls_input::read_pem("--tls-ca", p)?),
             // Trusted by the system store, as the clients trust it.
             None => FrontTrust::SystemStore,
         },

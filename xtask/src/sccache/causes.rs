@@ -26,10 +26,13 @@ pub const TIMED_OUT_ADVICE: &str = "cause: connecting timed out: the packets to 
 pub const CERT_SIGNATURE_ADVICE: &str = "cause: the client refused the build server's certificate signature (UnsupportedSignatureAlgorithm): build servers before sccache-dist 0.18.0 sign it with SHA-1, which clients from 0.18.0 refuse, so every compile falls back to local. Fix: serve sccache-dist 0.18.0 or newer (the image's version is in `cargo xtask status`), or use a client older than 0.18.0.";
 /// The client lacks the CA that signed a certificate it was shown.
 pub const UNTRUSTED_CERT_ADVICE: &str = "cause: certificate not trusted (UnknownIssuer): the client does not trust the CA that signed the certificate it was shown. Fix: point SSL_CERT_FILE of the client daemon at a bundle holding the system roots and the cluster's CA (or add the CA to the system store), then restart the daemon with `sccache --stop-server`: a running daemon keeps the trust it started with.";
+/// A certificate signed by another CA of the same name: the client trusts the
+/// cluster's CA from before a rotation.
+pub const BAD_SIGNATURE_ADVICE: &str = "cause: the certificate's signature does not verify with the CA the client trusts (BadSignature): the client trusts another CA of the same name, such as the cluster's CA from before it was made anew. Fix: point SSL_CERT_FILE of the client daemon at the cluster's current ca-bundle.pem (`cargo xtask client-config` says where), then `sccache --stop-server`: a running daemon keeps the trust it started with.";
 /// A certificate that does not name the address or name it is reached at.
-pub const NOT_VALID_FOR_NAME_ADVICE: &str = "cause: name or address not in the certificate (NotValidForName): the scheduler's TLS certificate does not cover the address or name it was reached at. Fix: `cargo xtask start` again re-issues it for the advertised address (the CA stays, so clients keep working); add a name clients use with --tls-name.";
+pub const NOT_VALID_FOR_NAME_ADVICE: &str = "cause: name or address not in the certificate (NotValidForName): the scheduler's TLS certificate does not cover the address or name it was reached at. Fix: on the scheduler's host, `cargo xtask tls renew` re-issues it for the advertised address in place (the CA stays, so clients keep working; the scheduler keeps running); a name clients use is added with `cargo xtask start --tls-name NAME`, which renews it the same way on the running cluster.";
 /// An expired certificate.
-pub const EXPIRED_ADVICE: &str = "cause: the certificate has expired (Expired): clients refuse it. Fix: `cargo xtask start` again issues a new one from the same CA (clients keep working); a CA that expired needs a new CA and a new bundle on every client.";
+pub const EXPIRED_ADVICE: &str = "cause: the certificate has expired (Expired): clients refuse it. Fix: on the scheduler's host, `cargo xtask tls renew` issues a new one from the same CA in place (clients keep working; the scheduler keeps running); a CA that expired needs a new CA and a new bundle on every client.";
 /// The build server would not take the toolchain.
 pub const TOOLCHAIN_ADVICE: &str = "cause: the build server refused the toolchain upload (Could not submit toolchain / could not be cached by server): the toolchain archive does not fit the server's toolchain_cache_size, or its cache directory is not writable. Fix: raise toolchain_cache_size in the runtime profile and start the cluster again; check the server's log (`cargo xtask logs`).";
 /// The scheduler had no server at all.
@@ -69,6 +72,11 @@ pub const CAUSES: &[Cause] = &[
         name: "certificate not trusted",
         matches: |l| l.contains("UnknownIssuer") || l.contains("unknown issuer"),
         advice: UNTRUSTED_CERT_ADVICE,
+    },
+    Cause {
+        name: "certificate of another CA",
+        matches: |l| l.contains("BadSignature") || l.contains("bad signature"),
+        advice: BAD_SIGNATURE_ADVICE,
     },
     Cause {
         name: "name not in certificate",
@@ -167,6 +175,7 @@ mod tests {
             ("WARN sccache_dist: 401 invalid_bearer_token_mismatched_address", "mismatched address"),
             ("ERROR rustls_platform_verifier: failed to verify TLS certificate: invalid peer certificate: UnsupportedSignatureAlgorithmContext { signature_algorithm_id: [6, 9] }", "certificate signature"),
             ("failed to verify TLS certificate: invalid peer certificate: UnknownIssuer", "certificate not trusted"),
+            ("failed to verify TLS certificate: invalid peer certificate: BadSignature", "certificate of another CA"),
             ("invalid peer certificate: NotValidForNameContext { expected: IpAddress(10.0.0.9) }", "name not in certificate"),
             ("invalid peer certificate: certificate expired: verification time 1765000000 (UNIX), but certificate is not valid after 1764000000", "certificate expired"),
             ("bwrap: Can't mount proc on /newroot/proc: Operation not permitted", "bubblewrap"),

@@ -12,6 +12,7 @@ pub mod scheduler_log;
 pub mod scheduler_status;
 pub mod secrets;
 pub mod tls;
+pub mod tls_verify;
 pub mod versions;
 
 pub use configs::{ConfigInputs, Configs};

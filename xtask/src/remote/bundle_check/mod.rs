@@ -132,6 +132,10 @@ fn ca_cert(pem: &str) -> Check {
         return Err("not one PEM certificate".into());
     }
     match tls::facts(pem) {
+        Ok(f) if f.is_ca && f.remaining().is_none() => Err(format!(
+            "the CA {} has expired: the server would refuse the scheduler (CertExpired); make a new bundle on the scheduler's host (`cargo xtask join-bundle`)",
+            quote(&f.subject)
+        )),
         Ok(f) if f.is_ca => Ok(()),
         Ok(f) => Err(format!(
             "the certificate of {} is not a CA's (basic constraints CA:FALSE)",

@@ -184,3 +184,20 @@ fn a_ca_certificate_must_be_a_cas() {
     v["ca_cert"] = format!("{}{}", ca.cert_pem, ca.key_pem).into();
     assert!(format!("{:#}", parsed(&v).unwrap_err()).contains("private key"));
 }
+
+#[test]
+fn an_expired_ca_certificate_is_refused() {
+    let mut p = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    p.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    let now = time::OffsetDateTime::now_utc();
+    p.not_before = now - time::Duration::days(10);
+    p.not_after = now - time::Duration::days(1);
+    let key = rcgen::KeyPair::generate().unwrap();
+    let mut v = bundle();
+    v["ca_cert"] = p.self_signed(&key).unwrap().pem().into();
+    let err = format!("{:#}", parsed(&v).unwrap_err());
+    assert!(
+        err.contains("field `ca_cert`") && err.contains("expired"),
+        "{err}"
+    );
+}
