@@ -457,3 +457,29 @@ fn the_fast_tests_named_in_development_md_are_the_aliases() {
     );
     assert!(readme.contains("\ncargo test --workspace\n"), "README.md");
 }
+
+#[test]
+fn every_page_opens_with_what_it_is_for() {
+    let root = project_root();
+    for doc in documents(&root).into_iter().skip(1) {
+        let mut text = read(&doc);
+        // Comments (the generated page's notice) are not what a reader sees.
+        while let Some(start) = text.find("<!--") {
+            let end = text[start..]
+                .find("-->")
+                .map_or(text.len(), |e| start + e + 3);
+            text.replace_range(start..end, "");
+        }
+        let opening = text
+            .lines()
+            .skip(1)
+            .map(str::trim)
+            .find(|l| !l.is_empty())
+            .unwrap_or("");
+        assert!(
+            opening.starts_with("What this page is for:"),
+            "{}: the first paragraph says what the page is for, not {opening:?}",
+            doc.display()
+        );
+    }
+}
