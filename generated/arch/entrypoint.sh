@@ -143,6 +143,7 @@ for f in $confs; do
 done
 
 stopping=0
+# shellcheck disable=SC2317  # called by the trap below
 stop() {
   stopping=1
   kill -TERM "${pids[@]}" 2>/dev/null || true
