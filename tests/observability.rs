@@ -19,39 +19,19 @@ use std::time::{Duration, Instant};
 /// Every metric the exporter serves (the contract of the exporter, the dashboard,
 /// the alerts, `top` and `status`). Keep in step with the exporter; once it exposes
 /// its list as a const, read that instead.
-const SERVED_METRICS: &[&str] = &[
-    "sccache_dist_up",
-    "sccache_dist_servers_registered",
-    "sccache_dist_cpus",
-    "sccache_dist_jobs_in_progress",
-    "sccache_dist_scheduler_start_time_seconds",
-    "sccache_dist_build_info",
-    "sccache_dist_server_registered",
-    "sccache_dist_server_jobs_in_progress",
-    "sccache_dist_server_slots",
-    "sccache_dist_server_jobs_created_total",
-    "sccache_dist_server_jobs_completed_total",
-    "sccache_dist_server_jobs_stale_total",
-    "sccache_dist_server_registrations_total",
-    "sccache_dist_server_prunes_total",
-    "sccache_dist_server_job_toolchain_wait_seconds",
-    "sccache_dist_server_job_start_latency_seconds",
-    "sccache_dist_server_job_compile_seconds",
-    "sccache_dist_client_requests_total",
-    "sccache_dist_heartbeats_total",
-    "sccache_dist_front_requests_total",
-    "sccache_dist_log_lines_total",
-    "sccache_dist_log_lines_unparsed_total",
-    "process_cpu_seconds_total",
-    "process_resident_memory_bytes",
-    "process_start_time_seconds",
-];
+/// Every metric family the exporter serves: its own table of names.
+fn served_metrics() -> Vec<&'static str> {
+    sccache_dist_exporter::names::ALL
+        .iter()
+        .map(|f| f.name)
+        .collect()
+}
 
 /// The histograms among them (served as `_bucket`, `_sum` and `_count`).
 const HISTOGRAMS: &[&str] = &[
-    "sccache_dist_server_job_toolchain_wait_seconds",
-    "sccache_dist_server_job_start_latency_seconds",
-    "sccache_dist_server_job_compile_seconds",
+    sccache_dist_exporter::names::TOOLCHAIN_WAIT.name,
+    sccache_dist_exporter::names::START_LATENCY.name,
+    sccache_dist_exporter::names::COMPILE.name,
 ];
 
 /// The buckets of those histograms.
@@ -67,6 +47,7 @@ const ALERTS: &[&str] = &[
     "SccacheDistServerSaturated",
     "SccacheDistSchedulerRestarted",
     "SccacheDistMetricsDown",
+    "SccacheDistCertificateExpiresSoon",
 ];
 
 fn root() -> PathBuf {
@@ -83,7 +64,7 @@ fn observability(file: &str) -> PathBuf {
 /// A series name a query may use: one the exporter serves (a histogram's
 /// `_bucket`, `_sum`, `_count` too), or `up`, which Prometheus makes per target.
 fn known_series(name: &str) -> bool {
-    if name == "up" || SERVED_METRICS.contains(&name) {
+    if name == "up" || served_metrics().contains(&name) {
         return true;
     }
     ["_bucket", "_sum", "_count"].iter().any(|suffix| {
@@ -235,7 +216,10 @@ fn str_of<'a>(v: &'a serde_yaml::Value, what: &str) -> &'a str {
 #[test]
 fn alert_rules_pass_promtool_check() {
     let out = promtool(&["check", "rules", "observability/alerts.yml"], &root());
-    assert!(out.contains("SUCCESS: 6 rules found"), "{out}");
+    assert!(
+        out.contains(&format!("SUCCESS: {} rules found", ALERTS.len())),
+        "{out}"
+    );
 }
 
 #[test]
@@ -335,7 +319,10 @@ fn scrape_config_passes_promtool_check() {
     let dir = tempfile::tempdir().unwrap();
     let copy = scrape_config_copy(dir.path());
     let out = promtool(&["check", "config", copy.to_str().unwrap()], dir.path());
-    assert!(out.contains("SUCCESS: 6 rules found"), "{out}");
+    assert!(
+        out.contains(&format!("SUCCESS: {} rules found", ALERTS.len())),
+        "{out}"
+    );
 }
 
 /// Every query of every panel of the dashboard, with `$__rate_interval` as `1m`.
@@ -628,7 +615,10 @@ fn fake_metrics(n: u64, started: u64) -> String {
     line(format!("sccache_dist_log_lines_unparsed_total {n}"));
     line(format!("process_cpu_seconds_total {}", n as f64 / 100.0));
     line("process_resident_memory_bytes 7340032".into());
-    line(format!("process_start_time_seconds {started}"));
+    line(format!(
+        "sccache_dist_front_certificate_expiry_timestamp_seconds {}",
+        started + 365 * 86400
+    ));
     m
 }
 

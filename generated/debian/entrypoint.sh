@@ -118,7 +118,8 @@ if [ "$role" != server ] && [ -r "$conf_dir/metrics-token.sha256" ]; then
   mkfifo -m 600 "$log_pipe"
   front_log=()
   if [ -r "$conf_dir/nginx.conf" ]; then
-    front_log=(--front-log "$run_dir/front-log.sock" --clients-file "$conf_dir/clients.sha256")
+    front_log=(--front-log "$run_dir/front-log.sock" --clients-file "$conf_dir/clients.sha256"
+      --cert-expiry-file "$conf_dir/tls/scheduler.not-after")
   fi
   sccache-dist-exporter --listen "127.0.0.1:$((sched_port + 1))" \
     --status-url "http://127.0.0.1:$sched_port/api/v1/scheduler/status" \

@@ -30,13 +30,14 @@ struct Args {
     token_sha256_file: PathBuf,
     front_log: Option<PathBuf>,
     clients_file: Option<PathBuf>,
+    cert_expiry_file: Option<PathBuf>,
     extra: Extra,
 }
 
 fn usage() -> ! {
     eprintln!(
         "usage: sccache-dist-exporter --listen 127.0.0.1:PORT --status-url URL \
-         --token-sha256-file FILE [--front-log SOCKET] [--clients-file FILE] [--sccache-dist-version V] [--image-hash H]\n\
+         --token-sha256-file FILE [--front-log SOCKET] [--clients-file FILE] [--cert-expiry-file FILE] [--sccache-dist-version V] [--image-hash H]\n\
          reads the scheduler's log on stdin and passes it on to stderr"
     );
     std::process::exit(64)
@@ -48,6 +49,7 @@ fn args() -> Args {
     let mut token = None;
     let mut front_log = None;
     let mut clients_file = None;
+    let mut cert_expiry_file = None;
     let mut extra = Extra::default();
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -62,6 +64,7 @@ fn args() -> Args {
             "--token-sha256-file" => token = Some(PathBuf::from(value)),
             "--front-log" => front_log = Some(PathBuf::from(value)),
             "--clients-file" => clients_file = Some(PathBuf::from(value)),
+            "--cert-expiry-file" => cert_expiry_file = Some(PathBuf::from(value)),
             "--sccache-dist-version" => extra.version = version_of(&value),
             "--image-hash" => extra.image_hash = value,
             _ => usage(),
@@ -74,6 +77,7 @@ fn args() -> Args {
             token_sha256_file,
             front_log,
             clients_file,
+            cert_expiry_file,
             extra,
         },
         _ => usage(),
@@ -117,7 +121,8 @@ fn main() {
         let state = state.clone();
         let extra = args.extra.clone();
         let clients = args.clients_file.as_deref().map(ClientList::new);
-        std::thread::spawn(move || serve(server, token, clients, &state, extra));
+        let expiry = args.cert_expiry_file.clone();
+        std::thread::spawn(move || serve(server, token, clients, expiry, &state, extra));
     }
     eprintln!(
         "sccache-dist-exporter: serving /metrics on {} (pid {})",
@@ -159,6 +164,7 @@ fn serve(
     server: tiny_http::Server,
     token: [u8; 32],
     mut clients: Option<ClientList>,
+    cert_expiry_file: Option<PathBuf>,
     state: &Mutex<State>,
     extra: Extra,
 ) {
@@ -195,6 +201,11 @@ fn serve(
         } else {
             let mut extra = extra.clone();
             (extra.cpu_seconds, extra.rss_bytes) = process::usage();
+            // Read at each scrape: a renewed certificate shows at once.
+            extra.cert_expiry = cert_expiry_file
+                .as_deref()
+                .and_then(|p| std::fs::read_to_string(p).ok())
+                .and_then(|t| t.trim().parse().ok());
             let text = render(&state.lock().expect("state"), &extra, now());
             tiny_http::Response::from_string(text).with_header(header("Content-Type", CONTENT_TYPE))
         };

@@ -36,6 +36,8 @@ families! {
         "Jobs allocated and not complete (the scheduler's status API).";
     START_TIME = "sccache_dist_scheduler_start_time_seconds", Gauge,
         "Unix time the scheduler and this exporter started; every counter restarts from 0 then.";
+    FRONT_CERT_EXPIRY = "sccache_dist_front_certificate_expiry_timestamp_seconds", Gauge,
+        "Unix time the TLS front's certificate expires (`cargo xtask tls renew` renews it in place).";
     BUILD_INFO = "sccache_dist_build_info", Gauge,
         "The sccache-dist version the scheduler runs and the input hash of its image.";
     SERVER_REGISTERED = "sccache_dist_server_registered", Gauge,

@@ -15,6 +15,8 @@ pub struct Extra {
     pub cpu_seconds: Option<f64>,
     /// Its resident memory, when known.
     pub rss_bytes: Option<f64>,
+    /// When the front's certificate expires (Unix seconds), when known.
+    pub cert_expiry: Option<f64>,
 }
 
 /// The exposition at `now`.
@@ -37,6 +39,10 @@ pub fn render(s: &State, extra: &Extra, now: f64) -> String {
     }
     fam(&mut w, &names::START_TIME);
     w.sample(names::START_TIME.name, &[], s.start_time);
+    if let Some(t) = extra.cert_expiry {
+        fam(&mut w, &names::FRONT_CERT_EXPIRY);
+        w.sample(names::FRONT_CERT_EXPIRY.name, &[], t);
+    }
     fam(&mut w, &names::BUILD_INFO);
     w.sample(
         names::BUILD_INFO.name,
@@ -229,6 +235,7 @@ mod tests {
             image_hash: "abc".into(),
             cpu_seconds: Some(0.5),
             rss_bytes: Some(4096.0),
+            cert_expiry: Some(2e9),
         };
         let text = render(&s, &extra, 102.0);
         for f in names::ALL {

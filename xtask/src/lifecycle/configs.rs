@@ -58,6 +58,9 @@ pub fn write_configs_with(
         configs.tls = Some(tls::commit_front(state, ca_home, front)?);
     }
     state.write_configs(&configs)?;
+    if let Some(t) = &configs.tls {
+        tls::write_leaf_expiry(state, &t.leaf_cert)?;
+    }
     match c.tls.is_on() {
         true => drop(super::clients::ensure(state, &secrets)?),
         false => super::clients::remove_checker_copy(state)?,

@@ -218,11 +218,27 @@ impl Front {
     }
 }
 
+/// [`write_leaf_expiry`]'s file, beside the leaf.
+pub const LEAF_EXPIRY: &str = "container/tls/scheduler.not-after";
+
 /// Writes the front's leaf and key where the scheduler's container reads them
 /// (its config directory, mounted): nginx serves them once it reloads.
 pub fn write_leaf(state: &StateDir, files: &TlsFiles) -> anyhow::Result<()> {
     state.write_private(LEAF_KEY, files.leaf_key.as_bytes())?;
     state.write_private(LEAF_CERT, files.leaf_cert.as_bytes())?;
+    write_leaf_expiry(state, &files.leaf_cert)
+}
+
+/// The leaf's end (Unix seconds) beside it, where the metrics exporter reads
+/// it for `sccache_dist_front_certificate_expiry_timestamp_seconds` (the
+/// exporter parses no certificate itself).
+pub fn write_leaf_expiry(state: &StateDir, leaf_pem: &str) -> anyhow::Result<()> {
+    let end = tls::facts(leaf_pem)?
+        .not_after
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    state.write_private(LEAF_EXPIRY, format!("{end}\n").as_bytes())?;
     Ok(())
 }
 

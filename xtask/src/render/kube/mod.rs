@@ -101,7 +101,13 @@ pub const FRONT_KEYS: &[(&str, &str)] = &[
     ("scheduler.key", FRONT_KEY),
     (METRICS_TOKEN_HASH, METRICS_TOKEN_HASH),
     (CLIENTS_FILE, CLIENTS_FILE),
+    (LEAF_EXPIRY_KEY, FRONT_CERT_EXPIRY),
 ];
+
+/// The front's certificate's end (Unix seconds) for the metrics exporter.
+const LEAF_EXPIRY_KEY: &str = "scheduler.not-after";
+/// Where it is below the config mount.
+pub const FRONT_CERT_EXPIRY: &str = "tls/scheduler.not-after";
 
 /// Every manifest of `c` with its rendered `configs` (and, behind the TLS front,
 /// its certificates), in apply order.
@@ -122,6 +128,15 @@ pub fn render(
     // applied again: the kubelet updates the mounted file, which the checker
     // reads again as it changes.
     let clients = clients.hash_lines();
+    let expiry = match tls {
+        Some(t) => crate::sccache::tls::facts(&t.leaf_cert)?
+            .not_after
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0)
+            .to_string(),
+        None => String::new(),
+    };
     if let (Some(t), Some(front)) = (tls, &configs.front) {
         if let Some(ca) = &t.ca_cert {
             client.push((CA_CERT, ca));
@@ -133,6 +148,7 @@ pub fn render(
             ("scheduler.key", t.leaf_key.as_str()),
             (METRICS_TOKEN_HASH, metrics.token_sha256.as_str()),
             (CLIENTS_FILE, clients.as_str()),
+            (LEAF_EXPIRY_KEY, expiry.as_str()),
         ]);
     }
     // The metrics token itself, for the scraper (Prometheus mounts it and names

@@ -4,8 +4,8 @@
 use serde_json::{json, Value};
 
 use super::{
-    config_secret_volume, env, labels, metadata, selector, unprivileged, APP, FRONT_KEYS,
-    STATUS_PATH,
+    config_secret_volume, env, labels, metadata, selector, unprivileged, APP, FRONT_CERT_EXPIRY,
+    FRONT_KEYS, STATUS_PATH,
 };
 use crate::model::run_spec::{
     CONFIG_MOUNT, FRONT_LOG_SOCKET, METRICS_TOKEN_HASH, RUN_DIR, STOP_GRACE_SECS,
@@ -86,7 +86,8 @@ fn exporter_pipeline(c: &Cluster) -> String {
          | sccache-dist-exporter --listen 127.0.0.1:{} \
          --status-url http://127.0.0.1:{internal}/api/v1/scheduler/status \
          --token-sha256-file {CONFIG_MOUNT}/{METRICS_TOKEN_HASH} --front-log {FRONT_LOG_SOCKET} \
-         --clients-file {CONFIG_MOUNT}/{CLIENTS_FILE} --sccache-dist-version \"$(sccache-dist --version)\"",
+         --clients-file {CONFIG_MOUNT}/{CLIENTS_FILE} \\
+         --cert-expiry-file {CONFIG_MOUNT}/{FRONT_CERT_EXPIRY} --sccache-dist-version \"$(sccache-dist --version)\"",
         rt.exporter_port(true)
     )
 }
