@@ -483,3 +483,19 @@ fn every_page_opens_with_what_it_is_for() {
         );
     }
 }
+
+#[test]
+fn the_troubleshooting_page_quotes_what_doctor_says() {
+    let page = read(&project_root().join("docs/troubleshooting.md"));
+    let flat = |s: &str| s.split_whitespace().collect::<Vec<_>>().join(" ");
+    let page = flat(&page);
+    let stale: Vec<&str> = xtask::sccache::causes::CAUSES
+        .iter()
+        .filter(|c| !page.contains(&flat(c.advice)))
+        .map(|c| c.name)
+        .collect();
+    assert!(
+        stale.is_empty(),
+        "docs/troubleshooting.md does not quote doctor's current sentence for: {stale:?} (xtask/src/sccache/causes.rs)"
+    );
+}
