@@ -498,4 +498,12 @@ fn the_troubleshooting_page_quotes_what_doctor_says() {
         stale.is_empty(),
         "docs/troubleshooting.md does not quote doctor's current sentence for: {stale:?} (xtask/src/sccache/causes.rs)"
     );
+    // The one cause whose fix depends on the engine (xtask/src/model/engine.rs).
+    use xtask::model::engine::EngineKind;
+    for engine in [EngineKind::Docker, EngineKind::Podman] {
+        assert!(
+            page.contains(&flat(engine.proc_mount_fix())),
+            "docs/troubleshooting.md does not quote the /proc fix on {engine:?}"
+        );
+    }
 }

@@ -3,7 +3,8 @@
 //! bundle damaged in one field fails naming that field with no engine reachable
 //! (so before any engine call) and echoes no credential; a bundle made
 //! for an address this host lacks, or whose port is taken here, fails naming the
-//! address or the port, and leaves no container behind.
+//! address or the port, and leaves no container behind; `stop` and
+//! `remove-container` on a host that only joined go for its joined servers.
 
 mod support;
 
@@ -187,3 +188,44 @@ fn a_bundle_for_another_host_or_a_taken_port_fails_before_anything_runs() {
 
 /// Within this binary, beside the cross-process lock of `host_network_turn`.
 static ENGINE_TURN: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// `stop` and `remove-container` with the state directory of a host that only
+/// joined (no cluster record, a `joined/NAME/`): they go to the engine for that
+/// server instead of saying no cluster was started there. With no engine
+/// reachable, asking it is what fails.
+#[test]
+fn stop_and_remove_know_the_joined_servers() {
+    use std::os::unix::fs::DirBuilderExt;
+    for args in [&["stop"][..], &["remove-container", "--purge"][..]] {
+        let dir = tempfile::tempdir().unwrap();
+        let state = dir.path().join("state");
+        let joined = state.join("joined").join("sdjc-remote");
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(&joined)
+            .unwrap();
+        std::fs::write(joined.join("server.conf"), "x").unwrap();
+        let run = |state: &Path| {
+            std::process::Command::new(env!("CARGO_BIN_EXE_xtask"))
+                .arg("--root")
+                .arg(project_root())
+                .args(["--state-dir", state.to_str().unwrap()])
+                .args(args)
+                .env_remove("SCCACHE_DOCKER_ROOT")
+                .env("DOCKER_HOST", NO_ENGINE)
+                .output()
+                .expect("the xtask binary runs")
+        };
+        let out = run(&state);
+        let err = stderr(&out);
+        assert!(!out.status.success(), "{args:?}: {err}");
+        assert!(err.contains("no Docker engine"), "{args:?}: {err}");
+        assert!(joined.join("server.conf").exists(), "{args:?}");
+        // Without a joined server, nothing to do and no engine asked.
+        let empty = dir.path().join("empty");
+        let out = run(&empty);
+        assert!(out.status.success(), "{args:?}: {}", stderr(&out));
+        assert!(support::stdout(&out).contains("nothing to"), "{args:?}");
+    }
+}

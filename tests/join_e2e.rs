@@ -89,6 +89,7 @@ fn another_host_joins_serves_and_is_revoked() {
         .prefix("sccache-remote-")
         .tempdir()
         .unwrap();
+    join_with_another_ca_fails_fast(&c, &host, &bundle, remote_state.path());
     let t = Instant::now();
     join(&c, &host, &bundle, remote_state.path());
     println!("join registered in {:.1}s", t.elapsed().as_secs_f64());
@@ -108,6 +109,7 @@ fn another_host_joins_serves_and_is_revoked() {
         "{before:?}\n{}",
         client.error_log()
     );
+    stop_on_the_joining_host(&c, &host, remote_state.path());
     revoke_and_check(&c, &host);
     let errors = compile_all(&client, &support::c_sources(client.dir(), "rv", 6), 2);
     assert!(errors.is_empty(), "{errors:?}");
@@ -129,6 +131,8 @@ fn another_host_joins_serves_and_is_revoked() {
         client.error_log()
     );
     rejoin_revoked(&c, &host, &bundle, remote_state.path());
+    purge_on_the_joining_host(&c, &host, remote_state.path());
+    refused_join_leaves_nothing(&c, &host, &bundle, remote_state.path());
     println!("join test took {:.1}s", t0.elapsed().as_secs_f64());
 }
 
@@ -308,4 +312,138 @@ fn revoke_and_check(c: &Session, host: &SecondHost) {
         t.elapsed().as_secs_f64()
     );
     assert_eq!(c.status()["scheduler"]["num_servers"], 1);
+}
+
+/// What the second engine holds and the joining host's state directory: what a
+/// failed join must leave as it was.
+fn engine_and_state(host: &SecondHost, state: &Path) -> (String, String, Vec<PathBuf>) {
+    let ps = stdout(&host.docker(&[
+        "ps",
+        "--all",
+        "--no-trunc",
+        "--format",
+        "{{.ID}} {{.Names}} {{.State}}",
+    ]));
+    let volumes = stdout(&host.docker(&["volume", "ls", "--format", "{{.Name}}"]));
+    let files = walkdir::WalkDir::new(state)
+        .sort_by_file_name()
+        .into_iter()
+        .map(|e| e.unwrap().path().to_owned())
+        .collect();
+    (ps, volumes, files)
+}
+
+/// A bundle whose `ca_cert` is another valid CA (the scheduler's front is signed
+/// by the cluster's own): `join` fails within seconds, before it starts or
+/// writes anything, naming the trust (UnknownIssuer) and the fix on the
+/// scheduler's host, not the client's SSL_CERT_FILE.
+fn join_with_another_ca_fails_fast(c: &Session, host: &SecondHost, bundle: &Path, state: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    let mut b: serde_json::Value = serde_json::from_slice(&std::fs::read(bundle).unwrap()).unwrap();
+    let other = xtask::sccache::tls::new_ca("another cluster").unwrap();
+    b["ca_cert"] = other.cert_pem.into();
+    let wrong = c.state.path().join("wrong-ca.json");
+    std::fs::write(&wrong, serde_json::to_vec_pretty(&b).unwrap()).unwrap();
+    std::fs::set_permissions(&wrong, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let before = engine_and_state(host, state);
+    let (root, name, repo) = (c.root.clone(), c.name.clone(), c.repo.clone());
+    let (state_arg, docker_host) = (state.to_owned(), host.engine.host.clone());
+    let t = Instant::now();
+    // A watchdog well above the few seconds it takes, far below the 60 s wait
+    // for a registration that used to stand for this check.
+    let out = support::within("join with another CA", 5, move || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_xtask"))
+            .arg("--root")
+            .arg(root)
+            .arg("--state-dir")
+            .arg(state_arg)
+            .args(["join", wrong.to_str().unwrap()])
+            .env("SCCACHE_DOCKER_CONTAINER", name)
+            .env("SCCACHE_DOCKER_REPO", repo)
+            .env("DOCKER_HOST", docker_host)
+            .env_remove("SCCACHE_DOCKER_ROOT")
+            .env_remove("SSL_CERT_FILE")
+            .output()
+            .unwrap()
+    });
+    let err = stderr(&out);
+    assert!(
+        !out.status.success(),
+        "a bundle with another CA joined:\n{err}"
+    );
+    assert!(err.contains("UnknownIssuer"), "{err}");
+    assert!(err.contains("is not trusted"), "{err}");
+    assert!(err.contains("cargo xtask join-bundle --address"), "{err}");
+    assert!(!err.contains("SSL_CERT_FILE"), "the client's fix: {err}");
+    assert_eq!(
+        engine_and_state(host, state),
+        before,
+        "a failed join left something"
+    );
+    println!(
+        "a bundle with another CA failed in {:.1}s and left nothing",
+        t.elapsed().as_secs_f64()
+    );
+}
+
+/// `stop` on the joining host (its own state directory) stops the server it
+/// joined; it is started again for the rest of the test.
+fn stop_on_the_joining_host(c: &Session, host: &SecondHost, state: &Path) {
+    let docker_host = host.engine.host.clone();
+    let name = format!("{}-remote-{}", c.name, host.there().replace('.', "-"));
+    let out = c.run_with(state, &[("DOCKER_HOST", &docker_host)], &["stop"]);
+    let text = format!("{}{}", stdout(&out), stderr(&out));
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains(&format!("stopped {name}")), "{text}");
+    let st = stdout(&host.docker(&["inspect", "--format", "{{.State.Status}}", &name]));
+    assert_eq!(st.trim(), "exited", "{text}");
+    let started = host.docker(&["start", &name]);
+    assert!(started.status.success(), "{}", stderr(&started));
+    c.wait_counted(2, 60);
+}
+
+/// `remove-container --purge` on the joining host removes what the join made:
+/// the server's container (removed already by the refused rejoin), its cache
+/// volume and its joined config.
+fn purge_on_the_joining_host(c: &Session, host: &SecondHost, state: &Path) {
+    let docker_host = host.engine.host.clone();
+    let name = format!("{}-remote-{}", c.name, host.there().replace('.', "-"));
+    let volume = format!("{name}-cache");
+    let volumes = || stdout(&host.docker(&["volume", "ls", "--format", "{{.Name}}"]));
+    assert!(volumes().lines().any(|v| v == volume), "{}", volumes());
+    let joined = state.join("joined").join(&name);
+    assert!(joined.join("server.conf").is_file());
+    let out = c.run_with(
+        state,
+        &[("DOCKER_HOST", &docker_host)],
+        &["remove-container", "--purge"],
+    );
+    let text = format!("{}{}", stdout(&out), stderr(&out));
+    assert!(out.status.success(), "{text}");
+    assert!(!text.contains("no cluster was started"), "{text}");
+    assert!(!volumes().lines().any(|v| v == volume), "{}", volumes());
+    assert!(!joined.exists(), "{text}");
+    let ps = stdout(&host.docker(&["ps", "--all", "--format", "{{.Names}}"]));
+    assert!(!ps.lines().any(|n| n == name), "{ps}");
+}
+
+/// After the purge nothing of the server is left; a join the scheduler then
+/// refuses (the revoked bundle: trusted, answered, refused at registration)
+/// removes the container, the cache volume and the joined config it made.
+fn refused_join_leaves_nothing(c: &Session, host: &SecondHost, bundle: &Path, state: &Path) {
+    let before = engine_and_state(host, state);
+    let docker_host = host.engine.host.clone();
+    let out = c.run_with(
+        state,
+        &[("DOCKER_HOST", &docker_host)],
+        &["join", bundle.to_str().unwrap()],
+    );
+    let err = stderr(&out);
+    assert!(!out.status.success(), "a revoked bundle joined:\n{err}");
+    assert!(err.contains("refused (token not accepted)"), "{err}");
+    assert_eq!(
+        engine_and_state(host, state),
+        before,
+        "a refused join left something"
+    );
 }

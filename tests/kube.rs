@@ -493,3 +493,44 @@ fn an_insecure_profile_is_not_rendered_for_kubernetes() {
     );
     assert!(!out.exists());
 }
+
+/// The TLS front starts as the manifest runs it (proven by tests/kube_pods_e2e.rs;
+/// this is the engine-free part): a fixed non-root user, so nginx neither
+/// switches user nor chowns; its temp dirs directly in the run emptyDir (nginx
+/// makes only the last component); its Secret readable by the pod's fsGroup.
+#[test]
+fn the_front_runs_as_nobody_with_its_temp_dirs_in_the_run_volume() {
+    let (_tmp, dir, _) = render(&["--builders", "1"]);
+    let all = manifests(&dir);
+    let cs = containers(&all);
+    let (pod, front) = named(&cs, "front");
+    let sc = &front["securityContext"];
+    assert_eq!(sc["runAsUser"].as_u64(), Some(65534));
+    assert_eq!(sc["runAsGroup"].as_u64(), Some(65534));
+    assert_eq!(sc["runAsNonRoot"].as_bool(), Some(true));
+    assert_eq!(pod["securityContext"]["fsGroup"].as_u64(), Some(65534));
+    let config = pod["volumes"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .find(|v| v["name"] == "config")
+        .unwrap();
+    assert_eq!(config["secret"]["defaultMode"].as_u64(), Some(0o440));
+    let run = mount(front, "/run/sccache-dist").expect("the run volume");
+    assert_ne!(run["readOnly"].as_bool(), Some(true));
+    let nginx = &secret_files(&all)["nginx.conf"];
+    assert!(!nginx.contains("\nuser "), "no user directive:\n{nginx}");
+    for line in nginx.lines().filter(|l| l.contains("_temp_path")) {
+        let path = line
+            .split_whitespace()
+            .nth(1)
+            .unwrap()
+            .trim_end_matches(';');
+        assert_eq!(
+            Path::new(path).parent(),
+            Some(Path::new("/run/sccache-dist")),
+            "{line}: nginx makes only the last component"
+        );
+    }
+    assert!(nginx.contains("pid /run/sccache-dist/nginx.pid;"));
+}

@@ -314,13 +314,17 @@ fn compose_project_compiles_remotely_and_keeps_its_volumes() {
             "so",
             "-o",
             dir,
+            "--state-dir",
+            s.state.path().to_str().unwrap(),
         ],
     );
     assert!(out.status.success(), "{}", stderr(&out));
     p.compose(&["up", "-d"]);
-    // Over the project's TLS front, trusting only the project's CA.
+    // Over the project's TLS front, trusting only the project's CA, which stays
+    // in the state directory (compose-tls/NAME), not in the project.
     let url = format!("https://127.0.0.1:{SCHEDULER_PORT}");
-    let ca = std::fs::read(p.dir.path().join("tls/ca.pem")).unwrap();
+    let ca = std::fs::read(s.state.path().join("compose-tls/so/tls/ca.pem")).unwrap();
+    assert!(!p.dir.path().join("tls/ca.key").exists());
     support::wait_for("both compose servers to register", 60, || {
         use xtask::sccache::scheduler_status::{fetch_url, Trust};
         fetch_url(&url, Trust::Pem(&ca)).is_ok_and(|s| s.num_servers == 2)
@@ -396,14 +400,21 @@ fn compose_services_match_the_run_specs() {
             "{key} in compose.yaml"
         );
     }
-    // The CA's key stays in the project's tls/: not in compose.yaml, not in
-    // container/, the directory the containers mount.
-    let ca_key = std::fs::read_to_string(p.dir.join("tls/ca.key")).unwrap();
+    // The CA's key stays in the state directory (`ca_dir`), not in the project:
+    // not in compose.yaml, not in container/, the directory the containers mount.
+    assert!(
+        !p.dir.join("tls/ca.key").exists(),
+        "the CA key in the project"
+    );
+    let ca_key = std::fs::read_to_string(req.ca_dir.join("tls/ca.key")).unwrap();
     let ca_lines: Vec<&str> = ca_key
         .lines()
         .filter(|l| !l.starts_with("-----") && l.len() >= 40)
         .collect();
-    assert!(!ca_lines.is_empty(), "no PEM body in tls/ca.key");
+    assert!(
+        !ca_lines.is_empty(),
+        "no PEM body in the state's tls/ca.key"
+    );
     let mounted: Vec<(std::path::PathBuf, String)> = walkdir::WalkDir::new(p.dir.join("container"))
         .into_iter()
         .map(|e| e.unwrap())

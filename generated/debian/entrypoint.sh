@@ -94,12 +94,11 @@ export SCCACHE_LOG=${SCCACHE_LOG:-info}
 pids=()
 procs=()
 # The scheduler's TLS front, when the configs have one: nginx in the foreground
-# beside the scheduler; its workers run as nobody.
+# beside the scheduler; its workers run as nobody. It makes its own temp dirs
+# in the run dir (made above).
 if [ "$role" != server ] && [ -r "$conf_dir/nginx.conf" ]; then
   group=nobody
   grep -q '^nogroup:' /etc/group && group=nogroup
-  mkdir -p "$run_dir/nginx"
-  chown nobody "$run_dir/nginx"
   nginx -e stderr -c "$conf_dir/nginx.conf" -g "user nobody $group;" &
   pids+=("$!")
   procs+=("nginx")

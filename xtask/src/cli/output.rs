@@ -16,4 +16,12 @@ pub fn print_started(env: &Env, s: &Started) {
         "client config: {} (`cargo xtask client-config` shows how to use it)",
         env.state.client_config_path().display()
     );
+    let engine = crate::docker::engine_kind();
+    if engine != crate::model::engine::EngineKind::Docker {
+        println!(
+            "engine: {} through its Docker API: build servers run with --security-opt {}; every build server made a job's sandbox; it runs no HEALTHCHECK (`status` shows health as it reports it)",
+            engine.name(),
+            engine.sandbox_security_opts().join(" --security-opt ")
+        );
+    }
 }

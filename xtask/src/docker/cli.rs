@@ -3,12 +3,31 @@
 
 use super::command::DockerCommand;
 use super::objects;
+use crate::model::engine::EngineKind;
 
 /// What the engine can do.
 #[derive(Debug, Clone, Copy)]
 pub struct Engine {
     /// `docker buildx version` works: BuildKit, SOURCE_DATE_EPOCH, rewrite-timestamp.
     pub buildkit: bool,
+    /// Docker or Podman.
+    pub kind: EngineKind,
+}
+
+/// The engine behind the docker CLI, from the server's components in `docker
+/// version` (asked once per process); Docker when it cannot tell.
+pub fn engine_kind() -> EngineKind {
+    static KIND: std::sync::OnceLock<EngineKind> = std::sync::OnceLock::new();
+    *KIND.get_or_init(|| {
+        let out =
+            DockerCommand::new(["version", "--format", "{{json .Server.Components}}"]).capture();
+        let Ok(out) = out else {
+            return EngineKind::Docker;
+        };
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+        let names = v.as_array().into_iter().flatten();
+        EngineKind::from_components(names.filter_map(|c| c["Name"].as_str()))
+    })
 }
 
 /// Checks for a docker client and a reachable engine, with advice when either is missing.
@@ -28,8 +47,9 @@ pub fn engine() -> anyhow::Result<Engine> {
             String::from_utf8_lossy(&out.stderr).trim()
         );
     }
-    let buildkit = buildx_version().is_ok();
-    Ok(Engine { buildkit })
+    let kind = engine_kind();
+    let buildkit = kind.no_buildkit().is_none() && buildx_version().is_ok();
+    Ok(Engine { buildkit, kind })
 }
 
 /// A buildx plugin's version, as `docker buildx version` prints it.

@@ -1,9 +1,7 @@
 //! `docker run` of a run spec: the model's container as the engine is told it.
 
 use super::command::DockerCommand;
-use crate::model::run_spec::{
-    CAPABILITIES, CLUSTER_LABEL, RESTART_POLICY, SECURITY_OPTS, STOP_GRACE_SECS,
-};
+use crate::model::run_spec::{CAPABILITIES, CLUSTER_LABEL, RESTART_POLICY, STOP_GRACE_SECS};
 use crate::model::RunSpec;
 
 /// `docker run --detach ...` of `spec`, assembled step by step.
@@ -31,12 +29,12 @@ pub fn run(spec: &RunSpec) -> DockerCommand {
     c.arg(&spec.image).args(&spec.command)
 }
 
-/// What bubblewrap needs, and no more.
+/// What bubblewrap needs, and no more, as the engine behind the CLI takes it.
 fn sandbox(mut c: DockerCommand) -> DockerCommand {
     for cap in CAPABILITIES {
         c = c.flag("--cap-add", *cap);
     }
-    for opt in SECURITY_OPTS {
+    for opt in super::cli::engine_kind().sandbox_security_opts() {
         c = c.flag("--security-opt", *opt);
     }
     c

@@ -157,7 +157,10 @@ fn versions(c: &Cluster, rep: &mut Report) {
 
 fn engine(rep: &mut Report) -> bool {
     match docker::engine() {
-        Ok(e) => rep.ok("engine", format!("reachable (BuildKit: {})", e.buildkit)),
+        Ok(e) => rep.ok(
+            "engine",
+            format!("{} reachable (BuildKit: {})", e.kind.name(), e.buildkit),
+        ),
         Err(e) => rep.fail("engine", format!("{e:#}")),
     }
 }
@@ -235,7 +238,7 @@ fn dist_status(client: &PrivateClient, c: &Cluster, rep: &mut Report) {
         Ok(s) if s.contains("SchedulerStatus") => rep.ok("sccache --dist-status", &s),
         Ok(s) => rep.fail(
             "sccache --dist-status",
-            format!("{s}\n{}", advice(client, c)),
+            format!("{s}\n{}", advice(client, c, "")),
         ),
         Err(e) => rep.fail("sccache --dist-status", format!("{e:#}")),
     };
@@ -252,7 +255,11 @@ fn test_compile(client: &PrivateClient, c: &Cluster, rep: &mut Report) -> anyhow
         format!("int doctor_{nonce}(int x) {{ return x * 2; }}\n"),
     )?;
     if let Err(e) = client.compile("cc", &[], &src, &client.dir().join("doctor.o")) {
-        rep.fail("test compile", format!("{e:#}"));
+        let text = format!("{e:#}");
+        rep.fail(
+            "test compile",
+            format!("{text}\n{}", advice(client, c, &text)),
+        );
         return Ok(());
     }
     let stats = client.stats()?;
@@ -266,24 +273,22 @@ fn test_compile(client: &PrivateClient, c: &Cluster, rep: &mut Report) -> anyhow
         let why = format!(
             "compiled locally, not on the cluster ({} distributed compile(s) failed)\n{}",
             stats.failed,
-            advice(client, c)
+            advice(client, c, "")
         );
         rep.fail("test compile", why);
     }
     Ok(())
 }
 
-/// Known causes from the client's and the containers' logs.
-fn advice(client: &PrivateClient, c: &Cluster) -> String {
-    let mut logs = client.error_log();
+/// Known causes from `seen` (what the compile printed), the client's and the
+/// containers' logs.
+fn advice(client: &PrivateClient, c: &Cluster, seen: &str) -> String {
+    let mut logs = format!("{seen}\n{}", client.error_log());
     for name in c.containers() {
         logs.push('\n');
         logs.push_str(&container::log(name, 200));
     }
-    let mut causes: Vec<String> = diagnose::diagnose(&logs)
-        .into_iter()
-        .map(str::to_owned)
-        .collect();
+    let mut causes: Vec<String> = diagnose::diagnose_on_engine(&logs);
     // Slots held by jobs no client could start are not a capacity problem.
     let unreached = builders::unreached(c);
     if !unreached.is_empty() {

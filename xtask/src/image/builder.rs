@@ -102,6 +102,14 @@ pub fn pick(
 /// Picks the builder for `choice`, running `docker buildx version` unless the
 /// legacy builder was asked for.
 pub fn probe(choice: BuilderChoice) -> anyhow::Result<Picked> {
+    if let Some(why) = docker::engine_kind().no_buildkit() {
+        anyhow::ensure!(
+            choice != BuilderChoice::Buildkit,
+            "--builder buildkit: {why}"
+        );
+        let why = format!("auto: {why}");
+        return pick(BuilderChoice::Legacy, Err(why.clone())).map(|p| Picked { why, ..p });
+    }
     let buildx = match choice {
         BuilderChoice::Legacy => Err("not asked".into()),
         _ => docker::buildx_version(),

@@ -31,9 +31,20 @@ pub fn state(name: &str) -> anyhow::Result<Option<ContainerState>> {
     };
     let f: Vec<&str> = out.split('|').collect();
     anyhow::ensure!(f.len() == 4, "unexpected docker inspect output {out:?}");
+    // Podman reports a health state it never updates without systemd timers:
+    // say so rather than show it as the container's health.
+    let kind = docker::engine_kind();
+    let health = match kind.runs_healthchecks() {
+        true => f[1].to_owned(),
+        false => format!(
+            "{} (as {} reports it; it runs no HEALTHCHECK without systemd)",
+            f[1],
+            kind.name()
+        ),
+    };
     Ok(Some(ContainerState {
         status: f[0].into(),
-        health: f[1].into(),
+        health,
         restarts: f[2].parse().unwrap_or(0),
         started_at: f[3].into(),
     }))

@@ -2,18 +2,30 @@
 //! catalogue is `sccache::causes`), and whether a server's log says it registered.
 
 use super::container;
+use crate::model::engine::proc_mount_advice;
 
 pub use crate::sccache::causes::{
     diagnose, BWRAP_ADVICE, MISMATCHED_ADDRESS_ADVICE, REFUSED_ADVICE,
 };
 
+/// Known causes in `log`, as [`diagnose`] names them, with bubblewrap failing
+/// to mount /proc named with the fix for the engine in use.
+pub fn diagnose_on_engine(log: &str) -> Vec<String> {
+    let mut out: Vec<String> = diagnose(log).into_iter().map(str::to_owned).collect();
+    if log.contains("Can't mount proc") {
+        out.retain(|a| a != BWRAP_ADVICE);
+        out.insert(0, proc_mount_advice(crate::docker::engine_kind()));
+    }
+    out
+}
+
 /// The last lines of a container's log, with the cause named when it is a known one.
 pub fn log_tail_with_advice(name: &str) -> String {
     let log = container::log(name, 40);
     let mut out = format!("the last lines of its log:\n{log}");
-    for advice in diagnose(&log) {
+    for advice in diagnose_on_engine(&log) {
         out.push_str("\n\n");
-        out.push_str(advice);
+        out.push_str(&advice);
     }
     out
 }

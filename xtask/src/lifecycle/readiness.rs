@@ -3,7 +3,10 @@
 use std::time::{Duration, Instant};
 
 use super::container;
-use super::diagnose::{log_tail, log_tail_with_advice, MISMATCHED_ADDRESS_ADVICE};
+use super::diagnose::{
+    diagnose_on_engine, log_tail, log_tail_with_advice, MISMATCHED_ADDRESS_ADVICE,
+};
+use crate::docker::DockerCommand;
 use crate::model::Cluster;
 use crate::sccache::scheduler_status::SchedulerStatus;
 use crate::store::StateDir;
@@ -24,7 +27,10 @@ pub fn wait_ready(
     let mut next_check = Instant::now();
     loop {
         let last_error = match super::tls::scheduler_status(state, c) {
-            Ok(s) if s.num_servers >= want => return Ok(s),
+            Ok(s) if s.num_servers >= want => {
+                check_sandboxes(c)?;
+                return Ok(s);
+            }
             Ok(s) => format!(
                 "the scheduler answers with {} of {want} build server(s) registered",
                 s.num_servers
@@ -66,6 +72,56 @@ fn check_container(c: &Cluster, name: &str) -> anyhow::Result<()> {
             c.scheduler.address,
             c.network.mode(),
             log_tail(name)
+        );
+    }
+    Ok(())
+}
+
+/// bubblewrap's sandbox as sccache-dist's overlay builder makes it for a job
+/// (its namespaces, /proc and /dev), made once in each build server's container:
+/// a server registers even when its engine denies the sandbox, and then every
+/// job fails, so a registered server is not yet a working one.
+/// (Without `--die-with-parent`: under `docker exec` that kills it at once.)
+const SANDBOX_PROBE: &[&str] = &[
+    "bwrap",
+    "--cap-drop",
+    "ALL",
+    "--unshare-user",
+    "--unshare-cgroup",
+    "--unshare-ipc",
+    "--unshare-pid",
+    "--unshare-net",
+    "--unshare-uts",
+    "--ro-bind",
+    "/",
+    "/",
+    "--proc",
+    "/proc",
+    "--dev",
+    "/dev",
+    "true",
+];
+
+/// Fails, naming the cause and the fix for the engine, when a local build
+/// server's container cannot make a job's sandbox.
+pub fn check_sandboxes(c: &Cluster) -> anyhow::Result<()> {
+    let mut names: Vec<&str> = c.servers.iter().map(|s| s.container.as_str()).collect();
+    names.dedup();
+    for name in names {
+        let out = DockerCommand::new(["exec", name])
+            .args(SANDBOX_PROBE.iter().copied())
+            .capture()?;
+        let err = String::from_utf8_lossy(&out.stderr);
+        if out.status.success() || err.contains("No such container") {
+            continue;
+        }
+        let mut why = diagnose_on_engine(&err).join("\n");
+        if why.is_empty() {
+            why = "every job on it would fail the same way".into();
+        }
+        anyhow::bail!(
+            "the build server {name} registered, but its container cannot make a job's sandbox (`bwrap` in it: {}): every compile sent there would fail.\n{why}",
+            err.trim()
         );
     }
     Ok(())

@@ -6,6 +6,7 @@
 
 pub mod clients;
 pub mod cluster;
+pub mod engine;
 pub mod labels;
 pub mod placement;
 pub mod remote;

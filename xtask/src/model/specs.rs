@@ -100,13 +100,18 @@ pub fn remote_server(b: &JoinBundle, image: &str, config_dir: &str) -> RunSpec {
         image: image.to_owned(),
         mounts: vec![
             Mount::read_only(config_dir, CONFIG_MOUNT),
-            Mount::writable(format!("{}-cache", b.name), &b.cache_root),
+            Mount::writable(remote_cache_volume(&b.name), &b.cache_root),
         ],
         env: remote_env(b),
         bridge: None,
         command: vec!["server".to_owned()],
         sandbox: true,
     }
+}
+
+/// The cache volume of the joined build server `name` on the host that joined.
+pub fn remote_cache_volume(name: &str) -> String {
+    format!("{name}-cache")
 }
 
 /// A joined server's environment: its log level, and the CA of a TLS front.

@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use super::{bundle_check, preflight};
+use super::{bundle_check, preflight, trust};
 use crate::base::atomic;
 use crate::docker::{self, objects};
 use crate::image::HASH_LABEL;
@@ -44,10 +44,13 @@ pub struct Joined {
 /// Starts the build server of `req`'s bundle on this host's engine (replacing a
 /// container of ours under its name) and waits until the scheduler accepts it.
 ///
-/// Nothing is started, stopped or replaced until every check passed: the bundle's
-/// fields (`bundle_check`), the image, and this host's address and port
-/// (`preflight`). A server that then fails to register is removed again, with
-/// the cause named, so no failure leaves a container restart-looping.
+/// Nothing is started, stopped, replaced or written until every check passed:
+/// the bundle's fields (`bundle_check`), the image, this host's address and port
+/// (`preflight`), and the scheduler answering at the bundle's URL with a
+/// certificate the bundle's trust verifies (`trust`). A server that then fails
+/// to register is removed again with what the join made (its volume and joined
+/// directory when new), with the cause named, so no failure leaves a container
+/// restart-looping or a record of a server that does not run.
 pub fn join(state: &StateDir, req: &JoinRequest) -> anyhow::Result<Joined> {
     let b = bundle_check::read(&req.bundle)?;
     let image = req.image.clone().unwrap_or_else(|| b.image.clone());
@@ -58,18 +61,17 @@ pub fn join(state: &StateDir, req: &JoinRequest) -> anyhow::Result<Joined> {
     let facts = preflight::host_facts(&image, &b)?;
     // Our own running server of that name holds the port; it is replaced below.
     preflight::check(&facts, &b, !ours_up)?;
+    trust::check(&b)?;
     replace_ours(&b.name)?;
-    let dir = state.joined_dir(&b.name)?;
-    atomic::write(&dir.join("server.conf"), b.server_conf.as_bytes(), 0o600)?;
-    match &b.ca_cert {
-        Some(ca) => atomic::write(&dir.join(CA_CERT), ca.as_bytes(), 0o600)?,
-        None => remove_stale(&dir.join(CA_CERT))?,
-    }
-    let source = mount_source(&dir.canonicalize()?, "--state-dir")?;
+    let made = Made {
+        name: b.name.clone(),
+        volume: (!volume_exists(&specs::remote_cache_volume(&b.name))?)
+            .then(|| specs::remote_cache_volume(&b.name)),
+        dir: !state.has_joined(&b.name),
+    };
     let t0 = Instant::now();
-    docker::run::run(&specs::remote_server(&b, &image, &source)).run_logged()?;
-    if let Err(e) = wait_registered(&b.name, req.timeout) {
-        remove_failed(&b.name);
+    if let Err(e) = run_and_wait(state, &b, &image, req.timeout) {
+        made.undo(state);
         return Err(e);
     }
     Ok(Joined {
@@ -78,6 +80,55 @@ pub fn join(state: &StateDir, req: &JoinRequest) -> anyhow::Result<Joined> {
         scheduler_url: b.scheduler_url.clone(),
         ready_after: t0.elapsed(),
     })
+}
+
+/// Writes the server's config, starts it and waits until it registered.
+fn run_and_wait(
+    state: &StateDir,
+    b: &JoinBundle,
+    image: &str,
+    timeout: Duration,
+) -> anyhow::Result<()> {
+    let dir = state.joined_dir(&b.name)?;
+    atomic::write(&dir.join("server.conf"), b.server_conf.as_bytes(), 0o600)?;
+    match &b.ca_cert {
+        Some(ca) => atomic::write(&dir.join(CA_CERT), ca.as_bytes(), 0o600)?,
+        None => remove_stale(&dir.join(CA_CERT))?,
+    }
+    let source = mount_source(&dir.canonicalize()?, "--state-dir")?;
+    docker::run::run(&specs::remote_server(b, image, &source)).run_logged()?;
+    wait_registered(&b.name, timeout)
+}
+
+/// What a join makes, undone when it fails: the container, and the cache volume
+/// and the joined directory unless they were there before (a server joined
+/// earlier under the name keeps them).
+struct Made {
+    name: String,
+    volume: Option<String>,
+    dir: bool,
+}
+
+impl Made {
+    /// Removes what was made; a failure to is said, not hidden.
+    fn undo(&self, state: &StateDir) {
+        remove_failed(&self.name);
+        if let Some(v) = &self.volume {
+            match volume_exists(v).map(|there| there.then(|| objects::volume_remove(v).output())) {
+                Ok(Some(Err(e))) | Err(e) => eprintln!("could not remove the volume {v}: {e:#}"),
+                _ => {}
+            }
+        }
+        if self.dir {
+            if let Err(e) = state.remove_joined(&self.name) {
+                eprintln!("{e:#}");
+            }
+        }
+    }
+}
+
+fn volume_exists(name: &str) -> anyhow::Result<bool> {
+    Ok(objects::volume_inspect(name).try_output()?.is_some())
 }
 
 /// The image must be on this engine; one built from other inputs only warns.

@@ -6,3 +6,4 @@ pub mod bundle_check;
 pub mod join;
 pub mod preflight;
 pub mod revoke;
+pub mod trust;

@@ -7,9 +7,8 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use crate::model::run_spec::{
-    CAPABILITIES, CLUSTER_LABEL, RESTART_POLICY, SECURITY_OPTS, STOP_GRACE_SECS,
-};
+use crate::model::engine::EngineKind;
+use crate::model::run_spec::{CAPABILITIES, CLUSTER_LABEL, RESTART_POLICY, STOP_GRACE_SECS};
 use crate::model::{Mount, RunSpec};
 
 /// A compose.yaml.
@@ -107,14 +106,15 @@ pub struct Subnet {
     pub subnet: String,
 }
 
-/// The compose service of `spec`, named `service`; `after`: services it starts after.
-pub fn service(spec: &RunSpec, after: Vec<String>) -> Service {
+/// The compose service of `spec`, named `service`; `after`: services it starts
+/// after; `engine`: the engine `docker compose` talks to (its sandbox options).
+pub fn service(spec: &RunSpec, after: Vec<String>, engine: EngineKind) -> Service {
     let sandbox = spec.sandbox;
     Service {
         image: spec.image.clone(),
         command: spec.command.clone(),
         cap_add: sandbox_list(sandbox, CAPABILITIES),
-        security_opt: sandbox_list(sandbox, SECURITY_OPTS),
+        security_opt: sandbox_list(sandbox, engine.sandbox_security_opts()),
         restart: RESTART_POLICY.to_owned(),
         stop_grace_period: format!("{STOP_GRACE_SECS}s"),
         environment: spec.env.iter().cloned().collect(),
@@ -157,8 +157,12 @@ fn mount(m: &Mount) -> Volume {
 }
 
 /// The compose file of `specs` (the scheduler's first; every other service starts
-/// after it), with `subnet` for their bridge network, if any.
-pub fn compose_file(specs: &[(String, RunSpec)], subnet: Option<&str>) -> ComposeFile {
+/// after it), with `subnet` for their bridge network, if any, for `engine`.
+pub fn compose_file(
+    specs: &[(String, RunSpec)],
+    subnet: Option<&str>,
+    engine: EngineKind,
+) -> ComposeFile {
     let mut services = BTreeMap::new();
     let mut volumes = BTreeMap::new();
     let mut networks = BTreeMap::new();
@@ -169,7 +173,7 @@ pub fn compose_file(specs: &[(String, RunSpec)], subnet: Option<&str>) -> Compos
         } else {
             first.iter().cloned().collect()
         };
-        let svc = service(spec, after);
+        let svc = service(spec, after, engine);
         for m in svc.volumes.iter().filter(|m| m.kind == "volume") {
             volumes.insert(m.source.clone(), Empty {});
         }

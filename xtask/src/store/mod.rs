@@ -300,6 +300,43 @@ impl StateDir {
         private_dir(&dir)?;
         Ok(dir)
     }
+
+    /// On a host that joined: whether `join` left a directory for the build
+    /// server `name` (made by nothing else).
+    pub fn has_joined(&self, name: &str) -> bool {
+        self.path.join("joined").join(name).is_dir()
+    }
+
+    /// On a host that joined: the build servers it runs, one directory under
+    /// `joined/` each, sorted by name.
+    pub fn joined_names(&self) -> anyhow::Result<Vec<String>> {
+        let dir = self.path.join("joined");
+        let entries = match std::fs::read_dir(&dir) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            r => r.with_context(|| format!("cannot read {}", dir.display()))?,
+        };
+        let mut names = Vec::new();
+        for e in entries {
+            let e = e?;
+            if e.file_type()?.is_dir() {
+                names.extend(e.file_name().to_str().map(str::to_owned));
+            }
+        }
+        names.sort();
+        Ok(names)
+    }
+
+    /// Removes the directory of the joined build server `name` (its config and
+    /// CA), if there is one.
+    pub fn remove_joined(&self, name: &str) -> anyhow::Result<()> {
+        let dir = self.path.join("joined").join(name);
+        match std::fs::remove_dir_all(&dir) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                Err(e).with_context(|| format!("cannot remove {}", dir.display()))
+            }
+            _ => Ok(()),
+        }
+    }
 }
 
 /// Creates `dir` (and `servers/` above it) mode 0700.

@@ -42,6 +42,9 @@ pub const SERVER_TEMPLATE_KEY: &str = "server.conf.in";
 pub const RENDERED_CONFIG_DIR: &str = "/run/sccache-dist-config";
 /// The prefix of every object's name.
 pub const APP: &str = "sccache-dist";
+/// The user and group the TLS front (nginx) runs as: `nobody`/`nogroup` in
+/// the image; the scheduler pod's fsGroup, so it reads its Secret's files.
+pub const FRONT_USER: u32 = 65534;
 /// The scheduler's status endpoint: answers without authentication.
 pub const STATUS_PATH: &str = "/api/v1/scheduler/status";
 

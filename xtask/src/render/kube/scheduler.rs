@@ -5,7 +5,7 @@ use serde_json::{json, Value};
 
 use super::{
     config_secret_volume, env, labels, metadata, selector, unprivileged, APP, FRONT_CERT_EXPIRY,
-    FRONT_KEYS, STATUS_PATH,
+    FRONT_KEYS, FRONT_USER, STATUS_PATH,
 };
 use crate::model::run_spec::{
     CONFIG_MOUNT, FRONT_LOG_SOCKET, METRICS_TOKEN_HASH, RUN_DIR, STOP_GRACE_SECS,
@@ -109,7 +109,9 @@ fn front_container(c: &Cluster) -> Value {
             "limits": { "cpu": "1", "memory": "128Mi" },
         },
         // It binds a port above 1024 and reads its files: no privilege needed.
-        "securityContext": unprivileged(),
+        // It starts as nobody, so it neither switches user nor chowns its temp
+        // dirs, which it makes itself in the (empty) run volume.
+        "securityContext": front_security(),
         "volumeMounts": [
             { "name": "config", "mountPath": CONFIG_MOUNT, "readOnly": true },
             // Its pid file and temp files.
@@ -118,11 +120,25 @@ fn front_container(c: &Cluster) -> Value {
     })
 }
 
+/// The front's securityContext: nothing privileged, and a fixed non-root user
+/// (the image's `nobody`) with its group.
+fn front_security() -> Value {
+    let mut sc = unprivileged();
+    let o = sc.as_object_mut().expect("an object");
+    o.insert("runAsUser".into(), json!(FRONT_USER));
+    o.insert("runAsGroup".into(), json!(FRONT_USER));
+    o.insert("runAsNonRoot".into(), json!(true));
+    sc
+}
+
 /// The scheduler's config volume: its Secret, with the TLS front's files at
-/// their paths below the mount.
+/// their paths below the mount. Behind the front the files are also readable
+/// by the pod's fsGroup (the front's group): owner root (the scheduler) and
+/// that group, read-only.
 fn config_volume(c: &Cluster) -> Value {
     let mut v = config_secret_volume("config", &format!("{APP}-scheduler"));
     if c.tls.is_on() {
+        v["secret"]["defaultMode"] = json!(0o440);
         let mut items = vec![json!({ "key": "scheduler.conf", "path": "scheduler.conf" })];
         items.extend(
             FRONT_KEYS
@@ -153,13 +169,17 @@ fn volumes(c: &Cluster) -> Value {
 
 /// The scheduler's Deployment.
 pub(super) fn deployment(c: &Cluster, ns: &str) -> Value {
-    let pod = json!({
+    let mut pod = json!({
         "automountServiceAccountToken": false,
         "enableServiceLinks": false,
         "terminationGracePeriodSeconds": STOP_GRACE_SECS,
         "containers": containers(c),
         "volumes": volumes(c),
     });
+    if c.tls.is_on() {
+        // The Secret's files and the run volume belong to the front's group.
+        pod["securityContext"] = json!({ "fsGroup": FRONT_USER });
+    }
     json!({
         "apiVersion": "apps/v1",
         "kind": "Deployment",
