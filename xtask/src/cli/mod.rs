@@ -7,6 +7,7 @@ mod check_configs;
 mod clients;
 mod cluster;
 mod compose;
+pub mod docs;
 mod flags;
 mod generate;
 mod image;
@@ -18,7 +19,7 @@ mod up;
 
 use std::path::PathBuf;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 
 use crate::store::StateDir;
 
@@ -56,6 +57,7 @@ enum Command {
     /// print the lines a client needs.
     Up(up::Up),
     Generate(generate::Generate),
+    Docs(docs::Docs),
     CheckConfigs(check_configs::CheckConfigs),
     Matrix(generate::Matrix),
     Image(image::Image),
@@ -86,6 +88,12 @@ enum Command {
     Bench(bench::Bench),
 }
 
+/// The whole command line as clap defines it: what `--help` prints, what the
+/// commands reference (docs/commands.md) is generated from.
+pub fn command() -> clap::Command {
+    Cli::command()
+}
+
 impl Cli {
     /// Runs the command the user gave.
     pub fn run(self) -> anyhow::Result<()> {
@@ -96,6 +104,7 @@ impl Cli {
         match self.command {
             Command::Up(c) => c.run(&env),
             Command::Generate(c) => c.run(&env),
+            Command::Docs(c) => c.run(&env),
             Command::CheckConfigs(c) => c.run(&env),
             Command::Matrix(c) => c.run(&env),
             Command::Image(c) => c.run(&env),
