@@ -17,7 +17,7 @@ pub const MISMATCHED_ADDRESS_ADVICE: &str = "cause: the scheduler refused the se
 /// bubblewrap could not build its sandbox.
 pub const BWRAP_ADVICE: &str = "cause: bubblewrap may not create its sandbox (Operation not permitted). The container needs --cap-add SYS_ADMIN --security-opt seccomp=unconfined --security-opt systempaths=unconfined (`cargo xtask start` passes them; an engine or runtime policy may strip them).";
 /// The front refused a client's own token.
-pub const CLIENT_REFUSED_ADVICE: &str = "cause: client token refused (401 from the cluster's TLS front): this client's token is unknown or was revoked (`cargo xtask client list` on the scheduler's host lists the clients), so every compile runs locally. Fix: ask the cluster's operator for a new client bundle (`cargo xtask client add NAME -o DIR`, or `client rotate NAME -o DIR`), put its client.conf where SCCACHE_CONF points, then `sccache --stop-server` so the daemon reads it.";
+pub const CLIENT_REFUSED_ADVICE: &str = "cause: client token refused (503 from the cluster's TLS front, with that message): this client's token is unknown or was revoked (`cargo xtask client list` on the scheduler's host lists the clients), so every compile runs locally. Fix: ask the cluster's operator for a new client bundle (`cargo xtask client add NAME -o DIR`, or `client rotate NAME -o DIR`), put its client.conf where SCCACHE_CONF points, then `sccache --stop-server` so the daemon reads it.";
 /// Nothing listens where a client or server connects.
 pub const REFUSED_ADVICE: &str = "cause: connection refused: nothing listens at the scheduler or server address. Is the container running (`cargo xtask status`), and is the advertised address reachable from the client (firewall)?";
 /// Packets go unanswered.
@@ -38,7 +38,7 @@ pub const TOOLCHAIN_ADVICE: &str = "cause: the build server refused the toolchai
 /// The scheduler had no server at all.
 pub const NO_SERVER_ADVICE: &str = "cause: no build server is registered with the scheduler (Insufficient capacity across 0 available servers), so every compile falls back to local. Fix: see `cargo xtask status` for why the servers are down or refused.";
 /// Every slot of every server was busy.
-pub const FULL_ADVICE: &str = "cause: every build server was full (Insufficient capacity): the scheduler gives one server at most cores + 1 + cores/8 jobs, and a compile beyond that falls back to local and counts as failed. Fix: fewer parallel jobs (-j), or more builders (`cargo xtask scale --builders N`).";
+pub const FULL_ADVICE: &str = "cause: every build server was full (Insufficient capacity): the scheduler gives one server at most cores + 1 + cores/8 jobs, and a compile beyond that falls back to local and counts as failed. Fix: fewer parallel jobs (-j), or more builders (`cargo xtask scale N`, N the number of build servers the cluster should have).";
 /// The client's dist client did not come up.
 pub const DIST_CLIENT_ADVICE: &str = "cause: the client daemon's dist client failed to start (failure during dist client creation), for example several daemons racing on one toolchain cache dir (toolchain_tmp ... File exists); it compiles locally and retries only later. Fix: give each client daemon its own `[dist] cache_dir`, then `sccache --stop-server` so the next compile starts a fresh one.";
 
