@@ -50,8 +50,10 @@ fn secrets(s: &Session) -> Vec<String> {
     let json: serde_json::Value =
         serde_json::from_slice(&std::fs::read(st.join("secrets.json")).unwrap()).unwrap();
     let mut out = vec![json["client_token"].as_str().unwrap().to_owned()];
-    if let Some(k) = json["jwt_key"].as_str() {
-        out.push(k.to_owned());
+    for key in ["jwt_key", "front_client_token", "metrics_token"] {
+        if let Some(k) = json[key].as_str() {
+            out.push(k.to_owned());
+        }
     }
     for e in walkdir::WalkDir::new(st.join("container")) {
         let e = e.unwrap();
@@ -68,8 +70,10 @@ fn contains(hay: &[u8], needle: &str) -> bool {
     hay.windows(needle.len()).any(|w| w == needle.as_bytes())
 }
 
-/// A bridge cluster of three builders, a client's build and doctor, captured.
-fn captured_run(tag: &str, plain: bool) -> (Vec<u8>, Vec<String>) {
+/// A cluster of three builders (a bridge network, or the host network on
+/// loopback), a client's build and doctor, captured from before its start, so
+/// the build servers' first heartbeats (with their credentials) are in it.
+fn captured_run(tag: &str, plain: bool, host: bool) -> (Vec<u8>, Vec<String>) {
     support::build_debian_image(REPO);
     let s = Session::with_profile(tag, REPO, &PROFILE);
     let mut args = vec![
@@ -77,14 +81,30 @@ fn captured_run(tag: &str, plain: bool) -> (Vec<u8>, Vec<String>) {
         "debian",
         "--profile",
         PROFILE.name,
-        "--network",
-        "bridge",
         "--builders",
         "3",
     ];
+    match host {
+        true => args.extend(["--advertise", "127.0.0.1"]),
+        false => args.extend(["--network", "bridge"]),
+    }
     if plain {
         args.push("--plain-http");
     }
+    let pcap = s.state.path().join("capture.pcap");
+    // What crosses the network: the bridge's subnet, or on the host network the
+    // public ports (scheduler and builders), not the scheduler's loopback port
+    // behind the front.
+    let filter = match host {
+        true => format!(
+            "tcp port {} or tcp portrange {}-{}",
+            PROFILE.scheduler_port,
+            PROFILE.server_port,
+            PROFILE.server_port + 2
+        ),
+        false => format!("net 172.31.{}.0/24", PROFILE.net),
+    };
+    let cap = Capture::start(&pcap, &filter);
     let out = s.run(&args);
     assert!(
         out.status.success(),
@@ -98,8 +118,6 @@ fn captured_run(tag: &str, plain: bool) -> (Vec<u8>, Vec<String>) {
         "{}",
         stderr(&out)
     );
-    let pcap = s.state.path().join("capture.pcap");
-    let cap = Capture::start(&pcap, &format!("net 172.31.{}.0/24", PROFILE.net));
     let client = s.client();
     let errors = compile_all(&client, &support::c_sources(client.dir(), tag, 9), 3);
     assert!(errors.is_empty(), "{errors:?}");
@@ -122,21 +140,43 @@ fn captured_run(tag: &str, plain: bool) -> (Vec<u8>, Vec<String>) {
     (bytes, secrets(&s))
 }
 
+/// A server JWT (`HEADER.CLAIMS.SIGNATURE`) among the secrets.
+fn is_jwt(s: &str) -> bool {
+    s.matches('.').count() == 2
+}
+
 #[test]
 fn nothing_secret_on_the_wire() {
     let _turn = support::host_network_turn(&TURN);
-    let (bytes, secrets) = captured_run("tlscap", false);
-    for s in &secrets {
-        assert!(!contains(&bytes, s), "a secret on the wire: {}...", &s[..8]);
+    // Behind the front, on a bridge and on the host network: nothing.
+    for (tag, host) in [("tlscap", false), ("tlscaphost", true)] {
+        let (bytes, secrets) = captured_run(tag, false, host);
+        assert!(secrets.iter().filter(|s| is_jwt(s)).count() >= 3, "{tag}");
+        for s in &secrets {
+            assert!(
+                !contains(&bytes, s),
+                "{tag}: a secret on the wire: {}...",
+                &s[..8]
+            );
+        }
+        assert!(!contains(&bytes, "Authorization: Bearer"), "{tag}");
+        assert!(!contains(&bytes, "Bearer "), "{tag}");
     }
-    assert!(!contains(&bytes, "Authorization: Bearer"));
-    assert!(!contains(&bytes, "Bearer "));
-    // The control: without the front, the same capture shows the token.
-    let (plain, secrets) = captured_run("tlsplain", true);
+    // The control: without the front, the same capture shows the client token
+    // and every build server's JWT (in its heartbeats): the capture would see them.
+    let (plain, secrets) = captured_run("tlsplain", true, false);
     assert!(
         contains(&plain, &secrets[0]),
         "the plain capture lacks the client token"
     );
+    let jwts: Vec<&String> = secrets.iter().filter(|s| is_jwt(s)).collect();
+    assert_eq!(jwts.len(), 3, "three builders' JWTs");
+    for jwt in jwts {
+        assert!(
+            contains(&plain, jwt),
+            "the plain capture lacks a server's JWT"
+        );
+    }
     assert!(
         contains(&plain, "Bearer "),
         "the plain capture lacks a bearer header"
