@@ -18,6 +18,9 @@ use crate::sccache::tls::facts;
 use crate::sccache::tls_verify;
 use crate::store::StateDir;
 
+/// Handshakes in a row that must get the new certificate.
+const SERVED_IN_A_ROW: u32 = 10;
+
 /// How long the reloaded front may take to serve the new certificate.
 const RELOAD_DEADLINE: Duration = Duration::from_secs(15);
 
@@ -92,12 +95,21 @@ fn reload(c: &Cluster, leaf_pem: &str) -> anyhow::Result<()> {
         .to_vec();
     let addr = SocketAddr::from((c.scheduler.address, c.scheduler.port));
     let deadline = Instant::now() + RELOAD_DEADLINE;
+    // An old worker may still accept a connection or two after the reload,
+    // until it takes its signal: the new certificate counts as served once
+    // that many handshakes in a row get it.
+    let mut in_a_row = 0;
     loop {
         let served = tls_verify::served_leaf(addr, Duration::from_secs(2));
         if served.as_ref().is_ok_and(|s| *s == want) {
-            println!("the TLS front reloaded and serves the new certificate; the scheduler's container {container} kept running");
-            return Ok(());
+            in_a_row += 1;
+            if in_a_row == SERVED_IN_A_ROW {
+                println!("the TLS front reloaded and serves the new certificate; the scheduler's container {container} kept running");
+                return Ok(());
+            }
+            continue;
         }
+        in_a_row = 0;
         anyhow::ensure!(
             Instant::now() < deadline,
             "the TLS front in {container} reloaded but does not serve the new certificate at {addr} after {}s ({}); `cargo xtask logs` shows nginx's complaint",
