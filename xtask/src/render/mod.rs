@@ -202,6 +202,15 @@ impl Templates {
         scheduler_client_token: &str,
         header: &str,
     ) -> anyhow::Result<String> {
+        // It goes into a quoted nginx header value: made by the tool from the OS
+        // random source (base64url), but secrets.json can be edited by hand.
+        anyhow::ensure!(
+            !scheduler_client_token.is_empty()
+                && scheduler_client_token
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'),
+            "secrets.json: field `front_client_token` (or `client_token` without a front) must be base64url (letters, digits, '-' and '_'); remove it to have a new one made"
+        );
         let rt = &profile.settings;
         let ctx = context! {
             header => header,
